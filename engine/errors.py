@@ -1,0 +1,30 @@
+"""Errors the engine reports to users, each mapped to a process exit code."""
+
+from __future__ import annotations
+
+
+class SettingsError(ValueError):
+    """A setting is missing, malformed or out of range (exit code 2)."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, key: str | None = None, value: object = None) -> None:
+        super().__init__(message)
+        self.key = key
+        self.value = value
+
+
+class InputError(SettingsError):
+    """An input file named by a setting is missing or unreadable (exit code 2)."""
+
+
+class ModelError(RuntimeError):
+    """A model could not be loaded (exit code 3)."""
+
+    exit_code = 3
+
+
+class Cancelled(Exception):
+    """The user asked the run to stop (exit code 130)."""
+
+    exit_code = 130
