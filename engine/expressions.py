@@ -1,0 +1,202 @@
+"""A whitelisted arithmetic evaluator for schedule values.
+
+Settings files come from strangers, so schedule text is parsed into a Python
+syntax tree and only numbers, the variables t/max_f/max_frames/s, a fixed set
+of functions and arithmetic/comparison/logic operators are evaluated.  Nothing
+is ever passed to ``eval``, ``exec`` or numexpr: all arithmetic is done in
+float64 (so ``9**9**9**9`` overflows to inf instead of hanging) and the size
+and depth of an expression are bounded.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_EXPRESSION_CHARS = 4096
+MAX_DEPTH = 64
+MAX_NODES = 2000
+
+VARIABLES = ("t", "max_f", "max_frames", "s")
+CONSTANTS = {"pi": math.pi, "e": math.e}
+
+
+def _where(cond: float, a: float, b: float) -> float:
+    return a if cond else b
+
+
+def _round(x: float, ndigits: float = 0) -> float:
+    return float(np.round(x, int(ndigits)))
+
+
+FUNCTIONS = {
+    "sin": np.sin, "cos": np.cos, "tan": np.tan,
+    "asin": np.arcsin, "arcsin": np.arcsin, "acos": np.arccos, "arccos": np.arccos,
+    "atan": np.arctan, "arctan": np.arctan, "atan2": np.arctan2, "arctan2": np.arctan2,
+    "sinh": np.sinh, "cosh": np.cosh, "tanh": np.tanh,
+    "exp": np.exp, "expm1": np.expm1, "log": np.log, "log10": np.log10, "log1p": np.log1p,
+    "sqrt": np.sqrt, "abs": np.abs, "floor": np.floor, "ceil": np.ceil, "round": _round,
+    "min": min, "max": max, "where": _where, "fmod": np.fmod,
+}
+_ARITY = {"atan2": (2, 2), "arctan2": (2, 2), "fmod": (2, 2), "where": (3, 3),
+          "min": (1, 64), "max": (1, 64), "round": (1, 2)}
+
+_BINARY = {
+    ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.true_divide,
+    ast.FloorDiv: np.floor_divide, ast.Mod: np.mod, ast.Pow: np.power,
+    ast.BitAnd: lambda a, b: float(bool(a) and bool(b)),
+    ast.BitOr: lambda a, b: float(bool(a) or bool(b)),
+}
+_COMPARE = {
+    ast.Lt: np.less, ast.LtE: np.less_equal, ast.Gt: np.greater,
+    ast.GtE: np.greater_equal, ast.Eq: np.equal, ast.NotEq: np.not_equal,
+}
+
+
+class ExpressionError(ValueError):
+    """The text is not an expression of the schedule language."""
+
+    def __init__(self, message: str, fragment: str) -> None:
+        super().__init__(message)
+        self.fragment = fragment
+
+
+@dataclass(frozen=True)
+class Expression:
+    """A validated expression; ``uses`` names the variables it reads."""
+
+    text: str
+    tree: ast.Expression
+    uses: frozenset[str]
+
+    def __call__(self, variables: Mapping[str, float]) -> float:
+        with np.errstate(all="ignore"):
+            return float(_evaluate(self.tree.body, variables, self.text))
+
+
+def compile_expression(text: str) -> Expression:
+    """Parse and validate ``text``; raise ExpressionError quoting the bad part."""
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise ExpressionError(
+            f"expression is {len(text)} characters long (limit {MAX_EXPRESSION_CHARS})",
+            text[:40] + "…")
+    for ch in text:
+        if not (ch.isascii() and (ch.isprintable() or ch in " \t\r\n")):
+            raise ExpressionError(f"character {ch!r} (U+{ord(ch):04X}) is not allowed", ch)
+    # A trailing comment would hide text; Python-only constructs are rejected below.
+    if "#" in text or "\\" in text:
+        raise ExpressionError("'#' and '\\' are not allowed", "#" if "#" in text else "\\")
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        detail = getattr(exc, "msg", None) or exc.__class__.__name__
+        raise ExpressionError(f"not a valid expression ({detail})", text.strip()) from None
+    uses = _validate(tree, text)
+    return Expression(text=text, tree=tree, uses=frozenset(uses))
+
+
+def _segment(text: str, node: ast.AST) -> str:
+    try:
+        return ast.get_source_segment(text.strip(), node) or text.strip()
+    except Exception:  # noqa: BLE001 - only used to quote a fragment in an error
+        return text.strip()
+
+
+def _validate(tree: ast.Expression, text: str) -> set[str]:
+    """Walk the tree iteratively, checking node kinds, names, depth and size."""
+    uses: set[str] = set()
+    stack: list[tuple[ast.AST, int]] = [(tree.body, 1)]
+    count = 0
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if depth > MAX_DEPTH or count > MAX_NODES:
+            raise ExpressionError("expression is nested too deeply or is too large",
+                                  text.strip()[:40])
+        children: list[ast.AST]
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+                raise ExpressionError("only numbers are allowed as literals", _segment(text, node))
+            children = []
+        elif isinstance(node, ast.Name):
+            if node.id not in VARIABLES and node.id not in CONSTANTS:
+                raise ExpressionError(f"unknown name {node.id!r}", node.id)
+            if node.id in VARIABLES:
+                uses.add(node.id)
+            children = []
+        elif isinstance(node, ast.BinOp):
+            if type(node.op) not in _BINARY:
+                raise ExpressionError("operator not allowed", _segment(text, node))
+            children = [node.left, node.right]
+        elif isinstance(node, ast.UnaryOp):
+            if not isinstance(node.op, (ast.UAdd, ast.USub, ast.Invert, ast.Not)):
+                raise ExpressionError("operator not allowed", _segment(text, node))
+            children = [node.operand]
+        elif isinstance(node, ast.Compare):
+            if any(type(op) not in _COMPARE for op in node.ops):
+                raise ExpressionError("comparison not allowed", _segment(text, node))
+            children = [node.left, *node.comparators]
+        elif isinstance(node, ast.BoolOp):
+            children = list(node.values)
+        elif isinstance(node, ast.IfExp):
+            children = [node.test, node.body, node.orelse]
+        elif isinstance(node, ast.Call):
+            name = node.func.id if isinstance(node.func, ast.Name) else None
+            if name not in FUNCTIONS or node.keywords:
+                raise ExpressionError("function not allowed", _segment(text, node))
+            low, high = _ARITY.get(name, (1, 1))
+            if not low <= len(node.args) <= high:
+                raise ExpressionError(f"{name}() takes {low}–{high} arguments"
+                                      if low != high else f"{name}() takes {low} argument(s)",
+                                      _segment(text, node))
+            if any(isinstance(a, ast.Starred) for a in node.args):
+                raise ExpressionError("'*' arguments are not allowed", _segment(text, node))
+            children = list(node.args)
+        else:
+            raise ExpressionError(f"{type(node).__name__} is not allowed", _segment(text, node))
+        stack.extend((child, depth + 1) for child in children)
+    return uses
+
+
+def _evaluate(node: ast.AST, env: Mapping[str, float], text: str) -> float:
+    if isinstance(node, ast.Constant):
+        return np.float64(node.value)
+    if isinstance(node, ast.Name):
+        if node.id in CONSTANTS:
+            return np.float64(CONSTANTS[node.id])
+        if node.id not in env:
+            raise ExpressionError(f"variable {node.id!r} is not available here", node.id)
+        return np.float64(env[node.id])
+    if isinstance(node, ast.BinOp):
+        a, b = _evaluate(node.left, env, text), _evaluate(node.right, env, text)
+        return np.float64(_BINARY[type(node.op)](a, b))
+    if isinstance(node, ast.UnaryOp):
+        v = _evaluate(node.operand, env, text)
+        if isinstance(node.op, ast.USub):
+            return -v
+        if isinstance(node.op, ast.UAdd):
+            return v
+        return np.float64(not v)
+    if isinstance(node, ast.Compare):
+        left = _evaluate(node.left, env, text)
+        for op, comparator in zip(node.ops, node.comparators):
+            right = _evaluate(comparator, env, text)
+            if not _COMPARE[type(op)](left, right):
+                return np.float64(0.0)
+            left = right
+        return np.float64(1.0)
+    if isinstance(node, ast.BoolOp):
+        values = [bool(_evaluate(v, env, text)) for v in node.values]
+        result = all(values) if isinstance(node.op, ast.And) else any(values)
+        return np.float64(result)
+    if isinstance(node, ast.IfExp):
+        branch = node.body if _evaluate(node.test, env, text) else node.orelse
+        return _evaluate(branch, env, text)
+    if isinstance(node, ast.Call):
+        args = [_evaluate(a, env, text) for a in node.args]
+        return np.float64(FUNCTIONS[node.func.id](*args))
+    raise ExpressionError(f"{type(node).__name__} is not allowed", _segment(text, node))
