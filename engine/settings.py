@@ -1,0 +1,231 @@
+"""Load, validate and write Deforum settings files.
+
+Everything here is derived from ``settings_table.SETTINGS``: aliases map old and
+webui key names to ours, missing keys take the table's defaults, each value is
+checked against its row, and the effective settings are written back with our
+names so the file can be loaded again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError, SettingsError
+from .schedules import PromptSchedule, Schedule
+from .settings_table import ALIASES, BOOKKEEPING, BY_NAME, SETTINGS, Setting
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+class Settings(Mapping[str, Any]):
+    """Validated settings by canonical name, plus what the loader had to say."""
+
+    def __init__(self, values: dict[str, Any], warnings_: list[str], source: str,
+                 given: frozenset[str]) -> None:
+        self._values = values
+        self.warnings = warnings_
+        self.source = source
+        self.given = given  # canonical names present in the input
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def replace(self, **changes: Any) -> "Settings":
+        """A copy with some values changed (validated like the file's own)."""
+        data = {**self._values, **changes}
+        return parse_settings(data, source=self.source)
+
+    def schedule(self, name: str) -> Schedule:
+        return Schedule(self._values[name], key=name, max_frames=self._values["max_frames"],
+                        seed=max(self._values["seed"], 0))
+
+    def prompts(self) -> PromptSchedule:
+        v = self._values
+        return PromptSchedule(v["animation_prompts"], negative=v["negative_prompts"] or None,
+                              max_frames=v["max_frames"], seed=max(v["seed"], 0),
+                              prefix=v["animation_prompts_positive"],
+                              negative_suffix=v["animation_prompts_negative"])
+
+
+def _expected(setting: Setting) -> str:
+    if setting.type == "choice":
+        return "one of " + ", ".join(repr(c) for c in setting.choices)
+    return {"bool": "true or false", "int": "a whole number", "float": "a number",
+            "str": "text", "path": "a file path", "schedule": 'a schedule like "0:(1)"',
+            "prompts": "an object of frame → prompt", "json": "a JSON value"}[setting.type]
+
+
+def _bad(setting: Setting, key: str, value: Any, extra: str = "") -> SettingsError:
+    shown = repr(value)
+    shown = shown if len(shown) <= 120 else shown[:117] + "…"
+    name = key if key == setting.name else f"{key} ({setting.name})"
+    return SettingsError(f"{name}: {shown} is not valid; expected {_expected(setting)}{extra}",
+                         key=setting.name, value=value)
+
+
+def _convert(setting: Setting, key: str, value: Any) -> Any:
+    """Convert a JSON value to the row's type, leniently where Deforum files are."""
+    kind = setting.type
+    if kind == "json" or not setting.used and value is None:
+        return value
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise _bad(setting, key, value)
+    if kind in ("int", "float"):
+        number: float
+        if isinstance(value, bool):
+            raise _bad(setting, key, value)
+        if isinstance(value, (int, float)):
+            number = value
+        elif isinstance(value, str):
+            try:
+                number = float(value.strip())
+            except ValueError:
+                raise _bad(setting, key, value) from None
+        else:
+            raise _bad(setting, key, value)
+        if not math.isfinite(number):
+            raise _bad(setting, key, value)
+        if kind == "int":
+            if number != int(number):
+                raise _bad(setting, key, value)
+            number = int(number)
+        else:
+            number = float(number)
+        if setting.minimum is not None and number < setting.minimum or \
+                setting.maximum is not None and number > setting.maximum:
+            raise _bad(setting, key, value, f" between {setting.minimum} and {setting.maximum}")
+        return number
+    if kind in ("str", "path"):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)  # e.g. a resume timestring written as a number
+        if not isinstance(value, str):
+            raise _bad(setting, key, value)
+        return value
+    if kind == "choice":
+        if isinstance(value, str):
+            text = value.strip()
+            lookup = {c.lower(): c for c in setting.choices}
+            lookup.update({a.lower(): c for a, c in setting.choice_aliases.items()})
+            if text.lower() in lookup:
+                return lookup[text.lower()]
+        raise _bad(setting, key, value)
+    if kind == "schedule":
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return f"0:({value})"
+        if not isinstance(value, str):
+            raise _bad(setting, key, value)
+        return value
+    if kind == "prompts":
+        if isinstance(value, str):
+            return {"0": value}
+        if isinstance(value, list) and all(isinstance(p, str) for p in value):
+            return {str(i): p for i, p in enumerate(value)}
+        if isinstance(value, dict):
+            return {str(k): v for k, v in value.items()}
+        raise _bad(setting, key, value)
+    raise AssertionError(kind)
+
+
+def parse_settings(data: Mapping[str, Any], *, source: str = "settings") -> Settings:
+    """Validate a dict of Deforum settings (any supported dialect)."""
+    if not isinstance(data, Mapping):
+        raise SettingsError(f"{source}: expected a JSON object of settings, got "
+                            f"{type(data).__name__}")
+    notes: list[str] = []
+    values: dict[str, Any] = {}
+    given: dict[str, str] = {}
+    unknown: list[str] = []
+    for key, value in data.items():
+        if key == "prompts" and isinstance(value, list):
+            name = "still_prompts"  # the CLI's list of still-image prompts
+        else:
+            name = key if key in BY_NAME else ALIASES.get(key)
+        if name is None:
+            unknown.append(key)
+            continue
+        if name in given and given[name] != key:
+            notes.append(f"{key} and {given[name]} both set {name}; using {key}")
+        given[name] = key
+        values[name] = _convert(BY_NAME[name], key, value)
+    for setting in SETTINGS:
+        values.setdefault(setting.name, setting.default)
+
+    ignored = sorted(name for name in given
+                     if not BY_NAME[name].used and BY_NAME[name].group != BOOKKEEPING
+                     and values[name] != BY_NAME[name].default)
+    if ignored:
+        notes.append("these settings are recognised but not implemented, and are ignored: "
+                     + ", ".join(given[n] for n in ignored))
+    if unknown:
+        notes.append("unknown settings are ignored: " + ", ".join(sorted(unknown)))
+
+    for axis in ("W", "H"):
+        if values[axis] % 8:
+            rounded = max(8, values[axis] - values[axis] % 8)
+            notes.append(f"{axis}: {values[axis]} rounded down to {rounded} (a multiple of 8)")
+            values[axis] = rounded
+
+    seed = max(values["seed"], 0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for setting in SETTINGS:
+            if setting.is_schedule and setting.used:
+                Schedule(values[setting.name], key=setting.name,
+                         max_frames=values["max_frames"], seed=seed)
+        PromptSchedule(values["animation_prompts"], negative=values["negative_prompts"] or None,
+                       max_frames=values["max_frames"], seed=seed)
+    notes.extend(str(w.message) for w in caught)
+    return Settings(values, notes, source, frozenset(given))
+
+
+def load_settings(path: str | os.PathLike[str]) -> Settings:
+    """Read a Deforum settings file (JSON), fill defaults and validate it."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError(f"settings file not found: {path}", key="settings",
+                         value=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"settings file {path} cannot be read: {exc}", key="settings",
+                         value=str(path)) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"settings file {path} is not valid JSON: {exc.msg} at line "
+                            f"{exc.lineno} column {exc.colno}", key="settings",
+                            value=str(path)) from None
+    return parse_settings(data, source=str(path))
+
+
+def effective_settings(settings: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
+    """The fully resolved settings under our names, as written beside the frames."""
+    return {**{s.name: settings[s.name] for s in SETTINGS}, **extra}
+
+
+def write_settings_file(path: str | os.PathLike[str], data: Mapping[str, Any]) -> Path:
+    """Write settings JSON to a new file; an existing file is never replaced."""
+    path = Path(path)
+    with open(path, "x", encoding="utf-8") as handle:
+        json.dump(dict(data), handle, indent=4, ensure_ascii=False)
+        handle.write("\n")
+    return path

@@ -1,0 +1,289 @@
+"""The one table of every Deforum setting.
+
+Each row names a setting, its aliases (keys other Deforum versions use), its
+type, default (the deforum-stable-diffusion notebook's), allowed values, help
+text, the UI group it belongs to and whether the engine uses it.  The loader,
+validation, CLI, the effective-settings file and the Blender properties are all
+derived from this table; nothing else lists the keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+BOOKKEEPING = "bookkeeping"  # group of keys that never matter outside their tool
+
+# Types: bool, int, float, str, path, choice, schedule (keyframe string),
+# prompts (frame → prompt object), json (kept as given).
+TYPES = ("bool", "int", "float", "str", "path", "choice", "schedule", "prompts", "json")
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    type: str
+    default: Any
+    help: str
+    group: str = "run"
+    aliases: tuple[str, ...] = ()
+    choices: tuple[str, ...] = ()
+    choice_aliases: dict[str, str] = field(default_factory=dict)
+    minimum: float | None = None
+    maximum: float | None = None
+    used: bool = True  # False: recognised, accepted, but has no effect in this engine
+
+    @property
+    def is_schedule(self) -> bool:
+        return self.type == "schedule"
+
+
+def _s(name: str, type_: str, default: Any, help_: str, group: str, **kw: Any) -> Setting:
+    return Setting(name, type_, default, help_, group, **kw)
+
+
+def _ignored(group: str, defaults: dict[str, Any], why: str) -> tuple[Setting, ...]:
+    """Rows for keys Deforum files carry that this engine does not implement."""
+    def kind(v: Any) -> str:
+        if isinstance(v, bool):
+            return "bool"
+        if isinstance(v, int):
+            return "int"
+        if isinstance(v, float):
+            return "float"
+        if isinstance(v, str):
+            return "str"
+        return "json"
+    return tuple(Setting(k, kind(v), v, why, group, used=False) for k, v in defaults.items())
+
+
+_COLOR_ALIASES = {"LAB": "Match Frame 0 LAB", "HSV": "Match Frame 0 HSV",
+                  "RGB": "Match Frame 0 RGB"}
+_SAMPLERS = ("klms", "dpm2", "dpm2_ancestral", "heun", "euler", "euler_ancestral",
+             "plms", "ddim", "dpm_fast", "dpmpp_2m")
+_SAMPLER_ALIASES = {
+    "Euler a": "euler_ancestral", "Euler": "euler", "LMS": "klms", "Heun": "heun",
+    "DPM2": "dpm2", "DPM2 a": "dpm2_ancestral", "DPM fast": "dpm_fast",
+    "DPM++ 2M": "dpmpp_2m", "DDIM": "ddim", "PLMS": "plms",
+}
+
+SETTINGS: tuple[Setting, ...] = (
+    # --- run / image --------------------------------------------------------
+    _s("animation_mode", "choice", "None", "None = still images; 2D/3D = camera motion; "
+       "Video Input = stylise a clip; Interpolation = morph between prompts", "run",
+       choices=("None", "2D", "3D", "Video Input", "Interpolation")),
+    _s("max_frames", "int", 1000, "Number of frames to render (0 … max_frames−1)", "run",
+       minimum=1, maximum=1_000_000),
+    _s("W", "int", 512, "Width in pixels (rounded down to a multiple of 8)", "run",
+       aliases=("width",), minimum=8, maximum=8192),
+    _s("H", "int", 512, "Height in pixels (rounded down to a multiple of 8)", "run",
+       aliases=("height",), minimum=8, maximum=8192),
+    _s("batch_name", "str", "StableFun", "Sub-folder of the output folder for this run; "
+       "{timestring} is replaced", "output"),
+    _s("fps", "float", 15.0, "Frames per second of the movie", "output", minimum=0.01),
+    _s("make_video", "bool", False, "Write {timestring}.mp4 after the frames", "output"),
+    _s("skip_video_creation", "bool", True, "webui: do not write a movie (make_video wins "
+       "when set)", "output"),
+    _s("model_path", "path", "", "Local Stable Diffusion checkpoint (diffusers folder or "
+       ".safetensors/.ckpt)", "sampling"),
+    _s("resume_from_timestring", "bool", False, "Continue an interrupted run", "output"),
+    _s("resume_timestring", "str", "20220829210106", "Timestring of the run to continue",
+       "output"),
+    # --- prompts ------------------------------------------------------------
+    _s("animation_prompts", "prompts", {"0": "a beautiful landscape, trending on artstation"},
+       "Frame → prompt; the latest key ≤ frame applies; text after --neg is negative",
+       "prompts", aliases=("prompts",)),
+    _s("negative_prompts", "prompts", {}, "Frame → negative prompt", "prompts",
+       aliases=("neg_prompts",)),
+    _s("animation_prompts_positive", "str", "", "Text put before every prompt (webui)",
+       "prompts"),
+    _s("animation_prompts_negative", "str", "", "Text added to every negative prompt (webui)",
+       "prompts"),
+    _s("still_prompts", "json", [], "Prompts of still-image runs (a list; the CLI's "
+       "'prompts' list)", "prompts"),
+    # --- motion -------------------------------------------------------------
+    _s("border", "choice", "replicate", "2D edge fill: wrap, or replicate (any other value "
+       "replicates, as in Deforum)", "motion", choices=("replicate", "wrap"), choice_aliases={"warp": "replicate"}),
+    _s("angle", "schedule", "0:(0)", "2D rotation per frame, degrees counter-clockwise",
+       "motion"),
+    _s("zoom", "schedule", "0:(1.04)", "2D zoom factor per frame (1.04 = 4 % in)", "motion"),
+    _s("translation_x", "schedule", "0:(10*sin(2*3.14*t/10))", "Move per frame: 2D pixels "
+       "(+ right); 3D units (+ camera right)", "motion"),
+    _s("translation_y", "schedule", "0:(0)", "Move per frame: 2D pixels (+ down); 3D units "
+       "(+ camera up)", "motion"),
+    _s("translation_z", "schedule", "0:(10)", "3D move per frame (+ camera forward)", "motion"),
+    _s("rotation_3d_x", "schedule", "0:(0)", "3D pitch per frame, degrees (+ up)", "motion"),
+    _s("rotation_3d_y", "schedule", "0:(0)", "3D yaw per frame, degrees (+ right)", "motion"),
+    _s("rotation_3d_z", "schedule", "0:(0)", "3D roll per frame, degrees (+ clockwise)",
+       "motion"),
+    _s("flip_2d_perspective", "bool", False, "2D perspective flip", "motion",
+       aliases=("enable_perspective_flip",)),
+    _s("perspective_flip_theta", "schedule", "0:(0)", "Perspective flip theta, degrees",
+       "motion"),
+    _s("perspective_flip_phi", "schedule", "0:(t%15)", "Perspective flip phi, degrees",
+       "motion"),
+    _s("perspective_flip_gamma", "schedule", "0:(0)", "Perspective flip gamma, degrees",
+       "motion"),
+    _s("perspective_flip_fv", "schedule", "0:(53)", "Perspective flip field of view, degrees",
+       "motion"),
+    _s("fov", "schedule", "0:(40)", "3D vertical field of view, degrees", "motion",
+       aliases=("fov_schedule",)),
+    _s("near_plane", "schedule", "0:(200)", "3D near plane (no effect on the image, as in "
+       "Deforum)", "motion", aliases=("near_schedule",)),
+    _s("far_plane", "schedule", "0:(10000)", "3D far plane (no effect on the image)",
+       "motion", aliases=("far_schedule",)),
+    _s("padding_mode", "choice", "border", "3D warp edge fill", "motion",
+       choices=("border", "reflection", "zeros")),
+    _s("sampling_mode", "choice", "bicubic", "3D warp resampling", "motion",
+       choices=("bicubic", "bilinear", "nearest")),
+    _s("warp_model", "choice", "deforum", "deforum = Deforum's 3D formula; pinhole = "
+       "physically correct reprojection with metric depth", "motion",
+       choices=("deforum", "pinhole")),
+    # --- frame processing ---------------------------------------------------
+    _s("noise_schedule", "schedule", "0:(0.02)", "Gaussian noise added before diffusion",
+       "coherence"),
+    _s("strength_schedule", "schedule", "0:(0.65)", "How much of the previous frame to keep "
+       "(1 − denoising strength)", "coherence"),
+    _s("contrast_schedule", "schedule", "0:(1.0)", "Contrast multiplier before diffusion",
+       "coherence"),
+    _s("color_coherence", "choice", "Match Frame 0 LAB", "Hold colours to the first frame",
+       "coherence", choices=("None", "Match Frame 0 LAB", "Match Frame 0 HSV",
+                             "Match Frame 0 RGB"), choice_aliases=_COLOR_ALIASES),
+    _s("diffusion_cadence", "int", 1, "Diffuse every n-th frame; frames between are warped "
+       "and blended", "coherence", minimum=1, maximum=1000),
+    # --- depth --------------------------------------------------------------
+    _s("use_depth_warping", "bool", True, "Use estimated depth in 3D (off = flat)", "depth"),
+    _s("depth_source", "choice", "model", "model = depth estimator; scene = supplied depth "
+       "maps; none = flat", "depth", choices=("model", "scene", "none")),
+    _s("depth_model_path", "path", "", "Local depth model folder (DPT or Depth Anything)",
+       "depth"),
+    _s("depth_maps_path", "path", "", "Folder of per-frame metric depth maps (depth_source "
+       "= scene)", "depth"),
+    _s("midas_weight", "float", 0.3, "Blend of two depth estimators (one estimator: "
+       "ignored)", "depth", minimum=0.0, maximum=1.0),
+    _s("save_depth_maps", "bool", False, "Write {timestring}_depth_{frame}.png", "depth",
+       aliases=("save_depth_map",)),
+    # --- sampling -----------------------------------------------------------
+    _s("seed", "int", -1, "Seed of the first frame; −1 = random", "sampling",
+       minimum=-1, maximum=2**32 - 1),
+    _s("seed_behavior", "choice", "iter", "How the seed changes per diffused frame",
+       "sampling", choices=("iter", "fixed", "random", "ladder", "alternate", "schedule")),
+    _s("seed_iter_N", "int", 1, "iter: change the seed every N frames", "sampling",
+       minimum=1),
+    _s("seed_schedule", "schedule", "0:(s), 1:(-1), \"max_f-2\":(-1), \"max_f-1\":(s)",
+       "Seed per frame when seed_behavior = schedule", "sampling"),
+    _s("sampler", "choice", "euler_ancestral", "Sampler", "sampling", choices=_SAMPLERS,
+       choice_aliases=_SAMPLER_ALIASES),
+    _s("steps", "int", 50, "Denoising steps of a full generation", "sampling",
+       minimum=1, maximum=1000),
+    _s("scale", "float", 7.0, "Classifier-free guidance scale", "sampling",
+       aliases=("cfg_scale",)),
+    _s("ddim_eta", "float", 0.0, "DDIM eta", "sampling", minimum=0.0),
+    _s("n_batch", "int", 1, "Still images per prompt", "sampling", minimum=1),
+    _s("filename_format", "str", "{timestring}_{index}_{prompt}.png", "Still-image file "
+       "names", "output"),
+    # --- init and masks -----------------------------------------------------
+    _s("use_init", "bool", False, "Start from init_image", "init"),
+    _s("init_image", "path", "", "Image (or, in None mode, folder of images) to start from",
+       "init"),
+    _s("strength", "float", 0.65, "How much of the init image to keep", "init",
+       minimum=0.0, maximum=1.0),
+    _s("strength_0_no_init", "bool", True, "Frame 0 without init image is txt2img", "init"),
+    _s("use_mask", "bool", False, "Restrict changes to the white area of mask_file", "init"),
+    _s("use_alpha_as_mask", "bool", False, "Use the init image's alpha as mask", "init"),
+    _s("mask_file", "path", "", "Mask image (white = changes)", "init"),
+    _s("invert_mask", "bool", False, "Swap white and black of the mask", "init"),
+    _s("mask_brightness_adjust", "float", 1.0, "Mask brightness factor", "init"),
+    _s("mask_contrast_adjust", "float", 1.0, "Mask contrast factor", "init"),
+    _s("overlay_mask", "bool", True, "Paste the unmasked area back after diffusion", "init"),
+    _s("mask_overlay_blur", "float", 5.0, "Blur of the pasted-back edge", "init",
+       minimum=0.0),
+    # --- video input / interpolation ---------------------------------------
+    _s("video_init_path", "path", "", "Video to stylise (Video Input)", "video"),
+    _s("extract_nth_frame", "int", 1, "Use every n-th video frame", "video", minimum=1),
+    _s("overwrite_extracted_frames", "bool", True, "Re-extract the video frames", "video"),
+    _s("use_mask_video", "bool", False, "Use a mask video (Video Input)", "video",
+       aliases=("use_video_mask",)),
+    _s("video_mask_path", "path", "", "Mask video", "video"),
+    _s("add_soundtrack", "choice", "None", "Add the source clip's audio to the movie",
+       "output", choices=("None", "Init Video", "File")),
+    _s("soundtrack_path", "path", "", "Audio file for add_soundtrack = File", "output"),
+    _s("interpolate_key_frames", "bool", False, "Interpolation: frames between prompt keys "
+       "follow the key numbers", "video"),
+    _s("interpolate_x_frames", "int", 4, "Interpolation: frames between two prompts",
+       "video", minimum=0),
+    # --- informational keys Deforum writes into its settings files ----------
+    _s("timestring", "str", "", "Written by a run; ignored when loading", BOOKKEEPING),
+    _s("outdir", "str", "", "Written by Deforum runs; the CLI's --outdir sets the output "
+       "folder", BOOKKEEPING, used=False),
+)
+
+SETTINGS = SETTINGS + _ignored("unsupported", {
+    # Guidance of the DSD notebook and the CLI (CLIP, aesthetics, colour, exposure …).
+    "mean_scale": 0, "var_scale": 0, "exposure_scale": 0, "exposure_target": 0.5,
+    "colormatch_scale": 0, "colormatch_image": "", "colormatch_n_colors": 4,
+    "ignore_sat_weight": 0, "clip_name": "ViT-L/14", "clip_scale": 0, "aesthetics_scale": 0,
+    "cutn": 1, "cut_pow": 0.0001, "init_mse_scale": 0, "init_mse_image": "",
+    "blue_scale": 0, "gradient_wrt": "x0_pred", "gradient_add_to": "both",
+    "decode_method": "linear", "grad_threshold_type": "dynamic",
+    "clamp_grad_threshold": 0.2, "clamp_start": 0.2, "clamp_stop": 0.01,
+    "grad_inject_timing": [1, 2, 3, 4, 5, 6, 7, 8, 9], "cond_uncond_sync": True,
+    "dynamic_threshold": None, "static_threshold": None, "precision": "autocast",
+    "C": 4, "f": 8, "bit_depth_output": 8, "n_samples": 1, "make_grid": False,
+    "grid_rows": 2, "add_init_noise": False, "init_noise": 0.01,
+    # Hybrid video and schedules of the notebook/webui this engine does not run.
+    "hybrid_comp_alpha_schedule": "0:(1)", "hybrid_comp_mask_blend_alpha_schedule": "0:(0.5)",
+    "hybrid_comp_mask_contrast_schedule": "0:(1)",
+    "hybrid_comp_mask_auto_contrast_cutoff_high_schedule": "0:(100)",
+    "hybrid_comp_mask_auto_contrast_cutoff_low_schedule": "0:(0)",
+    "hybrid_generate_inputframes": False, "hybrid_use_first_frame_as_init_image": True,
+    "hybrid_motion": "None", "hybrid_motion_use_prev_img": False,
+    "hybrid_flow_method": "DIS Medium", "hybrid_composite": False,
+    "hybrid_comp_mask_type": "None", "hybrid_comp_mask_inverse": False,
+    "hybrid_comp_mask_equalize": "None", "hybrid_comp_mask_auto_contrast": False,
+    "hybrid_comp_save_extra_frames": False, "hybrid_use_video_as_mse_image": False,
+    "hybrid_flow_factor_schedule": "0:(1)", "hybrid_generate_human_masks": "None",
+    "hybrid_flow_consistency": False, "hybrid_consistency_blur": 2,
+    "hybrid_use_init_image": False,
+    "enable_schedule_samplers": False, "sampler_schedule": "0:('euler')",
+    "enable_sampler_scheduling": False,
+    "kernel_schedule": "0: (5)", "sigma_schedule": "0: (1.0)", "amount_schedule": "0: (0.2)",
+    "threshold_schedule": "0: (0.0)",
+    "color_coherence_video_every_N_frames": 1, "color_force_grayscale": False,
+    "color_coherence_image_path": "", "legacy_colormatch": True,
+    "transform_center_x": "0: (0.5)", "transform_center_y": "0: (0.5)",
+    "enable_steps_scheduling": False, "steps_schedule": "0: (25)",
+    "aspect_ratio_schedule": "0: (1)", "aspect_ratio_use_old_formula": False,
+    "cfg_scale_schedule": "0: (7)", "pix2pix_img_cfg_scale_schedule": "0:(1.5)",
+    "enable_subseed_scheduling": False, "subseed_schedule": "0: (1)",
+    "subseed_strength_schedule": "0: (0)", "use_noise_mask": False,
+    "mask_schedule": "0: (\"{video_mask}\")", "noise_mask_schedule": "0: (\"{video_mask}\")",
+    "enable_checkpoint_scheduling": False, "checkpoint_schedule": "",
+    "enable_clipskip_scheduling": False, "clipskip_schedule": "0: (2)",
+    "enable_noise_multiplier_scheduling": True, "noise_multiplier_schedule": "0: (1.05)",
+    "enable_ddim_eta_scheduling": False, "ddim_eta_schedule": "0: (0)",
+    "enable_ancestral_eta_scheduling": False, "ancestral_eta_schedule": "0: (1)",
+    "optical_flow_cadence": "None", "cadence_flow_factor_schedule": "0: (1)",
+    "optical_flow_redo_generation": "None", "redo_flow_factor_schedule": "0: (1)",
+    "diffusion_redo": "0", "noise_type": "uniform", "perlin_w": 8, "perlin_h": 8,
+    "perlin_octaves": 4, "perlin_persistence": 0.5, "depth_algorithm": "",
+    "extract_from_frame": 0, "extract_to_frame": -1,
+    "tiling": False, "restore_faces": False, "seed_resize_from_w": 0,
+    "seed_resize_from_h": 0, "fill": "original", "full_res_mask": True,
+    "full_res_mask_padding": 4, "reroll_blank_frames": "ignore", "reroll_patience": 10,
+    "make_gif": False, "delete_imgs": False, "delete_input_frames": False,
+    "r_upscale_video": False, "r_upscale_factor": "x2",
+    "r_upscale_model": "realesr-animevideov3", "r_upscale_keep_imgs": True,
+    "frame_interpolation_engine": "None", "frame_interpolation_x_amount": 2,
+    "frame_interpolation_slow_mo_enabled": False, "frame_interpolation_slow_mo_amount": 2,
+    "frame_interpolation_keep_imgs": False, "frame_interpolation_use_upscaled": False,
+}, "Recognised Deforum setting that this engine does not implement") + _ignored(BOOKKEEPING, {
+    # Display/bookkeeping switches with nothing to do outside a notebook or A1111.
+    "save_samples": True, "save_settings": True, "display_samples": True,
+    "save_sample_per_step": False, "show_sample_per_step": False,
+    "show_info_on_ui": True, "motion_preview_mode": False, "store_frames_in_ram": False,
+    "image_path": "", "sd_model_name": "", "sd_model_hash": "", "deforum_git_commit_id": "",
+}, "Notebook or webui bookkeeping; has no effect here")
+
+BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
+ALIASES: dict[str, str] = {a: s.name for s in SETTINGS for a in s.aliases}
