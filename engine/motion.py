@@ -1,0 +1,52 @@
+"""Per-frame 2D/3D motion from the settings' schedules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+_2D = ("angle", "zoom", "translation_x", "translation_y")
+_FLIP = ("perspective_flip_theta", "perspective_flip_phi", "perspective_flip_gamma",
+         "perspective_flip_fv")
+_3D = ("translation_x", "translation_y", "translation_z", "rotation_3d_x", "rotation_3d_y",
+       "rotation_3d_z", "fov", "near_plane", "far_plane")
+
+
+class Motion:
+    """Evaluates the motion schedules once and warps an image by frame f's motion."""
+
+    def __init__(self, settings: Mapping[str, Any], frames: int) -> None:
+        self.mode = settings["animation_mode"]
+        self.settings = settings
+        names = {"2D": _2D + (_FLIP if settings["flip_2d_perspective"] else ()),
+                 "3D": _3D}.get(self.mode, ())
+        self.values = {n: np.asarray(settings.schedule(n).values(frames)) for n in names}
+
+    @property
+    def moves(self) -> bool:
+        return self.mode in ("2D", "3D")
+
+    def warp(self, image: np.ndarray, frame: int, depth: np.ndarray | None = None) -> np.ndarray:
+        """``image`` (at frame−1) moved by frame ``frame``'s motion."""
+        from . import warp
+
+        v = {k: float(a[frame]) for k, a in self.values.items()}
+        s = self.settings
+        if self.mode == "2D":
+            flip = tuple(v[k] for k in _FLIP) if s["flip_2d_perspective"] else None
+            return warp.warp_2d(image, angle=v["angle"], zoom=v["zoom"],
+                                translation_x=v["translation_x"],
+                                translation_y=v["translation_y"], border=s["border"],
+                                perspective_flip=flip)
+        if self.mode == "3D":
+            prev_fov = float(self.values["fov"][max(frame - 1, 0)])
+            return warp.warp_3d(
+                image, depth,
+                translation=(v["translation_x"], v["translation_y"], v["translation_z"]),
+                rotation=(v["rotation_3d_x"], v["rotation_3d_y"], v["rotation_3d_z"]),
+                fov=v["fov"], prev_fov=prev_fov, near=v["near_plane"], far=v["far_plane"],
+                padding_mode=s["padding_mode"], sampling_mode=s["sampling_mode"],
+                warp_model=s["warp_model"])
+        return image
