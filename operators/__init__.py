@@ -1,0 +1,3 @@
+"""Operators (thin adapters over ``engine``); filled in by the add-on work."""
+
+CLASSES: tuple = ()

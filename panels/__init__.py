@@ -1,0 +1,3 @@
+"""Sidebar panels; filled in by the add-on work."""
+
+CLASSES: tuple = ()
