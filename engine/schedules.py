@@ -95,7 +95,8 @@ def _split_keys(text: str, key: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def _frame_number(frame_text: str, key: str, text: str, variables: Mapping[str, float]) -> int:
+def _frame_number(frame_text: str, key: str, text: str,
+                  variables: Mapping[str, float]) -> int | None:
     raw = frame_text.strip()
     if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "\"'":
         raw = raw[1:-1].strip()
@@ -108,9 +109,17 @@ def _frame_number(frame_text: str, key: str, text: str, variables: Mapping[str, 
         value = expr(variables)
     except ExpressionError as exc:
         raise _error(key, text, f"bad key frame ({exc})", exc.fragment) from None
-    if value != value or value < 0 or value > 10**9:
+    if value != value or value > 10**9 or value < 0 and _NUMBER.fullmatch(raw):
         raise _error(key, text, f"key frame evaluates to {value}, expected a frame ≥ 0", frame_text)
-    return int(value)
+    return int(value) if value >= 0 else None  # e.g. "max_f-2" in a 1-frame run: unreachable
+
+
+def _frame_number_required(frame_text: str, key: str, text: str,
+                           variables: Mapping[str, float]) -> int:
+    frame = _frame_number(frame_text, key, text, variables)
+    if frame is None:
+        raise _error(key, text, "key frame is before frame 0", frame_text)
+    return frame
 
 
 class Schedule:
@@ -131,7 +140,8 @@ class Schedule:
         keys: dict[int, Key] = {}
         for frame_text, value_text in _split_keys(text, key):
             frame = _frame_number(frame_text, key, text, self.variables)
-            keys[frame] = self._compile_value(frame, value_text)
+            if frame is not None:
+                keys[frame] = self._compile_value(frame, value_text)
         if not keys:
             raise _error(key, text, "no keys found; expected e.g. \"0:(1)\"")
         self.keys = [keys[f] for f in sorted(keys)]
@@ -226,7 +236,7 @@ class PromptSchedule:
             if not isinstance(prompt, str):
                 raise SettingsError(f"{key}: the prompt for frame {frame!r} must be text, "
                                     f"got {prompt!r}", key=key, value=prompt)
-            number = frame if isinstance(frame, int) else _frame_number(
+            number = frame if isinstance(frame, int) else _frame_number_required(
                 str(frame), key, str(frame), variables)
             keyed[number] = prompt
         return sorted(keyed.items()) or [(0, "")]

@@ -166,3 +166,9 @@ def test_frames_before_first_prompt_key_use_first_prompt():
 def test_split_negative():
     assert split_negative("sky --neg rain") == ("sky", "rain")
     assert split_negative("sky") == ("sky", "")
+
+
+def test_frame_expressions_before_frame_zero_are_unreachable_not_errors():
+    # webui's default seed schedule in a 2-frame run: "max_f-2" is frame −1.
+    values = evaluate_schedule('0:(s), 1:(-1), "max_f-2":(-1), "max_f-1":(s)', 2, seed=5)
+    assert values == approx([5, -1])
