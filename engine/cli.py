@@ -65,12 +65,15 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
                          if model else
                          f"no model configured: animation_mode {mode!r} needs a Stable "
                          "Diffusion model (--model PATH, model_path or $DEFORUM_MODEL)")
-    if not args.preview:
+    if not (args.preview or settings["preview_motion"]):
         progress.warning("no diffusion model loaded: rendering the motion preview "
                          "(warp, colour coherence, contrast and cadence without diffusion)"
                          if not model else
                          "this engine version cannot run diffusion yet: rendering the "
                          "motion preview")
+    if settings["save_depth_maps"]:
+        progress.warning("save_depth_maps: the motion preview estimates no depth, so no "
+                         "depth maps are written", key="save_depth_maps")
 
     root = Path(args.outdir)
     timestring = new_timestring(lambda ts: timestring_in_use(
@@ -82,8 +85,8 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
         seed = random.SystemRandom().randrange(2**32)
         progress.info(f"seed -1: using random seed {seed}")
         settings = settings.replace(seed=seed)
-    write_settings_file(folder / f"{timestring}_settings.txt",
-                        effective_settings(settings, timestring=timestring, preview=True))
+    settings = settings.replace(preview_motion=True, timestring=timestring)
+    write_settings_file(folder / f"{timestring}_settings.txt", effective_settings(settings))
 
     cancel = CancelToken(args.cancel_file)
     cancel.install_signal_handlers()

@@ -217,9 +217,9 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
     return parse_settings(data, source=str(path))
 
 
-def effective_settings(settings: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
+def effective_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     """The fully resolved settings under our names, as written beside the frames."""
-    return {**{s.name: settings[s.name] for s in SETTINGS}, **extra}
+    return {s.name: settings[s.name] for s in SETTINGS}
 
 
 def write_settings_file(path: str | os.PathLike[str], data: Mapping[str, Any]) -> Path:

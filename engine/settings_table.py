@@ -84,6 +84,8 @@ SETTINGS: tuple[Setting, ...] = (
     _s("make_video", "bool", False, "Write {timestring}.mp4 after the frames", "output"),
     _s("skip_video_creation", "bool", True, "webui: do not write a movie (make_video wins "
        "when set)", "output"),
+    _s("preview_motion", "bool", False, "Render the motion without diffusion (warp, colour "
+       "coherence, contrast, cadence); needs no model", "run"),
     _s("model_path", "path", "", "Local Stable Diffusion checkpoint (diffusers folder or "
        ".safetensors/.ckpt)", "sampling"),
     _s("resume_from_timestring", "bool", False, "Continue an interrupted run", "output"),

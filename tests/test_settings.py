@@ -128,7 +128,7 @@ def test_schedule_without_frame_zero_warns_but_loads():
 def test_effective_settings_round_trip(tmp_path):
     original = load_settings(DATA / "webui_2D.txt")
     path = write_settings_file(tmp_path / "x_settings.txt",
-                               effective_settings(original, timestring="x"))
+                               effective_settings(original.replace(timestring="x")))
     again = load_settings(path)
     assert dict(again) == {**dict(original), "timestring": "x"}
     assert again.warnings == [w for w in original.warnings if "not implemented" in w]
