@@ -1,19 +1,23 @@
-"""The 2D/3D animation loop (product.md §5), here without diffusion.
+"""The render loops: 2D/3D animation (product.md §5) and still images.
 
-The loop is written around a ``generate(init, frame)`` step so that the
-diffusion engine plugs in where the motion preview passes the image through.
+The animation loop is written around ``generate(init, frame)``: the motion
+preview passes the prepared image through, the diffusion engine diffuses it.
 Order for a keyframe F > 0: warp the previous keyframe → colour coherence
-(reference = the first warped frame) → contrast → generate.  With cadence c,
-frame f (s = c·⌊f/c⌋) is the blend of the keyframes diffused at s−c and s, each
-warped forward frame by frame, weight (f − s + 1)/c on the newer one.  Unlike
-the reference, the last block is written too, so every frame exists.
+(reference = the first warped frame) → contrast → generate (noise and
+diffusion).  With cadence c, frame f (s = c·⌊f/c⌋) is the blend of the
+keyframes diffused at s−c and s, each warped forward frame by frame, weight
+(f − s + 1)/c on the newer one.  Unlike the reference, the last block is
+written too, so every frame exists.  Depth is asked for once per output frame
+and shared by everything that warps into it.
 """
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +30,9 @@ from .output import frame_path, read_image, write_png
 from .progress import Progress
 from .testcard import make_test_card
 
-Generate = Callable[[np.ndarray, int], np.ndarray]
+Generate = Callable[[np.ndarray | None, int], np.ndarray]
+# depth(frame, image): z for warping ``image`` (the picture at frame−1) into ``frame``.
+DepthFn = Callable[[int, np.ndarray], np.ndarray | None]
 
 
 class CancelToken:
@@ -56,52 +62,119 @@ class CancelToken:
             raise Cancelled("cancelled")
 
 
-def first_image(settings: Mapping[str, Any]) -> np.ndarray:
-    """Frame 0's starting picture: the init image when used, else the test card."""
+def init_image(settings: Mapping[str, Any]) -> np.ndarray | None:
+    """Frame 0's init picture when ``use_init`` names one, else None (txt2img)."""
+    if not (settings["use_init"] and settings["init_image"]):
+        return None
+    path = settings["init_image"]
+    if "://" in path:
+        raise InputError(f"init_image: {path!r} is a URL; this engine never downloads, "
+                         "give a local file", key="init_image", value=path)
+    return read_image(path, (settings["W"], settings["H"]), "init_image")
+
+
+def preview_generate(settings: Mapping[str, Any]) -> Generate:
+    """The motion preview's 'diffusion': keep the prepared image (test card at frame 0)."""
+    def generate(init: np.ndarray | None, frame: int) -> np.ndarray:
+        return make_test_card(settings["W"], settings["H"]) if init is None else init
+    return generate
+
+
+@dataclass
+class ResumeState:
+    """Where an interrupted run continues: the first keyframe to diffuse and its inputs."""
+
+    start: int                       # first keyframe still to diffuse
+    newest: np.ndarray | None        # the previous keyframe carried to start − 1
+    reference: np.ndarray | None     # colour-coherence reference, if already taken
+
+
+def _contiguous_frames(folder: Path, timestring: str) -> int:
+    """How many frames 0, 1, 2, … of ``timestring`` exist without a gap."""
+    pattern = re.compile(re.escape(timestring) + r"_(\d{5})\.png$")
+    present = {int(m.group(1)) for p in folder.glob(f"{timestring}_*.png")
+               if (m := pattern.match(p.name))}
+    count = 0
+    while count in present:
+        count += 1
+    return count
+
+
+def resume_state(settings: Mapping[str, Any], folder: Path, timestring: str,
+                 depth: DepthFn) -> ResumeState:
+    """Rebuild the loop state after the last complete cadence block on disk.
+
+    The last frame of a block is exactly the newest keyframe carried to it,
+    and frame c−1 warped into c is the colour reference, so a resumed run
+    writes the same frames as an uninterrupted one.
+    """
+    cadence = max(1, min(settings["diffusion_cadence"], settings["max_frames"]))
+    count = _contiguous_frames(folder, timestring)
+    if count == 0:
+        raise InputError(f"resume_timestring: no frames {timestring}_00000.png… in {folder}",
+                         key="resume_timestring", value=timestring)
+    complete = cadence * (count // cadence)
+    if complete == 0:
+        return ResumeState(0, None, None)
     size = (settings["W"], settings["H"])
-    if settings["use_init"] and settings["init_image"]:
-        path = settings["init_image"]
-        if "://" in path:
-            raise InputError(f"init_image: {path!r} is a URL; this engine never downloads, "
-                             "give a local file", key="init_image", value=path)
-        return read_image(path, size, "init_image")
-    return make_test_card(*size)
-
-
-def passthrough(init: np.ndarray, frame: int) -> np.ndarray:
-    """The motion preview's 'diffusion': keep the prepared image as it is."""
-    return init
+    newest = read_image(frame_path(folder, timestring, complete - 1), size, "resume_timestring")
+    reference = None
+    if settings["color_coherence"] != "None" and complete > cadence:
+        motion = Motion(settings, max(settings["max_frames"], cadence + 1))
+        first = read_image(frame_path(folder, timestring, cadence - 1), size, "resume_timestring")
+        reference = motion.warp(first, cadence, depth(cadence, first))
+    return ResumeState(complete, newest, reference)
 
 
 def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
                      progress: Progress, cancel: CancelToken,
-                     generate: Generate = passthrough) -> int:
-    """Render frames 0…max_frames−1 into ``folder``; returns the number written."""
+                     generate: Generate | None = None, depth: DepthFn | None = None,
+                     resume: ResumeState | None = None,
+                     on_depth: Callable[[int, np.ndarray], None] | None = None) -> int:
+    """Render frames 0…max_frames−1 into ``folder``; returns the number written.
+
+    ``on_depth(frame, z)`` receives, once, the depth estimated from the picture
+    of each frame (used to save depth maps).  Frames already on disk (a
+    resumed run) are kept, not rewritten.
+    """
     frames = settings["max_frames"]
     cadence = max(1, min(settings["diffusion_cadence"], frames))
     motion = Motion(settings, frames)
     contrast = settings.schedule("contrast_schedule").values(frames)
     coherence = settings["color_coherence"]
-    reference: np.ndarray | None = None
+    generate = generate or preview_generate(settings)
+    depth = depth or (lambda frame, image: None)
     written = 0
+
+    def depth_into(frame: int, image: np.ndarray) -> np.ndarray | None:
+        z = depth(frame, image)
+        if z is not None and on_depth is not None:
+            on_depth(frame - 1, z)
+        return z
 
     def emit(index: int, image: np.ndarray, started: float) -> None:
         nonlocal written
         path = frame_path(folder, timestring, index)
+        if resume is not None and path.exists():
+            return
         write_png(path, image)
         written += 1
         progress.frame(index, str(path), time.monotonic() - started)
 
+    state = resume or ResumeState(0, None, None)
+    reference = state.reference
+    newest = state.newest
     started = time.monotonic()
-    newest = generate(first_image(settings), 0)   # keyframe diffused at s
-    older: np.ndarray | None = None                # keyframe diffused at s − c, moved to s−1
-    for s in range(0, frames, cadence):
+    if state.start == 0:
+        newest = generate(init_image(settings), 0)
+    older: np.ndarray | None = None
+    for s in range(state.start, frames, cadence):
         if s > 0:
             cancel.check()
             started = time.monotonic()
             # ``newest`` has been carried to s−1; one more step gives both the
             # older tween buffer and the init of keyframe s.
-            older = motion.warp(newest, s)
+            older = motion.warp(newest, s, depth_into(s, newest))
             init = older
             if coherence != "None":
                 if reference is None:
@@ -117,8 +190,9 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
             if f > s:
                 cancel.check()
                 started = time.monotonic()
-                carried = motion.warp(carried, f)
-                older = motion.warp(older, f) if older is not None else None
+                z = depth_into(f, carried)
+                carried = motion.warp(carried, f, z)
+                older = motion.warp(older, f, z) if older is not None else None
             w = (f - s + 1) / cadence
             if older is None or w >= 1.0:
                 image = carried
@@ -127,4 +201,20 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
                 image = np.clip(np.rint(blend), 0, 255).astype(np.uint8)
             emit(f, image, started)
         newest = carried
+    if on_depth is not None and newest is not None:
+        depth_into(frames, newest)  # the last frame's own depth, for saving only
     return written
+
+
+def _sanitize(prompt: str) -> str:
+    """Deforum's still-image file name part: ASCII letters and spaces, spaces → _."""
+    return re.sub(r"[^A-Za-z ]", "", prompt)[:160].strip().replace(" ", "_")
+
+
+def still_name(settings: Mapping[str, Any], timestring: str, index: int, prompt: str,
+               seed: int) -> str:
+    """File name of a still image per ``filename_format`` (Deforum's two formats)."""
+    if "{seed}" in settings["filename_format"]:
+        return f"{timestring}_{index:05d}_{seed}.png"
+    name = _sanitize(prompt)
+    return f"{timestring}_{index:05d}_{name}.png" if name else f"{timestring}_{index:05d}.png"

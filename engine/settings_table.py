@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .samplers import SAMPLER_NAMES, WEBUI_NAMES
+
 BOOKKEEPING = "bookkeeping"  # group of keys that never matter outside their tool
 
 # Types: bool, int, float, str, path, choice, schedule (keyframe string),
@@ -59,13 +61,6 @@ def _ignored(group: str, defaults: dict[str, Any], why: str) -> tuple[Setting, .
 
 _COLOR_ALIASES = {"LAB": "Match Frame 0 LAB", "HSV": "Match Frame 0 HSV",
                   "RGB": "Match Frame 0 RGB"}
-_SAMPLERS = ("klms", "dpm2", "dpm2_ancestral", "heun", "euler", "euler_ancestral",
-             "plms", "ddim", "dpm_fast", "dpmpp_2m")
-_SAMPLER_ALIASES = {
-    "Euler a": "euler_ancestral", "Euler": "euler", "LMS": "klms", "Heun": "heun",
-    "DPM2": "dpm2", "DPM2 a": "dpm2_ancestral", "DPM fast": "dpm_fast",
-    "DPM++ 2M": "dpmpp_2m", "DDIM": "ddim", "PLMS": "plms",
-}
 
 SETTINGS: tuple[Setting, ...] = (
     # --- run / image --------------------------------------------------------
@@ -88,6 +83,11 @@ SETTINGS: tuple[Setting, ...] = (
        "coherence, contrast, cadence); needs no model", "run"),
     _s("model_path", "path", "", "Local Stable Diffusion checkpoint (diffusers folder or "
        ".safetensors/.ckpt)", "sampling"),
+    _s("model_config", "path", "", "Diffusers config folder for a single-file checkpoint "
+       "(default: detected from the checkpoint)", "sampling"),
+    _s("device", "choice", "auto", "Where diffusion runs", "sampling",
+       choices=("auto", "cuda", "mps", "cpu")),
+    _s("half_precision", "bool", True, "fp16 on CUDA (CPU always uses fp32)", "sampling"),
     _s("resume_from_timestring", "bool", False, "Continue an interrupted run", "output"),
     _s("resume_timestring", "str", "20220829210106", "Timestring of the run to continue",
        "output"),
@@ -174,8 +174,8 @@ SETTINGS: tuple[Setting, ...] = (
        minimum=1),
     _s("seed_schedule", "schedule", "0:(s), 1:(-1), \"max_f-2\":(-1), \"max_f-1\":(s)",
        "Seed per frame when seed_behavior = schedule", "sampling"),
-    _s("sampler", "choice", "euler_ancestral", "Sampler", "sampling", choices=_SAMPLERS,
-       choice_aliases=_SAMPLER_ALIASES),
+    _s("sampler", "choice", "euler_ancestral", "Sampler", "sampling", choices=SAMPLER_NAMES,
+       choice_aliases=WEBUI_NAMES),
     _s("steps", "int", 50, "Denoising steps of a full generation", "sampling",
        minimum=1, maximum=1000),
     _s("scale", "float", 7.0, "Classifier-free guidance scale", "sampling",

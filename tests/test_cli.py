@@ -217,7 +217,7 @@ def test_cadence_blends_the_two_latest_keyframes_and_writes_every_frame(tmp_path
 
     def generate(init, frame):  # stand-in for diffusion: keyframe s is grey level 10·s
         keyframes.append(frame)
-        return np.full_like(init, 10 * frame)
+        return np.full((8, 16, 3), 10 * frame, np.uint8)
 
     count = render_animation(settings, tmp_path, "ts", Progress(), CancelToken(), generate)
     assert count == frames

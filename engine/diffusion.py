@@ -1,0 +1,115 @@
+"""One diffused frame: noise → img2img (or txt2img) through diffusers → uint8 RGB.
+
+Deforum's ``strength`` is how much of the init image to keep, so a frame runs
+``(1 − strength)·steps`` denoising steps; with fewer than one step the
+prepared image passes through untouched (no VAE round trip).  Noise is added
+to the [−1, 1] image from a generator seeded by the frame's seed, then the VAE
+encodes it and diffusers' img2img takes the latents.  Masks keep the black area
+at the (re-noised) init latents on every step, and ``overlay_mask`` pastes the
+original back after decoding.  A cancel request stops within one step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .errors import Cancelled
+from .masks import overlay
+from .samplers import make_scheduler
+
+
+def denoising_steps(strength: float, steps: int) -> int:
+    """⌊(1 − strength)·steps⌋, computed without float error (0.2·50 is 10, not 9)."""
+    return int(round((1.0 - min(max(strength, 0.0), 1.0)) * steps, 6))
+
+
+class Diffusion:
+    """Runs diffusion for the render loop with the settings' sampler and guidance."""
+
+    def __init__(self, pipes: Any, settings: Mapping[str, Any], cancel: Any) -> None:
+        self.pipes = pipes
+        self.settings = settings
+        self.cancel = cancel
+        scheduler_config = pipes.img2img.scheduler.config
+        self.scheduler = make_scheduler(settings["sampler"], scheduler_config)
+        pipes.img2img.scheduler = self.scheduler
+        pipes.txt2img.scheduler = self.scheduler
+
+    # ------------------------------------------------------------------ helpers
+    def _generator(self, seed: int):
+        import torch
+        return torch.Generator("cpu").manual_seed(int(seed))
+
+    def _to_uint8(self, images: np.ndarray) -> np.ndarray:
+        return np.clip(np.rint(images[0] * 255.0), 0, 255).astype(np.uint8)
+
+    def _step_callback(self, mask_latents=None, init_latents=None, noise=None):
+        """Cancel between steps; with a mask, hold the black area at the init."""
+        def callback(pipe, step: int, timestep, kwargs: dict) -> dict:
+            if self.cancel.requested:
+                raise Cancelled("cancelled during diffusion")
+            if mask_latents is None:
+                return kwargs
+            latents = kwargs["latents"]
+            timesteps = pipe.scheduler.timesteps
+            if step + 1 < len(timesteps):
+                next_t = timesteps[step + 1: step + 2]
+                proper = pipe.scheduler.add_noise(init_latents, noise, next_t)
+            else:
+                proper = init_latents
+            kwargs["latents"] = (1 - mask_latents) * proper + mask_latents * latents
+            return kwargs
+        return callback
+
+    def _common(self, prompt: str, negative: str, seed: int) -> dict[str, Any]:
+        s = self.settings
+        return dict(prompt=prompt, negative_prompt=negative or None,
+                    guidance_scale=s["scale"], num_inference_steps=s["steps"],
+                    eta=s["ddim_eta"], generator=self._generator(seed), output_type="np")
+
+    # ------------------------------------------------------------------ public
+    def __call__(self, init: np.ndarray | None, *, strength: float, seed: int, noise: float,
+                 prompt: str, negative: str = "", mask: np.ndarray | None = None) -> np.ndarray:
+        """Diffuse one frame; ``init`` None means txt2img with full steps."""
+        import torch
+
+        s = self.settings
+        if init is None:
+            with torch.no_grad():
+                out = self.pipes.txt2img(height=s["H"], width=s["W"],
+                                         callback_on_step_end=self._step_callback(),
+                                         **self._common(prompt, negative, seed))
+            return self._to_uint8(out.images)
+
+        steps = denoising_steps(strength, s["steps"])
+        if steps < 1:
+            return init
+        pipe = self.pipes.img2img
+        device, dtype = self.pipes.device, self.pipes.dtype
+        generator = self._generator(seed)
+        pixels = torch.from_numpy(init).permute(2, 0, 1)[None].float() / 127.5 - 1.0
+        if noise:
+            pixels = pixels + torch.randn(pixels.shape, generator=generator) * noise
+        with torch.no_grad():
+            encoded = pipe.vae.encode(pixels.to(device=device, dtype=pipe.vae.dtype))
+            latents = encoded.latent_dist.sample(generator=generator) * pipe.vae.config.scaling_factor
+            latents = latents.to(dtype)
+            callback_args: dict[str, Any] = {}
+            if mask is not None:
+                small = torch.nn.functional.interpolate(
+                    torch.from_numpy(mask)[None, None], size=latents.shape[-2:], mode="area")
+                callback_args = dict(
+                    mask_latents=small.to(device=device, dtype=dtype), init_latents=latents,
+                    noise=torch.randn(latents.shape, generator=self._generator(seed + 1)).to(
+                        device=device, dtype=dtype))
+            # +0.5 keeps diffusers' int(steps·strength) at exactly ``steps``.
+            out = pipe(image=latents, strength=min((steps + 0.5) / s["steps"], 1.0),
+                       callback_on_step_end=self._step_callback(**callback_args),
+                       **{**self._common(prompt, negative, seed), "generator": generator})
+        image = self._to_uint8(out.images)
+        if mask is not None and s["overlay_mask"]:
+            image = overlay(init, image, mask, s["mask_overlay_blur"])
+        return image
