@@ -1,0 +1,394 @@
+"""Depth for the 3D warp: estimated by a local transformers model, or supplied with the job.
+
+Model depth is relative, so it is normalised to z ∈ [1, 2] the way the current
+webui does (min–max, histogram-equalised, nearer = smaller z).  Scene depth
+(e.g. Blender's Z pass) is metric and is passed through unchanged.
+
+torch and transformers are imported inside functions: Blender's Python and the
+motion preview import this module without them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from .errors import InputError, ModelError
+from .output import FRAME_DIGITS
+
+EQUALIZE_BINS = 1024
+# What Blender writes where a ray hits nothing; stands in for +inf so the warp stays finite.
+FAR_AWAY = 1.0e10
+SCENE_EXTENSIONS = (".npy", ".exr", ".png")
+# model_type in config.json → (transformers class, default processor settings when
+# the folder has no preprocessor_config.json; None = the config's image size).
+_KINDS = {
+    "dpt": ("DPTForDepthEstimation",
+            dict(keep_aspect_ratio=False, ensure_multiple_of=1, image_mean=[0.5] * 3,
+                 image_std=[0.5] * 3)),
+    "depth_anything": ("DepthAnythingForDepthEstimation",
+                       dict(keep_aspect_ratio=True, ensure_multiple_of=14,
+                            image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225])),
+}
+
+
+def normalize_depth(raw: np.ndarray, *, inverse: bool) -> np.ndarray:
+    """Relative depth → float32 z ∈ [1, 2], larger = farther.
+
+    Min–max to [0, 1], then histogram equalisation (each value mapped to the
+    cumulative share of values in its 1024-bin histogram, interpolated between
+    bin edges) so z spreads evenly whatever the model's output scale.  Inverse
+    depth (DPT/MiDaS, relative Depth Anything: larger = nearer) becomes
+    z = 2 − d, forward depth z = 1 + d.  Maps with NaN/Inf or a single value
+    carry no shape: they become flat z = 1.
+    """
+    values = np.asarray(raw, dtype=np.float64)
+    flat = np.ones(values.shape, dtype=np.float32)
+    if values.size == 0 or not np.isfinite(values).all():
+        return flat
+    lo, hi = values.min(), values.max()
+    if not hi > lo:
+        return flat
+    d = (values - lo) / (hi - lo)
+    counts, edges = np.histogram(d, bins=EQUALIZE_BINS, range=(0.0, 1.0))
+    cdf = np.cumsum(counts) / d.size
+    d = np.interp(d, edges[:-1], cdf)
+    z = 2.0 - d if inverse else 1.0 + d
+    return z.astype(np.float32)
+
+
+class DepthEstimator:
+    """A depth model and its image processor, predicting normalised z for RGB frames."""
+
+    def __init__(self, model: Any, processor: Any, *, path: str, kind: str, inverse: bool,
+                 device: Any, dtype: Any) -> None:
+        self.model = model
+        self.processor = processor
+        self.path = path
+        self.kind = kind
+        self.inverse = inverse
+        self.device = device
+        self.dtype = dtype
+
+    def predict_raw(self, image: np.ndarray) -> np.ndarray:
+        """The model's own output (relative inverse depth for most), float32 at the image's size."""
+        import torch
+        import torch.nn.functional as F
+
+        if (not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3
+                or image.shape[2] != 3):
+            raise ValueError("image must be a uint8 RGB array of shape H×W×3")
+        height, width = image.shape[:2]
+        inputs = self.processor(images=image, return_tensors="pt",
+                                input_data_format="channels_last")
+        pixels = inputs["pixel_values"].to(self.device, self.dtype)
+        with torch.inference_mode():
+            predicted = self.model(pixel_values=pixels).predicted_depth
+            resized = F.interpolate(predicted[:, None].float(), size=(height, width),
+                                    mode="bicubic", align_corners=False)
+        return resized[0, 0].cpu().numpy()
+
+    def predict(self, image: np.ndarray) -> np.ndarray:
+        """float32 H×W z ∈ [1, 2] for a uint8 H×W×3 RGB image."""
+        return normalize_depth(self.predict_raw(image), inverse=self.inverse)
+
+
+def _read_config(folder: Path) -> dict[str, Any]:
+    config_file = folder / "config.json"
+    if not folder.is_dir():
+        raise ModelError(f"depth model {folder}: folder not found")
+    if not config_file.is_file():
+        raise ModelError(f"depth model {folder}: no config.json (expected a transformers "
+                         "model folder, e.g. saved with save_pretrained)")
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"depth model {folder}: config.json is unreadable ({exc})") from exc
+    if not isinstance(config, dict):
+        raise ModelError(f"depth model {folder}: config.json is not a JSON object")
+    return config
+
+
+def _model_kind(folder: Path, config: Mapping[str, Any]) -> str:
+    """'dpt' or 'depth_anything', refusing other architectures (e.g. a segmentation DPT)."""
+    kind = config.get("model_type")
+    architectures = config.get("architectures") or []
+    if kind not in _KINDS:
+        kind = next((k for k, (cls, _) in _KINDS.items() if cls in architectures), None)
+    if kind is None:
+        raise ModelError(f"depth model {folder}: unsupported architecture "
+                         f"(model_type {config.get('model_type')!r}, architectures "
+                         f"{architectures}); expected DPT or Depth Anything")
+    wanted = _KINDS[kind][0]
+    if architectures and wanted not in architectures:
+        raise ModelError(f"depth model {folder}: {', '.join(map(str, architectures))} is not "
+                         f"a depth estimator (expected {wanted})")
+    return kind
+
+
+def _processor(folder: Path, kind: str, model_config: Any) -> Any:
+    """The folder's image processor, or the architecture's usual one at the model's size."""
+    from transformers import AutoImageProcessor, DPTImageProcessorPil
+
+    if (folder / "preprocessor_config.json").is_file():
+        try:
+            # The PIL backend needs no torchvision and gives the same result everywhere.
+            return AutoImageProcessor.from_pretrained(str(folder), local_files_only=True,
+                                                      backend="pil")
+        except Exception as exc:
+            raise ModelError(f"depth model {folder}: preprocessor_config.json could not be "
+                             f"loaded ({exc})") from exc
+    backbone = getattr(model_config, "backbone_config", None) or model_config
+    side = int(getattr(backbone, "image_size", 384))
+    return DPTImageProcessorPil(size={"height": side, "width": side}, do_pad=False,
+                                resample=3, **_KINDS[kind][1])
+
+
+@contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """No loading bars or advice from transformers on the user's console; errors still raise."""
+    from transformers.utils import logging
+
+    verbosity, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(verbosity)
+        if bars:
+            logging.enable_progress_bar()
+
+
+def load_depth_model(path: str, device: Any = "cpu", half: bool = False) -> DepthEstimator:
+    """Load a DPT (MiDaS 3) or Depth Anything model from a local transformers folder.
+
+    Nothing is fetched from a hub.  ``half`` runs the model in fp16, on CUDA only
+    (fp16 on CPU is slow and poorly supported).  Any problem with the folder is a
+    ModelError naming it.
+    """
+    import torch
+    import transformers
+
+    folder = Path(path).expanduser()
+    config = _read_config(folder)
+    kind = _model_kind(folder, config)
+    model_class = getattr(transformers, _KINDS[kind][0])
+    device = torch.device(device)
+    dtype = torch.float16 if half and device.type == "cuda" else torch.float32
+    with _quiet_transformers():
+        try:
+            model, info = model_class.from_pretrained(str(folder), local_files_only=True,
+                                                      dtype=dtype, output_loading_info=True)
+        except Exception as exc:
+            raise ModelError(f"depth model {folder}: weights could not be loaded "
+                             f"({exc})") from exc
+        missing = info.get("missing_keys") or []
+        if missing:
+            raise ModelError(f"depth model {folder}: {len(missing)} weights missing from the "
+                             f"checkpoint (e.g. {sorted(missing)[0]}); is it a depth model?")
+        processor = _processor(folder, kind, model.config)
+    model.to(device).eval()
+    # Depth Anything's metric variants predict forward depth; everything else inverse depth.
+    inverse = getattr(model.config, "depth_estimation_type", "relative") != "metric"
+    return DepthEstimator(model, processor, path=str(folder), kind=kind, inverse=inverse,
+                          device=device, dtype=dtype)
+
+
+# --- scene depth ---------------------------------------------------------------
+
+def scene_depth_path(folder: str | Path, frame: int) -> Path | None:
+    """The first of ``{frame:05d}.npy``, ``.exr``, ``.png`` present in ``folder``, else None."""
+    stem = f"{frame:0{FRAME_DIGITS}d}"
+    for ext in SCENE_EXTENSIONS:
+        candidate = Path(folder) / (stem + ext)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _scene_error(message: str, path: Path) -> InputError:
+    return InputError(f"depth_maps_path: {message}: {path}", key="depth_maps_path",
+                      value=str(path))
+
+
+def _decode(path: Path) -> np.ndarray:
+    """An EXR or PNG via OpenCV, read from bytes so non-ASCII paths work on Windows."""
+    # OpenCV's EXR codec is off unless this is set before its first EXR use.
+    os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
+    import cv2
+
+    try:
+        image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:
+        raise _scene_error(f"OpenCV cannot read this file ({exc.err}); write .npy instead",
+                           path) from exc
+    if image is None:
+        hint = " (OpenCV reads EXR files with R/G/B or Y channels only)" \
+            if path.suffix == ".exr" else ""
+        raise _scene_error(f"not a readable image{hint}", path)
+    if image.ndim == 3:  # OpenCV orders colour channels B, G, R: take R
+        image = image[..., 2] if image.shape[2] >= 3 else image[..., 0]
+    if path.suffix == ".png" and image.dtype != np.uint16:
+        raise _scene_error(f"PNG depth must be 16-bit grey, got {image.dtype}", path)
+    return image
+
+
+def read_scene_depth(folder: str, frame: int, size: tuple[int, int] | None = None, *,
+                     scale: float = 1.0) -> np.ndarray:
+    """Frame ``frame``'s supplied depth as float32 H×W (stored value × ``scale``).
+
+    Convention: ``{folder}/{frame:05d}`` with the engine's 0-based frame
+    number, one of (first found wins) ``.npy`` (float32 H×W, what
+    ``write_scene_depth`` writes; needs only NumPy, so Blender can write it),
+    ``.exr`` (float, single Y channel or R of RGB(A), as Blender's File Output
+    node writes a Z pass) or ``.png`` (16-bit grey integers).  Values are depth
+    along the camera's view axis; ``scale`` converts stored units to metres
+    (e.g. 0.001 for millimetre PNGs).  +inf (sky) becomes 1e10.  ``size`` =
+    (width, height) resizes with nearest neighbour so depths never blend across
+    edges.  Missing or invalid files are InputErrors naming depth_maps_path.
+    """
+    path = scene_depth_path(folder, frame)
+    if path is None:
+        stem = Path(folder) / f"{frame:0{FRAME_DIGITS}d}"
+        raise InputError(f"depth_maps_path: no depth map for frame {frame}: "
+                         f"{stem}{{{','.join(SCENE_EXTENSIONS)}}} not found",
+                         key="depth_maps_path", value=str(folder))
+    if path.suffix == ".npy":
+        try:
+            depth = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise _scene_error(f"unreadable .npy ({exc})", path) from exc
+        if depth.ndim != 2 or not np.issubdtype(depth.dtype, np.number):
+            raise _scene_error(f"expected a numeric H×W array, got {depth.dtype} "
+                               f"{depth.shape}", path)
+    else:
+        depth = _decode(path)
+    depth = depth.astype(np.float32) * np.float32(scale)
+    if np.isnan(depth).any() or (depth < 0).any():
+        raise _scene_error("depth contains NaN or negative values", path)
+    depth[np.isinf(depth)] = FAR_AWAY
+    if size is not None and (depth.shape[1], depth.shape[0]) != tuple(size):
+        import cv2
+
+        depth = cv2.resize(depth, tuple(int(v) for v in size), interpolation=cv2.INTER_NEAREST)
+    return depth
+
+
+def write_scene_depth(folder: str | Path, frame: int, depth: np.ndarray) -> Path:
+    """Write ``{folder}/{frame:05d}.npy`` (float32 H×W), replacing any earlier one atomically.
+
+    NumPy only, so the Blender add-on can bake a Z pass without OpenCV.
+    """
+    depth = np.asarray(depth, dtype=np.float32)
+    if depth.ndim != 2:
+        raise ValueError(f"depth must be H×W, got shape {depth.shape}")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{frame:0{FRAME_DIGITS}d}.npy"
+    partial = path.with_name(path.name + ".partial")
+    with open(partial, "wb") as handle:
+        np.save(handle, depth, allow_pickle=False)
+    os.replace(partial, path)
+    return path
+
+
+# --- saving --------------------------------------------------------------------
+
+def depth_map_path(folder: str | Path, timestring: str, frame: int) -> Path:
+    return Path(folder) / f"{timestring}_depth_{frame:0{FRAME_DIGITS}d}.png"
+
+
+def save_depth_map(path: Path, z: np.ndarray, lo: float = 1.0, hi: float = 2.0) -> None:
+    """8-bit grey PNG of z over one fixed range [lo, hi] (comparable across the run).
+
+    Refuses to replace an existing file (FileExistsError).
+    """
+    import cv2
+
+    scaled = (np.nan_to_num(np.asarray(z, dtype=np.float64), nan=lo) - lo) / (hi - lo)
+    grey = np.rint(np.clip(scaled, 0.0, 1.0) * 255.0).astype(np.uint8)
+    ok, data = cv2.imencode(".png", grey)
+    if not ok:
+        raise OSError(f"could not encode {path}")
+    with open(path, "xb") as handle:
+        handle.write(data.tobytes())
+
+
+# --- what the render loop asks ----------------------------------------------------
+
+class DepthSource(Protocol):
+    def for_frame(self, frame: int, image: np.ndarray) -> np.ndarray | None:
+        """z for warping ``image`` (the picture at frame−1) into ``frame``; None = flat."""
+
+
+class FlatDepth:
+    """No depth: the warp uses z = 1 everywhere."""
+
+    def for_frame(self, frame: int, image: np.ndarray) -> None:
+        return None
+
+
+class ModelDepth:
+    """Depth estimated from the picture being warped."""
+
+    def __init__(self, estimator: DepthEstimator) -> None:
+        self.estimator = estimator
+
+    def for_frame(self, frame: int, image: np.ndarray) -> np.ndarray:
+        return self.estimator.predict(image)
+
+
+class SceneDepth:
+    """Metric depth maps supplied with the job.
+
+    The backward warp needs depth at each *output* pixel, so warping into
+    ``frame`` reads frame ``frame``'s own map.
+    """
+
+    def __init__(self, folder: str, size: tuple[int, int] | None = None,
+                 scale: float = 1.0) -> None:
+        self.folder = folder
+        self.size = size
+        self.scale = scale
+
+    def for_frame(self, frame: int, image: np.ndarray) -> np.ndarray:
+        return read_scene_depth(self.folder, frame, self.size, scale=self.scale)
+
+
+def make_depth_source(settings: Mapping[str, Any], device: Any = "cpu",
+                      half: bool = False) -> tuple[DepthSource, list[str]]:
+    """The depth source the settings ask for, plus notices for the user.
+
+    Flat unless 3D with depth warping on; ``scene`` reads depth_maps_path;
+    ``model`` loads depth_model_path (none set: flat, with a notice).
+    """
+    notices: list[str] = []
+    source = settings["depth_source"]
+    if (settings["animation_mode"] != "3D" or not settings["use_depth_warping"]
+            or source == "none"):
+        return FlatDepth(), notices
+    if source == "scene":
+        folder = settings["depth_maps_path"]
+        if not folder:
+            raise InputError("depth_maps_path: depth_source is 'scene' but no folder of depth "
+                             "maps is set", key="depth_maps_path", value=folder)
+        if not Path(folder).is_dir():
+            raise InputError(f"depth_maps_path: folder not found: {folder}",
+                             key="depth_maps_path", value=folder)
+        return SceneDepth(folder, (settings["W"], settings["H"])), notices
+    path = settings["depth_model_path"]
+    if not path:
+        notices.append("depth_model_path is not set: 3D warps use flat depth (z = 1); set it "
+                       "to a local DPT or Depth Anything folder for depth-aware motion")
+        return FlatDepth(), notices
+    if settings["midas_weight"] != 1.0:
+        notices.append(f"midas_weight {settings['midas_weight']} is ignored: only one depth "
+                       "estimator is configured")
+    return ModelDepth(load_depth_model(path, device, half)), notices
