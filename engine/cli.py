@@ -1,25 +1,29 @@
 """``python -m engine --settings FILE --enable_animation_mode``: one run, one process.
 
-Exit codes: 0 done, 2 bad settings or input, 3 no usable model, 130 cancelled.
+Exit codes: 0 done, 2 bad settings or input, 3 model could not be loaded,
+130 cancelled (written frames are kept).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import sys
 import traceback
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .errors import Cancelled, ModelError, SettingsError
 from .output import batch_folder, new_timestring, timestring_in_use
 from .progress import Progress
-from .render import CancelToken, render_animation
-from .settings import effective_settings, load_settings, write_settings_file
+from .render import CancelToken, render_animation, render_stills, resume_state
+from .settings import Settings, effective_settings, load_settings, write_settings_file
 
 MOTION_MODES = ("2D", "3D")
+NOT_YET = ("Video Input", "Interpolation")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--outdir", default="output",
                         help="output folder; frames go to OUTDIR/batch_name (default: output)")
     parser.add_argument("--model", default=None,
-                        help="Stable Diffusion checkpoint (else model_path or $DEFORUM_MODEL)")
+                        help="Stable Diffusion checkpoint: diffusers folder or .safetensors/"
+                             ".ckpt (else model_path or $DEFORUM_MODEL)")
+    parser.add_argument("--model-config", default=None, dest="model_config",
+                        help="diffusers config folder for a single-file checkpoint")
+    parser.add_argument("--device", default=None, choices=("auto", "cuda", "mps", "cpu"),
+                        help="where diffusion runs (default: the device setting, auto)")
     parser.add_argument("--preview", action="store_true",
                         help="render the motion without diffusion (no model needed)")
     parser.add_argument("--progress", choices=("jsonl",), default=None,
@@ -45,63 +54,147 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run(args: argparse.Namespace, progress: Progress) -> int:
-    settings = load_settings(args.settings)
-    for note in settings.warnings:
-        progress.warning(note)
-    changes: dict = {}
+def _apply_arguments(settings: Settings, args: argparse.Namespace) -> Settings:
+    changes: dict[str, Any] = {}
     if args.max_frames is not None:
         changes["max_frames"] = args.max_frames
     if not args.enable_animation_mode:
         changes.update(animation_mode="None", max_frames=1)
-    if changes:
-        settings = settings.replace(**changes)
-    mode = settings["animation_mode"]
-    model = args.model or settings["model_path"] or os.environ.get("DEFORUM_MODEL", "")
+    if args.preview:
+        changes["preview_motion"] = True
+    if args.model:
+        changes["model_path"] = args.model
+    elif not settings["model_path"] and os.environ.get("DEFORUM_MODEL"):
+        changes["model_path"] = os.environ["DEFORUM_MODEL"]
+    if args.model_config:
+        changes["model_config"] = args.model_config
+    if args.device:
+        changes["device"] = args.device
+    return settings.replace(**changes) if changes else settings
 
-    if mode not in MOTION_MODES:
-        raise ModelError(f"animation_mode {mode!r} renders with diffusion only and this "
-                         "engine cannot load a Stable Diffusion model yet"
-                         if model else
-                         f"no model configured: animation_mode {mode!r} needs a Stable "
-                         "Diffusion model (--model PATH, model_path or $DEFORUM_MODEL)")
-    if not (args.preview or settings["preview_motion"]):
-        progress.warning("no diffusion model loaded: rendering the motion preview "
-                         "(warp, colour coherence, contrast and cadence without diffusion)"
+
+def _recorded_seed(folder: Path, timestring: str) -> int | None:
+    """The seed an earlier run recorded in its settings file, if any."""
+    try:
+        return int(json.loads((folder / f"{timestring}_settings.txt").read_text())["seed"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def run(args: argparse.Namespace, progress: Progress) -> int:
+    settings = load_settings(args.settings)
+    for note in settings.warnings:
+        progress.warning(note)
+    settings = _apply_arguments(settings, args)
+    mode = settings["animation_mode"]
+    model = settings["model_path"]
+    preview = settings["preview_motion"] or not model
+    if mode in NOT_YET:
+        raise SettingsError(f"animation_mode {mode!r} is not available in this engine version "
+                            "yet", key="animation_mode", value=mode)
+    if preview and mode not in MOTION_MODES:
+        raise ModelError(f"no model configured: animation_mode {mode!r} needs a Stable "
+                         "Diffusion model (--model PATH, model_path or $DEFORUM_MODEL)"
                          if not model else
-                         "this engine version cannot run diffusion yet: rendering the "
-                         "motion preview")
-    if settings["save_depth_maps"]:
-        progress.warning("save_depth_maps: the motion preview estimates no depth, so no "
-                         "depth maps are written", key="save_depth_maps")
+                         f"animation_mode {mode!r} has no motion to preview")
+    if preview and not settings["preview_motion"]:
+        progress.warning("no model configured: rendering the motion preview (warp, colour "
+                         "coherence, contrast and cadence without diffusion)", key="model_path")
 
     root = Path(args.outdir)
-    timestring = new_timestring(lambda ts: timestring_in_use(
-        batch_folder(root, settings["batch_name"], ts), ts))
-    folder = batch_folder(root, settings["batch_name"], timestring)
-    folder.mkdir(parents=True, exist_ok=True)
-    seed = settings["seed"]
-    if seed == -1:
+    resuming = settings["resume_from_timestring"] and mode in MOTION_MODES
+    if resuming:
+        run_timestring = settings["resume_timestring"]
+        folder = batch_folder(root, settings["batch_name"], run_timestring)
+        if not folder.is_dir():
+            raise SettingsError(f"resume_timestring: folder {folder} does not exist",
+                                key="resume_timestring", value=run_timestring)
+        recorded = _recorded_seed(folder, run_timestring)
+        if settings["seed"] == -1 and recorded is not None:
+            settings = settings.replace(seed=recorded)
+        settings_name = new_timestring(lambda ts: (folder / f"{ts}_settings.txt").exists())
+    else:
+        run_timestring = new_timestring(lambda ts: timestring_in_use(
+            batch_folder(root, settings["batch_name"], ts), ts))
+        folder = batch_folder(root, settings["batch_name"], run_timestring)
+        settings_name = run_timestring
+
+    pipes = None
+    if not preview:
+        from .models import load_pipelines
+
+        progress.info(f"loading model {model}")
+        pipes = load_pipelines(model, config=settings["model_config"] or None,
+                               device=settings["device"], half=settings["half_precision"])
+    if settings["seed"] == -1:
         seed = random.SystemRandom().randrange(2**32)
         progress.info(f"seed -1: using random seed {seed}")
         settings = settings.replace(seed=seed)
-    settings = settings.replace(preview_motion=True, timestring=timestring)
-    write_settings_file(folder / f"{timestring}_settings.txt", effective_settings(settings))
-
     cancel = CancelToken(args.cancel_file)
     cancel.install_signal_handlers()
-    progress.start(timestring, str(folder), settings["max_frames"], seed=seed, preview=True)
-    count = render_animation(settings, folder, timestring, progress, cancel)
+
+    depth_fn, on_depth = None, None
+    if mode == "3D" or (settings["save_depth_maps"] and mode in MOTION_MODES):
+        depth_fn, on_depth = _depth(settings, pipes, folder, run_timestring, progress)
+
+    folder.mkdir(parents=True, exist_ok=True)
+    settings = settings.replace(timestring=run_timestring, preview_motion=preview)
+    write_settings_file(folder / f"{settings_name}_settings.txt", effective_settings(settings))
+    resume = resume_state(settings, folder, run_timestring, depth_fn or (lambda f, i: None)) \
+        if resuming else None
+
+    generate = diffusion = mask = None
+    if pipes is not None:
+        from .diffusion import Diffusion, animation_generate
+        from .masks import load_mask
+
+        mask = load_mask(settings)
+        diffusion = Diffusion(pipes, settings, cancel)
+        if mode in MOTION_MODES:
+            generate = animation_generate(diffusion, settings, mask)
+    total = settings["max_frames"] if mode in MOTION_MODES else None
+    progress.start(run_timestring, str(folder), total or 0, seed=settings["seed"],
+                   preview=preview, resumed=bool(resuming))
+    if mode in MOTION_MODES:
+        count = render_animation(settings, folder, run_timestring, progress, cancel,
+                                 generate=generate, depth=depth_fn, resume=resume,
+                                 on_depth=on_depth)
+    else:
+        count = render_stills(settings, folder, run_timestring, progress, cancel, diffusion,
+                              mask)
     extra = {}
-    if args.video or settings["make_video"] or (
-            "skip_video_creation" in settings.given and not settings["skip_video_creation"]):
+    wants_video = args.video or settings["make_video"] or (
+        "skip_video_creation" in settings.given and not settings["skip_video_creation"])
+    if wants_video and mode in MOTION_MODES:
         from .video import write_video
 
-        movie = write_video(folder, timestring, count, settings["fps"])
+        movie = write_video(folder, run_timestring, settings["max_frames"], settings["fps"])
         progress.info(f"movie: {movie}")
         extra["video"] = str(movie)
-    progress.done(outdir=str(folder), timestring=timestring, **extra)
+    progress.done(outdir=str(folder), timestring=run_timestring, written=count, **extra)
     return 0
+
+
+def _depth(settings: Settings, pipes: Any, folder: Path, timestring: str,
+           progress: Progress):
+    """The loop's depth function and, with ``save_depth_maps``, the saver."""
+    from .depth import ModelDepth, depth_map_path, make_depth_source, save_depth_map
+
+    device = pipes.device if pipes is not None else "cpu"
+    source, notices = make_depth_source(settings, device, settings["half_precision"])
+    for note in notices:
+        progress.warning(note)
+    on_depth = None
+    if settings["save_depth_maps"]:
+        if isinstance(source, ModelDepth):
+            def on_depth(frame: int, z) -> None:
+                path = depth_map_path(folder, timestring, frame)
+                if not path.exists():  # a resumed run keeps the maps it already has
+                    save_depth_map(path, z)
+        else:
+            progress.warning("save_depth_maps: depth maps are written only when a depth model "
+                             "estimates them (depth_model_path)", key="save_depth_maps")
+    return source.for_frame, on_depth
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -218,3 +218,51 @@ def still_name(settings: Mapping[str, Any], timestring: str, index: int, prompt:
         return f"{timestring}_{index:05d}_{seed}.png"
     name = _sanitize(prompt)
     return f"{timestring}_{index:05d}_{name}.png" if name else f"{timestring}_{index:05d}.png"
+
+
+def _natural_key(path: Path) -> list:
+    return [int(part) if part.isdigit() else part.lower()
+            for part in re.split(r"(\d+)", path.name)]
+
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+
+
+def render_stills(settings: Mapping[str, Any], folder: Path, timestring: str,
+                  progress: Progress, cancel: CancelToken, diffusion: Any,
+                  mask: np.ndarray | None = None) -> int:
+    """None mode: ``n_batch`` images per prompt; an init folder gives one per image."""
+    from .seeds import seed_sequence
+
+    prompts = list(settings["still_prompts"]) or list(
+        dict(sorted(settings["animation_prompts"].items(), key=lambda kv: int(kv[0])
+                    if str(kv[0]).isdigit() else 0)).values()) or [""]
+    inits: list[np.ndarray | None] = [None]
+    if settings["use_init"] and settings["init_image"] and Path(settings["init_image"]).is_dir():
+        files = sorted((p for p in Path(settings["init_image"]).iterdir()
+                        if p.suffix.lower() in IMAGE_SUFFIXES), key=_natural_key)
+        if not files:
+            raise InputError(f"init_image: no images in folder {settings['init_image']}",
+                             key="init_image", value=settings["init_image"])
+        size = (settings["W"], settings["H"])
+        inits = [read_image(p, size, "init_image") for p in files]
+    else:
+        inits = [init_image(settings)]
+    jobs = [(prompt, init) for prompt in prompts for _ in range(settings["n_batch"])
+            for init in inits]
+    seeds = seed_sequence(settings["seed"], settings["seed_behavior"], len(jobs),
+                          iter_n=settings["seed_iter_N"])
+    from .schedules import split_negative
+
+    written = 0
+    for index, ((prompt, init), seed) in enumerate(zip(jobs, seeds)):
+        cancel.check()
+        started = time.monotonic()
+        positive, negative = split_negative(prompt)
+        image = diffusion(init, strength=settings["strength"], seed=seed, noise=0.0,
+                          prompt=positive, negative=negative, mask=mask)
+        path = folder / still_name(settings, timestring, index, positive, seed)
+        write_png(path, image)
+        written += 1
+        progress.frame(index, str(path), time.monotonic() - started)
+    return written

@@ -62,7 +62,7 @@ def test_3d_local_settings_file_renders_every_frame(tmp_path):
     names = [p.name for p in frames_of(folder, ts)]
     assert names == [f"{ts}_{i:05d}.png" for i in range(8)]  # cadence 3: the tail is kept
     assert [e["index"] for e in evs if e["event"] == "frame"] == list(range(8))
-    assert "no diffusion model loaded" in result.stderr
+    assert "no model configured: rendering the motion preview" in result.stderr
     effective = json.loads((folder / f"{ts}_settings.txt").read_text())
     assert effective["seed"] == 3521683328 and effective["diffusion_cadence"] == 3
     assert effective["max_frames"] == 8 and effective["timestring"] == ts

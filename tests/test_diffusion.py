@@ -1,0 +1,267 @@
+"""The diffusion engine with the tiny offline model, through the user's paths."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.diffusion import Diffusion, animation_generate, denoising_steps
+from engine.errors import Cancelled
+from engine.render import CancelToken
+from engine.samplers import SAMPLER_NAMES
+from engine.settings import parse_settings
+
+ROOT = Path(__file__).parent.parent
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    from engine.tiny_model import write_tiny_model
+
+    folder = tmp_path_factory.mktemp("tiny-sd")
+    write_tiny_model(folder, single_file=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_depth(tmp_path_factory):
+    from tests.tiny_depth import write_tiny_depth_model
+
+    return write_tiny_depth_model(tmp_path_factory.mktemp("tiny-dpt"), kind="dpt")
+
+
+@pytest.fixture(scope="session")
+def pipes(tiny_model):
+    from engine.models import load_pipelines
+
+    return load_pipelines(str(tiny_model), device="cpu")
+
+
+def run_engine(*args, timeout=600):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    env.pop("DEFORUM_MODEL", None)
+    return subprocess.run([sys.executable, "-m", "engine", *map(str, args)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def events(result):
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+
+
+def start_of(result):
+    return next(e for e in events(result) if e["event"] == "start")
+
+
+def write_settings(path, **values):
+    base = dict(W=64, H=64, steps=6, scale=5, seed=42, sampler="euler", strength=0.65,
+                animation_prompts={"0": "a red house", "4": "a blue lake --neg fog"})
+    path.write_text(json.dumps({**base, **values}))
+    return path
+
+
+def png(path):
+    import cv2
+    return cv2.imread(str(path))[..., ::-1]
+
+
+THREE_D = dict(animation_mode="3D", max_frames=9, diffusion_cadence=2,
+               color_coherence="Match Frame 0 LAB", use_depth_warping=True,
+               save_depth_maps=True, translation_z="0:(2)", rotation_3d_y="0:(1)",
+               strength_schedule="0:(0.5)", noise_schedule="0:(0.02)")
+
+
+def test_3d_cadence_depth_and_coherence_is_complete_and_deterministic(tmp_path, tiny_model,
+                                                                      tiny_depth):
+    settings = write_settings(tmp_path / "s.txt", **THREE_D, depth_model_path=str(tiny_depth))
+    runs = []
+    for _ in range(2):
+        result = run_engine("--settings", settings, "--enable_animation_mode", "--outdir",
+                            tmp_path / "out", "--model", tiny_model, "--progress", "jsonl")
+        assert result.returncode == 0, result.stderr
+        runs.append(start_of(result)["timestring"])
+    folder = tmp_path / "out" / "StableFun"
+    first, second = ([folder / f"{ts}_{i:05d}.png" for i in range(9)] for ts in runs)
+    assert all(p.is_file() for p in first + second)
+    assert [p.read_bytes() for p in first] == [p.read_bytes() for p in second]
+    depth_maps = sorted(folder.glob(f"{runs[0]}_depth_*.png"))
+    assert [p.name for p in depth_maps] == [f"{runs[0]}_depth_{i:05d}.png" for i in range(9)]
+    effective = json.loads((folder / f"{runs[0]}_settings.txt").read_text())
+    assert effective["preview_motion"] is False and effective["model_path"] == str(tiny_model)
+
+
+@pytest.mark.parametrize("sampler", SAMPLER_NAMES)
+def test_every_sampler_renders(pipes, sampler):
+    settings = parse_settings({"W": 64, "H": 64, "steps": 4, "sampler": sampler,
+                               "ddim_eta": 0.5 if sampler == "ddim" else 0.0})
+    diffusion = Diffusion(pipes, settings, CancelToken())
+    init = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    out = diffusion(init, strength=0.25, seed=1, noise=0.02, prompt="a cat")
+    assert out.shape == (64, 64, 3) and out.dtype == np.uint8
+    assert np.abs(out.astype(int) - init).mean() > 1
+    again = diffusion(init, strength=0.25, seed=1, noise=0.02, prompt="a cat")
+    assert np.array_equal(out, again)
+
+
+def test_txt2img_frame_zero_and_seed_changes_the_picture(pipes):
+    diffusion = Diffusion(pipes, parse_settings({"W": 64, "H": 48, "steps": 3}), CancelToken())
+    a = diffusion(None, strength=0.0, seed=1, noise=0.0, prompt="a cat")
+    b = diffusion(None, strength=0.0, seed=2, noise=0.0, prompt="a cat")
+    assert a.shape == (48, 64, 3) and not np.array_equal(a, b)
+
+
+def test_zero_step_frames_pass_the_image_through(pipes):
+    diffusion = Diffusion(pipes, parse_settings({"W": 64, "H": 64, "steps": 10}), CancelToken())
+    init = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    assert denoising_steps(0.95, 10) == 0 and denoising_steps(0.8, 50) == 10
+    assert diffusion(init, strength=0.95, seed=1, noise=0.5, prompt="x") is init
+
+
+def test_mask_changes_only_the_white_area(pipes):
+    settings = parse_settings({"W": 64, "H": 64, "steps": 6, "use_mask": True,
+                               "overlay_mask": True, "mask_overlay_blur": 2})
+    diffusion = Diffusion(pipes, settings, CancelToken())
+    init = np.random.default_rng(2).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    mask = np.zeros((64, 64), np.float32)
+    mask[:, 32:] = 1.0
+    out = diffusion(init, strength=0.3, seed=3, noise=0.0, prompt="a dog", mask=mask)
+    assert np.array_equal(out[:, :32], init[:, :32])          # black: kept exactly
+    assert np.abs(out[:, 40:].astype(int) - init[:, 40:]).mean() > 5  # white: diffused
+
+
+def test_cancel_stops_within_a_step(pipes):
+    cancel = CancelToken()
+    diffusion = Diffusion(pipes, parse_settings({"W": 64, "H": 64, "steps": 50}), cancel)
+    calls = []
+    original = diffusion._step_callback
+
+    def counting(*args, **kwargs):
+        inner = original(*args, **kwargs)
+
+        def callback(pipe, step, timestep, kw):
+            calls.append(step)
+            if step == 1:
+                cancel.request()
+            return inner(pipe, step, timestep, kw)
+        return callback
+    diffusion._step_callback = counting
+    with pytest.raises(Cancelled):
+        diffusion(None, strength=0.0, seed=1, noise=0.0, prompt="x")
+    assert calls == [0, 1]
+
+
+def test_right_prompt_and_seed_on_the_right_frame():
+    settings = parse_settings({"animation_mode": "2D", "max_frames": 7, "diffusion_cadence": 2,
+                               "seed": 100, "seed_behavior": "iter",
+                               "strength_schedule": "0:(0.5), 4:(0.7)",
+                               "animation_prompts": {"0": "dawn", "4": "dusk --neg rain"}})
+    calls = []
+
+    def fake(init, **kw):
+        calls.append(kw)
+        return init
+
+    generate = animation_generate(fake, settings, None)
+    for frame in (0, 2, 4, 6):
+        generate(np.zeros((2, 2, 3), np.uint8), frame)
+    assert [(c["prompt"], c["negative"], c["seed"]) for c in calls] == [
+        ("dawn", "", 100), ("dawn", "", 101), ("dusk", "rain", 102), ("dusk", "rain", 103)]
+    assert [c["strength"] for c in calls] == pytest.approx([0.65, 0.6, 0.7, 0.7])  # ramp 0.5 → 0.7
+
+
+def test_resume_writes_what_an_uninterrupted_run_writes(tmp_path, tiny_model, tiny_depth):
+    values = dict(THREE_D, max_frames=7, save_depth_maps=False, seed=-1,
+                  depth_model_path=str(tiny_depth))
+    settings = write_settings(tmp_path / "full.txt", **values)
+    full = run_engine("--settings", settings, "--enable_animation_mode", "--outdir",
+                      tmp_path / "out", "--model", tiny_model, "--progress", "jsonl")
+    assert full.returncode == 0, full.stderr
+    ts = start_of(full)["timestring"]
+    folder = tmp_path / "out" / "StableFun"
+    # An interrupted run: frames 0–4 (mid-block for cadence 2) and its settings file.
+    partial = tmp_path / "out" / "Partial"
+    partial.mkdir()
+    for i in range(5):
+        shutil.copy(folder / f"{ts}_{i:05d}.png", partial / f"19990101000000_{i:05d}.png")
+    shutil.copy(folder / f"{ts}_settings.txt", partial / "19990101000000_settings.txt")
+    kept = (partial / "19990101000000_00004.png").stat().st_mtime_ns
+    resume = write_settings(tmp_path / "resume.txt", **values, batch_name="Partial",
+                            resume_from_timestring=True, resume_timestring="19990101000000")
+    result = run_engine("--settings", resume, "--enable_animation_mode", "--outdir",
+                        tmp_path / "out", "--model", tiny_model, "--progress", "jsonl")
+    assert result.returncode == 0, result.stderr
+    assert [e["index"] for e in events(result) if e["event"] == "frame"] == [5, 6]
+    for i in range(7):
+        assert (partial / f"19990101000000_{i:05d}.png").read_bytes() == \
+            (folder / f"{ts}_{i:05d}.png").read_bytes(), i
+    assert (partial / "19990101000000_00004.png").stat().st_mtime_ns == kept
+
+
+def test_sigint_cancels_keeps_frames_and_exits_130(tmp_path, tiny_model):
+    settings = write_settings(tmp_path / "s.txt", animation_mode="2D", max_frames=200,
+                              steps=20, strength_schedule="0:(0.2)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "engine", "--settings", str(settings), "--enable_animation_mode",
+         "--outdir", str(tmp_path / "out"), "--model", str(tiny_model), "--progress", "jsonl"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in process.stdout:
+        lines.append(json.loads(line))
+        if lines[-1]["event"] == "frame" and lines[-1]["index"] == 1:
+            process.send_signal(signal.SIGINT)
+            break
+    started = time.monotonic()
+    rest, _ = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert time.monotonic() - started < 5
+    lines += [json.loads(x) for x in rest.splitlines() if x.strip()]
+    assert lines[-1]["event"] == "cancelled"
+    written = [e["path"] for e in lines if e["event"] == "frame"]
+    assert len(written) >= 2 and all(Path(p).is_file() for p in written)
+    ts = next(e for e in lines if e["event"] == "start")["timestring"]
+    assert len(list((tmp_path / "out" / "StableFun").glob(f"{ts}_0*.png"))) == len(written)
+
+
+def test_still_images_batch_and_names(tmp_path, tiny_model):
+    settings = write_settings(tmp_path / "s.txt", n_batch=2, seed_behavior="iter",
+                              prompts=["a tiny boat", "a green hill --neg snow"])
+    result = run_engine("--settings", settings, "--outdir", tmp_path / "out", "--model",
+                        tiny_model, "--progress", "jsonl")
+    assert result.returncode == 0, result.stderr
+    ts = start_of(result)["timestring"]
+    names = sorted(p.name for p in (tmp_path / "out" / "StableFun").glob(f"{ts}_0*.png"))
+    assert names == [f"{ts}_00000_a_tiny_boat.png", f"{ts}_00001_a_tiny_boat.png",
+                     f"{ts}_00002_a_green_hill.png", f"{ts}_00003_a_green_hill.png"]
+
+
+def test_single_file_checkpoint_renders_like_the_folder(tmp_path, tiny_model):
+    single = next(tiny_model.glob("*.safetensors"))
+    settings = write_settings(tmp_path / "s.txt", animation_mode="2D", max_frames=2)
+    outputs = []
+    for model in ([tiny_model], [single, "--model-config", tiny_model]):
+        result = run_engine("--settings", settings, "--enable_animation_mode", "--outdir",
+                            tmp_path / "out", "--model", *model, "--progress", "jsonl")
+        assert result.returncode == 0, result.stderr
+        ts = start_of(result)["timestring"]
+        outputs.append((tmp_path / "out" / "StableFun" / f"{ts}_00001.png").read_bytes())
+    assert outputs[0] == outputs[1]
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", b"\x00" * 64])
+def test_corrupt_model_exits_3_naming_the_path(tmp_path, content):
+    model = tmp_path / "broken.safetensors"
+    model.write_bytes(content)
+    settings = write_settings(tmp_path / "s.txt", animation_mode="2D", max_frames=2)
+    result = run_engine("--settings", settings, "--enable_animation_mode", "--outdir",
+                        tmp_path / "out", "--model", model, "--progress", "jsonl")
+    assert result.returncode == 3
+    assert str(model) in result.stderr and "Traceback" not in result.stderr
+    assert events(result)[-1]["event"] == "error"
+    assert not list((tmp_path / "out").rglob("*.png"))
