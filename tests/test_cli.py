@@ -234,3 +234,19 @@ def test_new_timestring_skips_taken_ones():
     first = new_timestring(taken.__contains__)
     taken.add(first)
     assert new_timestring(taken.__contains__) > first
+
+
+@pytest.mark.parametrize("cadence", [1, 3])
+def test_depth_is_estimated_once_per_frame_and_shared(tmp_path, cadence):
+    settings = parse_settings({"animation_mode": "3D", "W": 16, "H": 8, "max_frames": 7,
+                               "diffusion_cadence": cadence, "color_coherence": "None"})
+    asked, described = [], []
+
+    def depth(frame, image):
+        asked.append(frame)
+        return np.ones(image.shape[:2], np.float32)
+
+    render_animation(settings, tmp_path, "ts", Progress(), CancelToken(), depth=depth,
+                     on_depth=lambda frame, z: described.append(frame))
+    assert asked == list(range(1, 8))        # one estimate per warp step (+ the last frame's)
+    assert described == list(range(7))      # each frame's own depth, once, for saving

@@ -265,3 +265,20 @@ def test_corrupt_model_exits_3_naming_the_path(tmp_path, content):
     assert str(model) in result.stderr and "Traceback" not in result.stderr
     assert events(result)[-1]["event"] == "error"
     assert not list((tmp_path / "out").rglob("*.png"))
+
+
+def test_still_images_from_a_folder_of_init_images(tmp_path, tiny_model):
+    import cv2
+    inits = tmp_path / "inits"
+    inits.mkdir()
+    for name in ("frame10.png", "frame2.png", "frame1.png"):
+        cv2.imwrite(str(inits / name), np.full((64, 64, 3), 100, np.uint8))
+    settings = write_settings(tmp_path / "s.txt", use_init=True, init_image=str(inits),
+                              strength=0.5, filename_format="{timestring}_{index}_{seed}.png",
+                              seed_behavior="fixed", prompts=["a boat"])
+    result = run_engine("--settings", settings, "--outdir", tmp_path / "out", "--model",
+                        tiny_model, "--progress", "jsonl")
+    assert result.returncode == 0, result.stderr
+    ts = start_of(result)["timestring"]
+    names = sorted(p.name for p in (tmp_path / "out" / "StableFun").glob(f"{ts}_0*.png"))
+    assert names == [f"{ts}_0000{i}_42.png" for i in range(3)]
