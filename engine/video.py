@@ -1,11 +1,22 @@
-"""Movie output: the written frames as an H.264 mp4 (imageio-ffmpeg's ffmpeg)."""
+"""Video in and out: frame extraction for Video Input, and the run's mp4.
+
+Extraction defaults to OpenCV (no external binary; reads what its bundled
+FFmpeg build reads); ``method="ffmpeg"`` uses imageio-ffmpeg's ffmpeg binary
+instead, and OpenCV falls back to it when it cannot open a file.  Movies are
+written with the same ffmpeg as H.264/yuv420p (OpenCV's mp4v when no ffmpeg).
+"""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
+from .errors import InputError
 from .output import FRAME_DIGITS
+
+MARKER = ".extracted.json"
+VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".gif"}
 
 
 def ffmpeg_executable() -> str | None:
@@ -19,8 +30,150 @@ def ffmpeg_executable() -> str | None:
         return None
 
 
-def write_video(folder: Path, timestring: str, count: int, fps: float) -> Path:
-    """Encode ``{timestring}_00000.png…`` into ``{timestring}.mp4`` (never replaces one)."""
+# ---------------------------------------------------------------- extraction
+
+def _check_video(path: str, key: str) -> Path:
+    if not path:
+        raise InputError(f"{key}: no video given", key=key, value=path)
+    if "://" in path:
+        raise InputError(f"{key}: {path!r} is a URL; this engine never downloads, give a local "
+                         "file", key=key, value=path)
+    video = Path(path)
+    if not video.is_file():
+        raise InputError(f"{key}: video not found: {video}", key=key, value=path)
+    return video
+
+
+def _signature(video: Path, nth: int) -> dict:
+    stat = video.stat()
+    return {"video": str(video.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+            "extract_nth_frame": nth}
+
+
+def extracted_frames(folder: Path) -> list[Path]:
+    return sorted(folder.glob("[0-9]" * FRAME_DIGITS + ".jpg"))
+
+
+def _extract_opencv(video: Path, folder: Path, nth: int) -> tuple[int, int] | None:
+    """(frames written, frames decoded), or None when OpenCV cannot read the file."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(video))
+    if not capture.isOpened():
+        return None
+    index = written = 0
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            if index % nth == 0:
+                written += 1
+                if not cv2.imwrite(str(folder / f"{written:0{FRAME_DIGITS}d}.jpg"), frame,
+                                   [cv2.IMWRITE_JPEG_QUALITY, 95]):
+                    raise OSError(f"could not write a frame into {folder}")
+            index += 1
+    finally:
+        capture.release()
+    return (written, index) if index else None
+
+
+def _extract_ffmpeg(video: Path, folder: Path, nth: int) -> tuple[int, int | None] | None:
+    ffmpeg = ffmpeg_executable()
+    if ffmpeg is None:
+        return None
+    command = [ffmpeg, "-hide_banner", "-loglevel", "error", "-i", str(video),
+               "-vf", f"select=not(mod(n\\,{nth}))", "-fps_mode", "passthrough",
+               "-q:v", "2", "-start_number", "1", str(folder / f"%0{FRAME_DIGITS}d.jpg")]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        return None
+    return len(extracted_frames(folder)), _frame_count(video)
+
+
+def extract_video(path: str, folder: Path, nth: int, *, overwrite: bool, key: str,
+                  method: str = "opencv") -> tuple[Path, list[Path], str | None]:
+    """Every ``nth`` frame of ``path`` as ``folder/00001.jpg…``; returns (folder, frames, note).
+
+    A folder already extracted from the same file with the same ``nth`` is
+    reused; ``overwrite`` re-extracts (deleting only the numbered jpgs).  A
+    folder of other frames is never deleted without ``overwrite``: the new
+    frames then go to a fresh sibling folder.
+    """
+    video = _check_video(path, key)
+    if video.suffix.lower() not in VIDEO_SUFFIXES:
+        raise InputError(f"{key}: {video.name} is not a video file (expected one of "
+                         f"{', '.join(sorted(VIDEO_SUFFIXES))})", key=key, value=path)
+    signature = _signature(video, nth)
+    note = None
+    marker = folder / MARKER
+    existing = extracted_frames(folder) if folder.is_dir() else []
+    if existing and not overwrite:
+        try:
+            recorded = json.loads(marker.read_text())
+        except (OSError, ValueError):
+            recorded = None
+        if recorded and {k: recorded.get(k) for k in signature} == signature and \
+                recorded.get("count") == len(existing):
+            return folder, existing, f"{key}: reusing {len(existing)} frames in {folder}"
+        stem, number = folder.name, 2
+        while (folder.parent / f"{stem}_{number}").exists():
+            number += 1
+        note = (f"{key}: {folder} holds frames of another video or extract_nth_frame; "
+                f"extracting into {folder.parent / f'{stem}_{number}'} (set "
+                "overwrite_extracted_frames to replace them)")
+        folder = folder.parent / f"{stem}_{number}"
+    elif existing:
+        for frame in existing:
+            frame.unlink()
+        marker.unlink(missing_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    extract = _extract_ffmpeg if method == "ffmpeg" else _extract_opencv
+    counts = extract(video, folder, nth)
+    if counts is None and method != "ffmpeg":
+        counts = _extract_ffmpeg(video, folder, nth)
+    if not counts or not counts[0]:
+        raise InputError(f"{key}: {video} could not be decoded as a video", key=key, value=path)
+    total = counts[1]
+    if total is not None and total < nth:
+        raise InputError(f"extract_nth_frame: {nth} is more than the {total} frames of {video}",
+                         key="extract_nth_frame", value=nth)
+    frames = extracted_frames(folder)
+    marker.write_text(json.dumps({**signature, "count": len(frames)}))
+    return folder, frames, note
+
+
+def _frame_count(video: Path) -> int | None:
+    import cv2
+
+    capture = cv2.VideoCapture(str(video))
+    try:
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    finally:
+        capture.release()
+    return count if count > 0 else None
+
+
+def video_fps(path: str) -> float | None:
+    import cv2
+
+    capture = cv2.VideoCapture(path)
+    try:
+        fps = capture.get(cv2.CAP_PROP_FPS)
+    finally:
+        capture.release()
+    return fps if fps and fps > 0 else None
+
+
+# ---------------------------------------------------------------- movie output
+
+def write_video(folder: Path, timestring: str, count: int, fps: float,
+                audio: str | None = None) -> Path:
+    """Encode ``{timestring}_00000.png…`` into ``{timestring}.mp4`` (never replaces one).
+
+    ``audio`` (a video or audio file) adds its first audio track, cut to the
+    movie's length.
+    """
     target = folder / f"{timestring}.mp4"
     if target.exists():
         raise FileExistsError(f"{target} exists; not overwriting it")
@@ -28,11 +181,14 @@ def write_video(folder: Path, timestring: str, count: int, fps: float) -> Path:
     if ffmpeg is not None:
         command = [ffmpeg, "-hide_banner", "-loglevel", "error", "-n",
                    "-framerate", f"{fps:g}", "-start_number", "0",
-                   "-i", str(folder / f"{timestring}_%0{FRAME_DIGITS}d.png"),
-                   "-frames:v", str(count), "-c:v", "libx264", "-pix_fmt", "yuv420p",
-                   "-crf", "17", "-preset", "veryfast",
-                   # yuv420p needs even sizes; pad by one pixel when a side is odd.
-                   "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", str(target)]
+                   "-i", str(folder / f"{timestring}_%0{FRAME_DIGITS}d.png")]
+        if audio:
+            command += ["-i", audio, "-map", "0:v:0", "-map", "1:a:0?", "-c:a", "aac",
+                        "-shortest"]
+        command += ["-frames:v", str(count), "-c:v", "libx264", "-pix_fmt", "yuv420p",
+                    "-crf", "17", "-preset", "veryfast",
+                    # yuv420p needs even sizes; pad by one pixel when a side is odd.
+                    "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", str(target)]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(f"ffmpeg failed writing {target}: {result.stderr.strip()}")
