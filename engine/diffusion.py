@@ -143,3 +143,48 @@ def animation_generate(diffusion: Diffusion, settings: Any, mask: np.ndarray | N
         return diffusion(init, strength=strength[frame], seed=seeds[frame // cadence],
                          noise=noise[frame], prompt=positive, negative=negative, mask=mask)
     return generate
+
+
+def embed_prompt(pipes: Any, prompt: str, negative: str) -> tuple:
+    """Text conditioning (positive, negative[, pooled, negative pooled]) of one prompt."""
+    import torch
+
+    pipe = pipes.txt2img
+    with torch.no_grad():
+        if pipes.kind == "sdxl":
+            return tuple(pipe.encode_prompt(prompt, device=pipes.device,
+                                            num_images_per_prompt=1,
+                                            do_classifier_free_guidance=True,
+                                            negative_prompt=negative or None))
+        return tuple(pipe.encode_prompt(prompt, pipes.device, 1, True, negative or None))
+
+
+def slerp(a, b, t: float):
+    """Spherical interpolation of each token vector (last axis); lerp where parallel."""
+    import torch
+
+    a32, b32 = a.float(), b.float()
+    dot = (a32 / a32.norm(dim=-1, keepdim=True).clamp_min(1e-12) *
+           b32 / b32.norm(dim=-1, keepdim=True).clamp_min(1e-12)).sum(-1, keepdim=True)
+    omega = torch.arccos(dot.clamp(-1.0, 1.0))
+    sin = torch.sin(omega)
+    parallel = sin.abs() < 1e-6
+    wa = torch.where(parallel, 1 - t, torch.sin((1 - t) * omega) / torch.where(parallel, 1, sin))
+    wb = torch.where(parallel, t, torch.sin(t * omega) / torch.where(parallel, 1, sin))
+    return (wa * a32 + wb * b32).to(a.dtype)
+
+
+def generate_from_embeddings(diffusion: Diffusion, embeddings: tuple, seed: int) -> np.ndarray:
+    """txt2img from precomputed conditioning (Interpolation mode)."""
+    import torch
+
+    s = diffusion.settings
+    names = ("prompt_embeds", "negative_prompt_embeds", "pooled_prompt_embeds",
+             "negative_pooled_prompt_embeds")
+    with torch.no_grad():
+        out = diffusion.pipes.txt2img(height=s["H"], width=s["W"], guidance_scale=s["scale"],
+                                      num_inference_steps=s["steps"], eta=s["ddim_eta"],
+                                      generator=diffusion._generator(seed), output_type="np",
+                                      callback_on_step_end=diffusion._step_callback(),
+                                      **dict(zip(names, embeddings)))
+    return diffusion._to_uint8(out.images)

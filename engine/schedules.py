@@ -241,6 +241,11 @@ class PromptSchedule:
             keyed[number] = prompt
         return sorted(keyed.items()) or [(0, "")]
 
+    @property
+    def keys(self) -> list[int]:
+        """Frame numbers of the positive prompts, in order."""
+        return [frame for frame, _ in self._positive]
+
     @staticmethod
     def _at(keyed: list[tuple[int, str]], frame: int) -> str:
         chosen = keyed[0][1]
