@@ -19,11 +19,12 @@ from . import __version__
 from .errors import Cancelled, ModelError, SettingsError
 from .output import batch_folder, new_timestring, timestring_in_use
 from .progress import Progress
-from .render import CancelToken, render_animation, render_stills, resume_state
+from .render import (CancelToken, render_animation, render_sequence, render_stills,
+                     resume_state, video_input_generate)
 from .settings import Settings, effective_settings, load_settings, write_settings_file
 
 MOTION_MODES = ("2D", "3D")
-NOT_YET = ("Video Input", "Interpolation")
+ANIMATION_MODES = MOTION_MODES + ("Video Input", "Interpolation")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,10 +90,7 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
     mode = settings["animation_mode"]
     model = settings["model_path"]
     preview = settings["preview_motion"] or not model
-    if mode in NOT_YET:
-        raise SettingsError(f"animation_mode {mode!r} is not available in this engine version "
-                            "yet", key="animation_mode", value=mode)
-    if preview and mode not in MOTION_MODES:
+    if preview and mode not in MOTION_MODES + ("Video Input",):
         raise ModelError(f"no model configured: animation_mode {mode!r} needs a Stable "
                          "Diffusion model (--model PATH, model_path or $DEFORUM_MODEL)"
                          if not model else
@@ -138,6 +136,12 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
         depth_fn, on_depth = _depth(settings, pipes, folder, run_timestring, progress)
 
     folder.mkdir(parents=True, exist_ok=True)
+    video_frames = video_masks = None
+    if mode == "Video Input":
+        settings, video_frames, video_masks = _extract(settings, folder, progress)
+    elif mode == "Interpolation" and settings["seed_behavior"] != "fixed":
+        progress.warning("Interpolation keeps one seed for every frame: seed_behavior "
+                         f"{settings['seed_behavior']!r} is ignored", key="seed_behavior")
     settings = settings.replace(timestring=run_timestring, preview_motion=preview)
     write_settings_file(folder / f"{settings_name}_settings.txt", effective_settings(settings))
     resume = resume_state(settings, folder, run_timestring, depth_fn or (lambda f, i: None)) \
@@ -152,27 +156,90 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
         diffusion = Diffusion(pipes, settings, cancel)
         if mode in MOTION_MODES:
             generate = animation_generate(diffusion, settings, mask)
-    total = settings["max_frames"] if mode in MOTION_MODES else None
-    progress.start(run_timestring, str(folder), total or 0, seed=settings["seed"],
+    wants_video = mode in ANIMATION_MODES and (args.video or settings["make_video"] or (
+        "skip_video_creation" in settings.given and not settings["skip_video_creation"]))
+    audio = _soundtrack(settings) if wants_video else None
+    make = None
+    if mode == "Video Input":
+        make = video_input_generate(settings, video_frames, video_masks, diffusion)
+    elif mode == "Interpolation":
+        from .interpolation import interpolation_generate
+
+        total, make = interpolation_generate(diffusion, settings)
+        settings = settings.replace(max_frames=total)
+    total = settings["max_frames"] if mode in ANIMATION_MODES else len(
+        settings["still_prompts"] or settings["animation_prompts"]) * settings["n_batch"]
+    progress.start(run_timestring, str(folder), total, seed=settings["seed"],
                    preview=preview, resumed=bool(resuming))
     if mode in MOTION_MODES:
         count = render_animation(settings, folder, run_timestring, progress, cancel,
                                  generate=generate, depth=depth_fn, resume=resume,
                                  on_depth=on_depth)
+    elif make is not None:
+        count = render_sequence(settings["max_frames"], make, folder, run_timestring, progress,
+                                cancel)
     else:
         count = render_stills(settings, folder, run_timestring, progress, cancel, diffusion,
                               mask)
     extra = {}
-    wants_video = args.video or settings["make_video"] or (
-        "skip_video_creation" in settings.given and not settings["skip_video_creation"])
-    if wants_video and mode in MOTION_MODES:
+    if wants_video:
         from .video import write_video
 
-        movie = write_video(folder, run_timestring, settings["max_frames"], settings["fps"])
+        movie = write_video(folder, run_timestring, settings["max_frames"], settings["fps"],
+                            audio=audio)
         progress.info(f"movie: {movie}")
         extra["video"] = str(movie)
     progress.done(outdir=str(folder), timestring=run_timestring, written=count, **extra)
     return 0
+
+
+def _extract(settings: Settings, folder: Path, progress: Progress):
+    """Video Input: extract the clip (and mask clip); max_frames follows the clip."""
+    from .video import extract_video
+
+    method = settings["video_decoder"]
+    nth = settings["extract_nth_frame"]
+    overwrite = settings["overwrite_extracted_frames"]
+    _, frames, note = extract_video(settings["video_init_path"], folder / "inputframes", nth,
+                                    overwrite=overwrite, key="video_init_path", method=method)
+    _report(progress, note, "video_init_path")
+    masks = None
+    if settings["use_mask_video"]:
+        _, masks, note = extract_video(settings["video_mask_path"], folder / "maskframes", nth,
+                                       overwrite=overwrite, key="video_mask_path", method=method)
+        _report(progress, note, "video_mask_path")
+        if len(masks) != len(frames):
+            progress.warning(f"video_mask_path: the mask video gives {len(masks)} frames and "
+                             f"the video {len(frames)}; masks apply to the first "
+                             f"{min(len(masks), len(frames))} frames", key="video_mask_path")
+    changes: dict[str, Any] = {"max_frames": len(frames)}
+    if settings["max_frames"] != len(frames):
+        progress.info(f"max_frames: {len(frames)} (every {nth}. frame of the video)")
+    if settings["diffusion_cadence"] != 1:
+        progress.warning("diffusion_cadence: Video Input diffuses every frame; using 1",
+                         key="diffusion_cadence")
+        changes["diffusion_cadence"] = 1
+    return settings.replace(**changes), frames, masks
+
+
+def _report(progress: Progress, note: str | None, key: str) -> None:
+    if note and " reusing " in note:
+        progress.info(note)
+    elif note:
+        progress.warning(note, key=key)
+
+
+def _soundtrack(settings: Settings) -> str | None:
+    """The audio source for the movie (add_soundtrack), checked to exist."""
+    choice = settings["add_soundtrack"]
+    if choice == "None":
+        return None
+    key = "video_init_path" if choice == "Init Video" else "soundtrack_path"
+    path = settings[key]
+    if not path or not Path(path).is_file():
+        raise SettingsError(f"add_soundtrack {choice!r}: {key} {path!r} is not a file", key=key,
+                            value=path)
+    return path
 
 
 def _depth(settings: Settings, pipes: Any, folder: Path, timestring: str,

@@ -266,3 +266,54 @@ def render_stills(settings: Mapping[str, Any], folder: Path, timestring: str,
         written += 1
         progress.frame(index, str(path), time.monotonic() - started)
     return written
+
+
+def render_sequence(count: int, make: Callable[[int], np.ndarray], folder: Path,
+                    timestring: str, progress: Progress, cancel: CancelToken) -> int:
+    """Frames 0…count−1 made independently (Video Input, Interpolation)."""
+    for index in range(count):
+        cancel.check()
+        started = time.monotonic()
+        path = frame_path(folder, timestring, index)
+        write_png(path, make(index))
+        progress.frame(index, str(path), time.monotonic() - started)
+    return count
+
+
+def video_input_generate(settings: Mapping[str, Any], frames: list[Path],
+                         masks: list[Path] | None, diffusion: Any | None):
+    """``make(i)``: img2img of video frame i with strength_schedule[i] and mask i.
+
+    Without a model (preview) the extracted frame itself is the output.
+    """
+    import cv2
+
+    from .masks import adjust_mask
+    from .seeds import seed_sequence
+
+    size = (settings["W"], settings["H"])
+    count = len(frames)
+    strength = settings.schedule("strength_schedule").values(count)
+    seeds = seed_sequence(settings["seed"], settings["seed_behavior"], count,
+                          iter_n=settings["seed_iter_N"],
+                          schedule=settings.schedule("seed_schedule").values(count)
+                          if settings["seed_behavior"] == "schedule" else None,
+                          frames=list(range(count)))
+    prompts = settings.prompts()
+
+    def make(index: int) -> np.ndarray:
+        init = read_image(frames[index], size, "video_init_path")
+        if diffusion is None:
+            return init
+        mask = None
+        if masks is not None and index < len(masks):
+            grey = cv2.resize(cv2.imread(str(masks[index]), cv2.IMREAD_GRAYSCALE), size,
+                              interpolation=cv2.INTER_LANCZOS4)
+            mask = adjust_mask(grey.astype(np.float32) / 255.0,
+                               brightness=settings["mask_brightness_adjust"],
+                               contrast=settings["mask_contrast_adjust"],
+                               invert=settings["invert_mask"])
+        positive, negative = prompts.at(index)
+        return diffusion(init, strength=strength[index], seed=seeds[index], noise=0.0,
+                         prompt=positive, negative=negative, mask=mask)
+    return make

@@ -202,6 +202,9 @@ SETTINGS: tuple[Setting, ...] = (
        minimum=0.0),
     # --- video input / interpolation ---------------------------------------
     _s("video_init_path", "path", "", "Video to stylise (Video Input)", "video"),
+    _s("video_decoder", "choice", "opencv", "How Video Input frames are extracted: OpenCV "
+       "(falls back to ffmpeg) or imageio-ffmpeg's ffmpeg", "video",
+       choices=("opencv", "ffmpeg")),
     _s("extract_nth_frame", "int", 1, "Use every n-th video frame", "video", minimum=1),
     _s("overwrite_extracted_frames", "bool", True, "Re-extract the video frames", "video"),
     _s("use_mask_video", "bool", False, "Use a mask video (Video Input)", "video",
