@@ -29,8 +29,11 @@ def denoising_steps(strength: float, steps: int) -> int:
 class Diffusion:
     """Runs diffusion for the render loop with the settings' sampler and guidance."""
 
-    def __init__(self, pipes: Any, settings: Mapping[str, Any], cancel: Any) -> None:
+    def __init__(self, pipes: Any, settings: Mapping[str, Any], cancel: Any,
+                 progress: Any = None) -> None:
         self.pipes = pipes
+        self.progress = progress
+        self.frame = 0  # the frame being diffused, for step events
         self.settings = settings
         self.cancel = cancel
         scheduler_config = pipes.img2img.scheduler.config
@@ -51,10 +54,14 @@ class Diffusion:
         def callback(pipe, step: int, timestep, kwargs: dict) -> dict:
             if self.cancel.requested:
                 raise Cancelled("cancelled during diffusion")
+            # img2img runs the tail of the scheduler's timesteps; ``step`` counts within it.
+            timesteps = pipe.scheduler.timesteps[len(pipe.scheduler.timesteps)
+                                                 - pipe.num_timesteps:]
+            if self.progress is not None:
+                self.progress.step(self.frame, step + 1, len(timesteps))
             if mask_latents is None:
                 return kwargs
             latents = kwargs["latents"]
-            timesteps = pipe.scheduler.timesteps
             if step + 1 < len(timesteps):
                 next_t = timesteps[step + 1: step + 2]
                 proper = pipe.scheduler.add_noise(init_latents, noise, next_t)
@@ -72,10 +79,12 @@ class Diffusion:
 
     # ------------------------------------------------------------------ public
     def __call__(self, init: np.ndarray | None, *, strength: float, seed: int, noise: float,
-                 prompt: str, negative: str = "", mask: np.ndarray | None = None) -> np.ndarray:
+                 prompt: str, negative: str = "", mask: np.ndarray | None = None,
+                 frame: int = 0) -> np.ndarray:
         """Diffuse one frame; ``init`` None means txt2img with full steps."""
         import torch
 
+        self.frame = frame
         s = self.settings
         if init is None:
             with torch.no_grad():
@@ -139,9 +148,10 @@ def animation_generate(diffusion: Diffusion, settings: Any, mask: np.ndarray | N
         positive, negative = prompts.at(frame)
         if frame == 0:
             return diffusion(init, strength=settings["strength"], seed=seeds[0], noise=0.0,
-                             prompt=positive, negative=negative, mask=mask)
+                             prompt=positive, negative=negative, mask=mask, frame=0)
         return diffusion(init, strength=strength[frame], seed=seeds[frame // cadence],
-                         noise=noise[frame], prompt=positive, negative=negative, mask=mask)
+                         noise=noise[frame], prompt=positive, negative=negative, mask=mask,
+                         frame=frame)
     return generate
 
 

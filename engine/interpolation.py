@@ -48,6 +48,7 @@ def interpolation_generate(diffusion: Any, settings: Any):
 
     def generate(frame: int):
         a, b, t = plan[frame]
+        diffusion.frame = frame
         mixed = tuple(slerp(x, y, t) for x, y in zip(embeddings[a], embeddings[b]))
         return generate_from_embeddings(diffusion, mixed, seed)
     return len(plan), generate

@@ -260,7 +260,7 @@ def render_stills(settings: Mapping[str, Any], folder: Path, timestring: str,
         started = time.monotonic()
         positive, negative = split_negative(prompt)
         image = diffusion(init, strength=settings["strength"], seed=seed, noise=0.0,
-                          prompt=positive, negative=negative, mask=mask)
+                          prompt=positive, negative=negative, mask=mask, frame=index)
         path = folder / still_name(settings, timestring, index, positive, seed)
         write_png(path, image)
         written += 1
@@ -315,5 +315,5 @@ def video_input_generate(settings: Mapping[str, Any], frames: list[Path],
                                invert=settings["invert_mask"])
         positive, negative = prompts.at(index)
         return diffusion(init, strength=strength[index], seed=seeds[index], noise=0.0,
-                         prompt=positive, negative=negative, mask=mask)
+                         prompt=positive, negative=negative, mask=mask, frame=index)
     return make
