@@ -82,7 +82,22 @@ def _recorded_seed(folder: Path, timestring: str) -> int | None:
         return None
 
 
-def run(args: argparse.Namespace, progress: Progress) -> int:
+class Loaders:
+    """How a run gets its models; a warm engine (``engine.server``) caches them."""
+
+    def pipelines(self, path: str, config: str | None, device: str, half: bool):
+        from .models import load_pipelines
+        return load_pipelines(path, config=config, device=device, half=half)
+
+    def depth_model(self, path: str, device: Any, half: bool):
+        from .depth import load_depth_model
+        return load_depth_model(path, device, half)
+
+
+def run(args: argparse.Namespace, progress: Progress, loaders: Loaders | None = None,
+        cancel: CancelToken | None = None) -> int:
+    """One job; ``cancel`` defaults to one driven by signals and ``--cancel-file``."""
+    loaders = loaders or Loaders()
     settings = load_settings(args.settings)
     for note in settings.warnings:
         progress.warning(note)
@@ -119,21 +134,21 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
 
     pipes = None
     if not preview:
-        from .models import load_pipelines
-
         progress.info(f"loading model {model}")
-        pipes = load_pipelines(model, config=settings["model_config"] or None,
-                               device=settings["device"], half=settings["half_precision"])
+        pipes = loaders.pipelines(model, settings["model_config"] or None, settings["device"],
+                                  settings["half_precision"])
     if settings["seed"] == -1:
         seed = random.SystemRandom().randrange(2**32)
         progress.info(f"seed -1: using random seed {seed}")
         settings = settings.replace(seed=seed)
-    cancel = CancelToken(args.cancel_file)
-    cancel.install_signal_handlers()
+    if cancel is None:
+        cancel = CancelToken(args.cancel_file)
+        cancel.install_signal_handlers()
 
     depth_fn, on_depth = None, None
     if mode == "3D" or (settings["save_depth_maps"] and mode in MOTION_MODES):
-        depth_fn, on_depth = _depth(settings, pipes, folder, run_timestring, progress)
+        depth_fn, on_depth = _depth(settings, pipes, folder, run_timestring, progress,
+                                    loaders)
 
     folder.mkdir(parents=True, exist_ok=True)
     video_frames = video_masks = None
@@ -153,7 +168,7 @@ def run(args: argparse.Namespace, progress: Progress) -> int:
         from .masks import load_mask
 
         mask = load_mask(settings)
-        diffusion = Diffusion(pipes, settings, cancel)
+        diffusion = Diffusion(pipes, settings, cancel, progress)
         if mode in MOTION_MODES:
             generate = animation_generate(diffusion, settings, mask)
     wants_video = mode in ANIMATION_MODES and (args.video or settings["make_video"] or (
@@ -243,12 +258,13 @@ def _soundtrack(settings: Settings) -> str | None:
 
 
 def _depth(settings: Settings, pipes: Any, folder: Path, timestring: str,
-           progress: Progress):
+           progress: Progress, loaders: Loaders):
     """The loop's depth function and, with ``save_depth_maps``, the saver."""
     from .depth import ModelDepth, depth_map_path, make_depth_source, save_depth_map
 
     device = pipes.device if pipes is not None else "cpu"
-    source, notices = make_depth_source(settings, device, settings["half_precision"])
+    source, notices = make_depth_source(settings, device, settings["half_precision"],
+                                        load=loaders.depth_model)
     for note in notices:
         progress.warning(note)
     on_depth = None

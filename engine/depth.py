@@ -362,12 +362,13 @@ class SceneDepth:
         return read_scene_depth(self.folder, frame, self.size, scale=self.scale)
 
 
-def make_depth_source(settings: Mapping[str, Any], device: Any = "cpu",
-                      half: bool = False) -> tuple[DepthSource, list[str]]:
+def make_depth_source(settings: Mapping[str, Any], device: Any = "cpu", half: bool = False,
+                      load: Any = None) -> tuple[DepthSource, list[str]]:
     """The depth source the settings ask for, plus notices for the user.
 
     Flat unless 3D with depth warping on; ``scene`` reads depth_maps_path;
-    ``model`` loads depth_model_path (none set: flat, with a notice).
+    ``model`` loads depth_model_path (none set: flat, with a notice) with
+    ``load`` (default ``load_depth_model``; a warm engine passes a cached one).
     """
     notices: list[str] = []
     source = settings["depth_source"]
@@ -391,4 +392,4 @@ def make_depth_source(settings: Mapping[str, Any], device: Any = "cpu",
     if settings["midas_weight"] != 1.0:
         notices.append(f"midas_weight {settings['midas_weight']} is ignored: only one depth "
                        "estimator is configured")
-    return ModelDepth(load_depth_model(path, device, half)), notices
+    return ModelDepth((load or load_depth_model)(path, device, half)), notices

@@ -12,17 +12,18 @@ class Progress:
     """Reports run events; ``jsonl`` adds machine-readable lines on stdout."""
 
     def __init__(self, jsonl: bool = False, out: TextIO | None = None,
-                 log: TextIO | None = None) -> None:
+                 log: TextIO | None = None, tag: dict[str, Any] | None = None) -> None:
         self.jsonl = jsonl
+        self.tag = tag or {}  # added to every event (a warm engine's job id)
         self.out = out or sys.stdout
         self.log = log or sys.stderr
         self._started = time.monotonic()
         self._total = 0
         self._done = 0
 
-    def _emit(self, event: str, **fields: Any) -> None:
+    def emit(self, event: str, **fields: Any) -> None:
         if self.jsonl:
-            self.out.write(json.dumps({"event": event, **fields}) + "\n")
+            self.out.write(json.dumps({"event": event, **self.tag, **fields}) + "\n")
             self.out.flush()
 
     def info(self, message: str) -> None:
@@ -30,30 +31,34 @@ class Progress:
 
     def warning(self, message: str, key: str | None = None) -> None:
         print(f"warning: {message}", file=self.log, flush=True)
-        self._emit("warning", message=message, **({"key": key} if key else {}))
+        self.emit("warning", message=message, **({"key": key} if key else {}))
 
     def error(self, message: str, key: str | None = None, code: int = 1) -> None:
         print(f"error: {message}", file=self.log, flush=True)
-        self._emit("error", message=message, key=key, code=code)
+        self.emit("error", message=message, key=key, code=code)
 
     def start(self, timestring: str, outdir: str, total: int, **extra: Any) -> None:
         self._started = time.monotonic()
         self._total, self._done = total, 0
         self.info(f"rendering {total} frames into {outdir} (timestring {timestring})")
-        self._emit("start", timestring=timestring, outdir=outdir, total=total, **extra)
+        self.emit("start", timestring=timestring, outdir=outdir, total=total, **extra)
 
     def frame(self, index: int, path: str, seconds: float) -> None:
         self._done += 1
         elapsed = time.monotonic() - self._started
         eta = elapsed / self._done * max(self._total - self._done, 0)
         self.info(f"frame {index} ({self._done}/{self._total}) {seconds:.2f}s  {path}")
-        self._emit("frame", index=index, path=path, seconds=round(seconds, 4),
+        self.emit("frame", index=index, path=path, seconds=round(seconds, 4),
                    eta=round(eta, 2), done=self._done, total=self._total)
+
+    def step(self, frame: int, step: int, steps: int) -> None:
+        """A denoising step finished (for progress inside long frames)."""
+        self.emit("step", index=frame, step=step, steps=steps)
 
     def done(self, **extra: Any) -> None:
         self.info(f"done: {self._done} frames in {time.monotonic() - self._started:.1f}s")
-        self._emit("done", frames=self._done, **extra)
+        self.emit("done", frames=self._done, **extra)
 
     def cancelled(self) -> None:
         self.info(f"cancelled after {self._done} frames; written frames are kept")
-        self._emit("cancelled", frames=self._done)
+        self.emit("cancelled", frames=self._done)
