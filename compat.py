@@ -1,0 +1,68 @@
+"""Every Blender-version difference the add-on meets, in one place.
+
+4.2 LTS is the oldest supported version (``blender_version_min``). Each helper
+switches on the presence of an attribute rather than on version numbers, so a
+point release that back-ports an API is handled too.
+
+* strips: ``sequence_editor.sequences`` (≤ 4.3) → ``.strips`` (4.4+, only name in 5.0)
+* fcurves: ``action.fcurves`` (≤ 4.3) → slotted actions with channelbags (4.4+)
+* the scene the Sequencer shows: ``context.scene`` → ``context.sequencer_scene`` (5.0)
+* movie output: ``image_settings.media_type = 'VIDEO'`` must precede ``FFMPEG`` (5.0)
+* ``bpy.app.timers.register``: keyword-only options (5.0); always pass them by keyword
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import bpy
+
+
+def strips_collection(sed: Any) -> Any:
+    """The top-level strip collection of a sequence editor (``new_image``, ``remove``)."""
+    return sed.strips if hasattr(sed, "strips") else sed.sequences
+
+
+def all_strips(sed: Any) -> list:
+    """Every strip, including those inside meta strips."""
+    return list(sed.strips_all if hasattr(sed, "strips_all") else sed.sequences_all)
+
+
+def sequencer_scene(context: Any) -> Any:
+    """The scene whose VSE receives the frames: 5.0's sequencer scene, else the scene."""
+    return getattr(context, "sequencer_scene", None) or context.scene
+
+
+def fcurves_for(id_: Any) -> list:
+    """The fcurves animating one ID (object, camera data, scene) on any version."""
+    ad = getattr(id_, "animation_data", None)
+    if ad is None or ad.action is None:
+        return []
+    if hasattr(ad, "action_slot"):  # 4.4+: slotted actions
+        from bpy_extras import anim_utils
+
+        if ad.action_slot is None:
+            return []
+        bag = anim_utils.action_get_channelbag_for_slot(ad.action, ad.action_slot)
+        return list(bag.fcurves) if bag is not None else []
+    return list(ad.action.fcurves)
+
+
+def set_movie_output(scene: Any) -> None:
+    """Render settings for an H.264 mp4 (5.0 needs media_type before file_format)."""
+    settings = scene.render.image_settings
+    if hasattr(settings, "media_type"):
+        settings.media_type = "VIDEO"
+    settings.file_format = "FFMPEG"
+    scene.render.ffmpeg.format = "MPEG4"
+    scene.render.ffmpeg.codec = "H264"
+
+
+def timer_register(function: Callable[[], float | None], *, first_interval: float = 0.0,
+                   persistent: bool = False) -> None:
+    bpy.app.timers.register(function, first_interval=first_interval, persistent=persistent)
+
+
+def timer_unregister(function: Callable[[], float | None]) -> None:
+    if bpy.app.timers.is_registered(function):
+        bpy.app.timers.unregister(function)
