@@ -1,0 +1,89 @@
+"""Sample the evaluated scene per frame: camera matrices, true fov, schedule properties."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import bake_math, props
+from .engine.camera import vertical_fov
+
+
+class BakeError(ValueError):
+    """A reason the scene cannot be baked, naming what to fix."""
+
+
+@dataclass
+class Bake:
+    start: int                       # Blender frame of Deforum frame 0
+    frames: int                      # number of frames
+    matrices: np.ndarray             # (N, 4, 4) camera-to-world
+    fovs: list[float]                # true vertical fov per frame
+    values: dict[str, list[float]]   # every numeric schedule property per frame
+    camera_schedules: dict[str, str]  # the motion keys of the mode
+
+
+def scene_camera(scene):
+    settings = scene.deforum
+    cam = settings.camera or scene.camera
+    if cam is None:
+        raise BakeError("camera: the scene has no camera; add one or choose it in "
+                        "Deforum › Motion")
+    if cam.type != "CAMERA":
+        raise BakeError(f"camera: {cam.name!r} is not a camera")
+    if cam.data.type != "PERSP":
+        raise BakeError(f"camera: {cam.name!r} is {cam.data.type.lower()}; Deforum needs a "
+                        "perspective camera")
+    return cam
+
+
+def render_size(scene) -> tuple[int, int]:
+    """Engine W×H: the render size (percentage applied), down to a multiple of 8."""
+    r = scene.render
+    w = int(r.resolution_x * r.resolution_percentage / 100)
+    h = int(r.resolution_y * r.resolution_percentage / 100)
+    return max(8, w - w % 8), max(8, h - h % 8)
+
+
+def sample(context, scene=None, *, with_camera: bool = True) -> Bake:
+    """frame_set through the scene range; the current frame is restored afterwards.
+
+    Everything that moves a camera counts (keyframes, constraints, parents,
+    follow-path, drivers) because the evaluated object is read after a full
+    depsgraph update. Deforum frame k is Blender frame start + k.
+    """
+    scene = scene or context.scene
+    cam = scene_camera(scene) if with_camera else None
+    start, end = scene.frame_start, scene.frame_end
+    if end < start:
+        raise BakeError(f"frame range: end {end} is before start {start}")
+    r = scene.render
+    settings = scene.deforum
+    current, subframe = scene.frame_current, scene.frame_subframe
+    matrices, fovs = [], []
+    values: dict[str, list[float]] = {name: [] for name in props.NUMERIC_SCHEDULES}
+    try:
+        for frame in range(start, end + 1):
+            scene.frame_set(frame)
+            for name in values:
+                values[name].append(float(getattr(settings, name)))
+            if cam is None:
+                continue
+            depsgraph = context.evaluated_depsgraph_get()
+            ev = cam.evaluated_get(depsgraph)
+            matrices.append(np.array(ev.matrix_world, dtype=float))
+            data = ev.data
+            fovs.append(vertical_fov(data.lens, data.sensor_width, data.sensor_height,
+                                     data.sensor_fit, r.resolution_x, r.resolution_y,
+                                     r.pixel_aspect_x, r.pixel_aspect_y))
+    finally:
+        scene.frame_set(current, subframe=subframe)
+    schedules: dict[str, str] = {}
+    if cam is not None and settings.animation_mode in ("2D", "3D"):
+        _, height = render_size(scene)
+        schedules = bake_math.camera_schedules(np.stack(matrices), fovs,
+                                               mode=settings.animation_mode,
+                                               scale=settings.camera_scale, height=height)
+    return Bake(start, end - start + 1, np.stack(matrices) if matrices else np.zeros((0, 4, 4)),
+                fovs, values, schedules)

@@ -1,0 +1,160 @@
+"""``scene.deforum``: one PropertyGroup generated from the engine's settings table.
+
+No setting is listed by hand: every used row of ``engine.settings_table``
+becomes a property of the matching Blender type, except the few that Blender
+itself decides (frame range, resolution, fps), the prompts (a list of rows),
+and the machine-level ones kept in the add-on preferences (model, device).
+Every numeric schedule is an animatable float — keyframes and drivers on it
+become the Deforum schedule at bake time — plus ``<name>_override``, a raw
+schedule string that wins when filled in (paste from Deforum).
+"""
+
+from __future__ import annotations
+
+import re
+
+import bpy
+from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty,
+                       IntProperty, PointerProperty, StringProperty)
+
+from .engine.settings_table import BOOKKEEPING, SETTINGS, Setting
+
+# Decided by the Blender scene, the prompt list or the add-on preferences.
+FROM_BLENDER = frozenset({
+    "max_frames", "W", "H", "fps", "animation_prompts", "negative_prompts", "model_path",
+    "model_config", "device", "half_precision", "depth_model_path", "timestring", "outdir",
+    "skip_video_creation",
+})
+# Schedules whose values are expressions of the seed, not numbers to keyframe.
+STRING_SCHEDULES = frozenset({"seed_schedule"})
+DIR_PATHS = frozenset({"depth_maps_path"})
+# Defaults that suit a Blender scene better than the notebook's.
+BLENDER_DEFAULTS = {
+    "animation_mode": "3D", "batch_name": "Deforum", "translation_x": 0.0,
+    "translation_z": 0.0, "zoom": 1.0, "perspective_flip_phi": 0.0,
+}
+INT_LIMIT = 2**31 - 1
+
+UI_SETTINGS: tuple[Setting, ...] = tuple(
+    s for s in SETTINGS
+    if s.used and s.group != BOOKKEEPING and s.name not in FROM_BLENDER and s.type != "json")
+NUMERIC_SCHEDULES: tuple[str, ...] = tuple(
+    s.name for s in UI_SETTINGS if s.is_schedule and s.name not in STRING_SCHEDULES)
+BY_GROUP: dict[str, list[Setting]] = {}
+for _s in UI_SETTINGS:
+    BY_GROUP.setdefault(_s.group, []).append(_s)
+
+_CONSTANT = re.compile(r"^\s*0\s*:\s*\(\s*(-?\d+(?:\.\d*)?)\s*\)\s*$")
+
+
+def label(setting: Setting) -> str:
+    text = setting.name.replace("_schedule", "").replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def _constant_default(setting: Setting) -> float:
+    if setting.name in BLENDER_DEFAULTS:
+        return float(BLENDER_DEFAULTS[setting.name])
+    match = _CONSTANT.match(str(setting.default))
+    return float(match.group(1)) if match else 0.0
+
+
+def _bounds(setting: Setting, lo: float, hi: float) -> dict:
+    out = {}
+    if setting.minimum is not None:
+        out["min"] = max(lo, setting.minimum)
+    if setting.maximum is not None:
+        out["max"] = min(hi, setting.maximum)
+    return out
+
+
+def _property(setting: Setting):
+    """The Blender property for one table row."""
+    name, desc = label(setting), setting.help
+    default = BLENDER_DEFAULTS.get(setting.name, setting.default)
+    kind = setting.type
+    if kind == "bool":
+        return BoolProperty(name=name, description=desc, default=bool(default))
+    if kind == "int":
+        return IntProperty(name=name, description=desc, default=int(default),
+                           **_bounds(setting, -INT_LIMIT, INT_LIMIT))
+    if kind == "float":
+        return FloatProperty(name=name, description=desc, default=float(default),
+                             **_bounds(setting, -1e30, 1e30))
+    if kind == "choice":
+        items = [(c, c, "") for c in setting.choices]
+        return EnumProperty(name=name, description=desc, items=items, default=default)
+    if kind == "path":
+        subtype = "DIR_PATH" if setting.name in DIR_PATHS else "FILE_PATH"
+        return StringProperty(name=name, description=desc, default=str(default),
+                              subtype=subtype)
+    if kind == "schedule" and setting.name not in STRING_SCHEDULES:
+        return FloatProperty(name=name, description=desc + " (keyframe it to animate)",
+                             default=_constant_default(setting), options={"ANIMATABLE"})
+    return StringProperty(name=name, description=desc, default=str(default))
+
+
+class DeforumPrompt(bpy.types.PropertyGroup):
+    frame: IntProperty(name="Frame", description="Scene frame from which this prompt applies",
+                       default=1)
+    prompt: StringProperty(name="Prompt", description="What to render from this frame on")
+    negative: StringProperty(name="Negative", description="What to avoid from this frame on")
+
+
+def _is_camera(_self, obj) -> bool:
+    return obj.type == "CAMERA"
+
+
+def _make_settings_class() -> type:
+    annotations: dict[str, object] = {}
+    for setting in UI_SETTINGS:
+        annotations[setting.name] = _property(setting)
+        if setting.name in NUMERIC_SCHEDULES:
+            annotations[setting.name + "_override"] = StringProperty(
+                name=label(setting) + " schedule",
+                description=f"Raw Deforum schedule for {setting.name}, e.g. "
+                            "0:(1), 30:(0.5); when filled in it is used instead of the "
+                            "property and its keyframes")
+    annotations.update(
+        output_dir=StringProperty(
+            name="Output Folder", subtype="DIR_PATH",
+            description="Where runs are written (batch_name/ below it). Empty: the "
+                        "preferences' default, else a 'deforum' folder beside the .blend"),
+        camera=PointerProperty(
+            name="Camera", type=bpy.types.Object, poll=_is_camera,
+            description="Camera whose motion becomes the schedules (empty: scene camera)"),
+        use_camera=BoolProperty(
+            name="Motion from Camera", default=True,
+            description="Bake the camera's motion into the motion schedules at render time"),
+        camera_scale=FloatProperty(
+            name="Scale", default=50.0, min=1e-4, soft_max=1000.0,
+            description="Deforum translation units per metre of camera travel. 200 is exact "
+                        "for metric scene depth (pinhole warp); 50 suits estimated depth "
+                        "in scenes a few metres deep"),
+        live_strip=BoolProperty(
+            name="Live Strip", default=False,
+            description="Append frames to the VSE strip as they arrive"),
+        prompts=CollectionProperty(type=DeforumPrompt),
+        prompt_index=IntProperty(name="Active prompt", default=0),
+        # Results of the last bake / run, kept with the file.
+        baked=StringProperty(name="Baked schedules", default="", options={"HIDDEN"}),
+        status=StringProperty(name="Status", default=""),
+        status_error=BoolProperty(name="Status is an error", default=False),
+        last_log=StringProperty(name="Engine log", default="", subtype="FILE_PATH"),
+    )
+    return type("DeforumSettings", (bpy.types.PropertyGroup,),
+                {"__annotations__": annotations,
+                 "__doc__": "Deforum settings of a scene (generated from the settings table)"})
+
+
+DeforumSettings = _make_settings_class()
+
+CLASSES = (DeforumPrompt, DeforumSettings)
+
+
+def register() -> None:
+    bpy.types.Scene.deforum = PointerProperty(type=DeforumSettings)
+
+
+def unregister() -> None:
+    del bpy.types.Scene.deforum

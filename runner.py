@@ -1,0 +1,340 @@
+"""One "Render Deforum" run: validate, bake, write the job, drive the engine, make the strip.
+
+Shared by ``deforum.render``'s blocking ``execute()`` and its modal
+``invoke()``: both call ``prepare`` → ``start`` → ``handle`` (per batch of
+engine events) → ``finish``. Errors are ``RunError`` with a message that names
+the setting to fix; nothing here raises into ``draw()``.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import bpy
+
+from . import bake, compat, job, prefs, props, vse
+from .bake_math import schedule_from_values
+from .engine.errors import SettingsError
+from .engine.settings import effective_settings, parse_settings
+
+
+class RunError(ValueError):
+    """The run cannot start; the message names the setting to fix."""
+
+
+@dataclass
+class Run:
+    job: job.EngineJob
+    scene_name: str
+    vse_scene_name: str
+    start: int
+    frames: int
+    batch_name: str
+    owner: str
+    settings_path: Path
+    live: bool
+    notes: list[str] = field(default_factory=list)
+    cancel_requested: bool = False
+    strip_name: str = ""
+
+    @property
+    def finished(self) -> bool:
+        return self.job.finished
+
+    def request_cancel(self) -> None:
+        self.cancel_requested = True
+        self.job.request_cancel()
+
+
+ACTIVE: Run | None = None  # the run the panel and status bar show
+
+
+def running() -> Run | None:
+    return ACTIVE if ACTIVE is not None and not ACTIVE.finished else None
+
+
+# ---------------------------------------------------------------- composing the job
+
+def _addon_root() -> Path:
+    return job.engine_root()
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def output_dir(scene, addon_prefs) -> Path:
+    """The scene's output folder, else the preferences' default, else beside the .blend."""
+    settings = scene.deforum
+    if settings.output_dir:
+        return Path(bpy.path.abspath(settings.output_dir))
+    default = addon_prefs.default_output_dir if addon_prefs is not None else ""
+    if default:
+        path = Path(bpy.path.abspath(default))
+        if _inside(path, _addon_root()):
+            raise RunError(f"default_output_dir: {path} is inside the add-on folder, which "
+                           "is replaced on updates; choose another folder in the preferences")
+        return path
+    if bpy.data.filepath:
+        return Path(bpy.path.abspath("//deforum"))
+    raise RunError("output_dir: the file is not saved, so there is no folder beside it; "
+                   "set Deforum › Output › Output Folder (or a default in the preferences)")
+
+
+def _writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".deforum_write_test"):
+            pass
+    except OSError as exc:
+        raise RunError(f"output_dir: cannot write to {folder}: {exc.strerror or exc}") from None
+
+
+def _abspath(value: str) -> str:
+    return bpy.path.abspath(value) if value else ""
+
+
+def prompt_rows(scene) -> tuple[dict[str, str], dict[str, str]]:
+    """animation_prompts / negative_prompts keyed by Deforum frame (scene start = 0)."""
+    rows = sorted(scene.deforum.prompts, key=lambda r: r.frame)
+    positive: dict[str, str] = {}
+    negative: dict[str, str] = {}
+    for row in rows:
+        key = str(max(0, row.frame - scene.frame_start))
+        positive[key] = row.prompt
+        negative[key] = row.negative
+    if not any(negative.values()):
+        negative = {}
+    return positive, negative
+
+
+def compose_settings(scene, baked: bake.Bake, addon_prefs, *,
+                     preview: bool | None = None) -> dict[str, Any]:
+    """The Deforum settings dict of this scene (before validation by the engine's table)."""
+    settings = scene.deforum
+    data: dict[str, Any] = {}
+    for setting in props.UI_SETTINGS:
+        name = setting.name
+        value = getattr(settings, name)
+        if name in props.NUMERIC_SCHEDULES:
+            override = getattr(settings, name + "_override").strip()
+            value = override or schedule_from_values(baked.values[name])
+        elif setting.type == "path":
+            value = _abspath(value)
+        data[name] = value
+    if settings.use_camera:
+        for name, schedule in baked.camera_schedules.items():
+            if name in props.NUMERIC_SCHEDULES and getattr(settings, name + "_override").strip():
+                continue  # an explicit override wins over the camera
+            data[name] = schedule
+    width, height = bake.render_size(scene)
+    positive, negative = prompt_rows(scene)
+    if positive:
+        data["animation_prompts"] = positive
+        data["negative_prompts"] = negative
+    data.update(max_frames=baked.frames, W=width, H=height,
+                fps=scene.render.fps / scene.render.fps_base)
+    if addon_prefs is not None:
+        data.update(model_path=_abspath(addon_prefs.model_path),
+                    depth_model_path=_abspath(addon_prefs.depth_model_path),
+                    device=addon_prefs.device, half_precision=addon_prefs.half_precision)
+    if preview is not None:
+        data["preview_motion"] = preview
+    return data
+
+
+def validate(data: dict[str, Any]):
+    """The engine's own validation, in Blender, before anything starts."""
+    try:
+        return parse_settings(data, source="scene.deforum")
+    except SettingsError as exc:
+        key = getattr(exc, "key", None)
+        hint = ""
+        if key in props.NUMERIC_SCHEDULES:
+            hint = f" (Deforum › {key}: check its schedule override and keyframes)"
+        raise RunError(f"{exc}{hint}") from None
+
+
+def prepare(context, *, scene=None) -> Run:
+    """Everything before the engine starts; raises RunError with a clear message."""
+    scene = scene or context.scene
+    settings = scene.deforum
+    addon_prefs = prefs.get(context)
+    if settings.animation_mode not in ("2D", "3D"):
+        raise RunError(f"animation_mode: {settings.animation_mode!r} cannot be rendered from "
+                       "Blender yet; choose 2D or 3D")
+    python = prefs.engine_python(addon_prefs)
+    if not python or not Path(python).is_file():
+        raise RunError("engine_python: no engine Python found" +
+                       (f" at {python}" if python else "") +
+                       "; set it in Preferences › Add-ons › Deforum for Blender, or press "
+                       "Install Engine there")
+    model = _abspath(addon_prefs.model_path) if addon_prefs is not None else ""
+    if model and not Path(model).exists():
+        raise RunError(f"model_path: {model} does not exist (clear it to render the motion "
+                       "preview)")
+    preview = bool(settings.preview_motion or not model)
+    outdir = output_dir(scene, addon_prefs)
+    _writable(outdir)
+    try:
+        baked = bake.sample(context, scene, with_camera=settings.use_camera)
+    except bake.BakeError as exc:
+        raise RunError(str(exc)) from None
+    data = compose_settings(scene, baked, addon_prefs, preview=preview)
+    checked = validate(data)
+    notes = list(checked.warnings)
+
+    jobs_dir = outdir / "jobs"
+    jobs_dir.mkdir(parents=True, exist_ok=True)
+    safe_batch = "".join(c if c.isalnum() or c in "-_" else "_" for c in settings.batch_name)
+    stamp = time.strftime("%Y%m%d%H%M%S")
+    stem = f"{safe_batch or 'Deforum'}_{stamp}"
+    n = 1
+    while (jobs_dir / f"{stem}.json").exists():
+        n += 1
+        stem = f"{safe_batch or 'Deforum'}_{stamp}_{n}"
+    settings_path = jobs_dir / f"{stem}.json"
+    with open(settings_path, "x", encoding="utf-8") as handle:
+        json.dump(effective_settings(checked), handle, indent=4, ensure_ascii=False)
+        handle.write("\n")
+
+    cancel_file = jobs_dir / f"{stem}.cancel"
+    command = job.engine_command(python, settings_path, outdir, preview=preview,
+                                 cancel_file=cancel_file,
+                                 video=bool(settings.make_video))
+    engine_job = job.EngineJob(command=command, log_path=jobs_dir / f"{stem}.log",
+                               cancel_file=cancel_file, env=job.engine_env(_addon_root()),
+                               cwd=str(outdir))
+    vse_scene = compat.sequencer_scene(context)
+    return Run(job=engine_job, scene_name=scene.name, vse_scene_name=vse_scene.name,
+               start=scene.frame_start, frames=baked.frames, batch_name=settings.batch_name,
+               owner=vse.owner_key(scene.name, settings.batch_name),
+               settings_path=settings_path, live=bool(settings.live_strip), notes=notes)
+
+
+def start(context, run: Run) -> Run:
+    global ACTIVE
+    ACTIVE = run
+    scene = bpy.data.scenes.get(run.scene_name)
+    if scene is not None:
+        _status(scene, "Starting engine…", error=False, log=str(run.job.log_path))
+    run.job.start()
+    return run
+
+
+# ---------------------------------------------------------------- events and the end
+
+def _strip_info(run: Run) -> dict[str, str]:
+    j = run.job
+    effective = Path(j.batch_folder) / f"{j.timestring}_settings.txt" if j.timestring else None
+    return {"deforum_timestring": j.timestring,
+            "deforum_settings": str(effective if effective and effective.exists()
+                                    else run.settings_path),
+            "deforum_job": str(run.settings_path),
+            "deforum_batch_folder": j.batch_folder}
+
+
+def _strip_name(run: Run) -> str:
+    return Path(run.job.batch_folder).name if run.job.batch_folder else run.batch_name
+
+
+def _frame_paths(run: Run) -> list[str]:
+    return [f.path for f in sorted(run.job.frames, key=lambda f: f.index)]
+
+
+def handle(context, run: Run, events: list[dict[str, Any]]) -> None:
+    """Apply a batch of engine events to Blender (live strip, status)."""
+    if not events:
+        return
+    scene = bpy.data.scenes.get(run.scene_name)
+    if scene is not None and not run.finished:
+        _status(scene, run.job.progress_text(), error=False)
+    if run.live and run.job.frames:
+        vse_scene = bpy.data.scenes.get(run.vse_scene_name)
+        if vse_scene is None:
+            return
+        paths = _frame_paths(run)
+        sed = vse_scene.sequence_editor
+        strip = None
+        if sed is not None and run.strip_name:
+            strip = next((s for s in vse.own_strips(sed, run.owner)
+                          if s.name == run.strip_name), None)
+        if strip is None:
+            strip = vse.place_strip(vse_scene, paths, name=_strip_name(run), start=run.start,
+                                    owner=run.owner, info=_strip_info(run))
+            run.strip_name = strip.name
+        else:
+            vse.append_frames(strip, paths)
+
+
+def finish(context, run: Run) -> tuple[str, str]:
+    """After the engine ended: the strip on success; (report level, message)."""
+    j = run.job
+    scene = bpy.data.scenes.get(run.scene_name)
+    if j.state == job.DONE:
+        paths = _frame_paths(run)
+        if not paths:
+            level, message = "ERROR", f"the engine wrote no frames (engine log: {j.log_path})"
+        else:
+            vse_scene = bpy.data.scenes.get(run.vse_scene_name) or scene
+            strip = vse.place_strip(vse_scene, paths, name=_strip_name(run), start=run.start,
+                                    owner=run.owner, info=_strip_info(run))
+            run.strip_name = strip.name
+            level, message = "INFO", (f"Deforum: {len(paths)} frames in strip "
+                                      f"{strip.name!r} (channel {strip.channel}); "
+                                      f"{j.batch_folder}")
+    elif j.state == job.CANCELLED:
+        level, message = "WARNING", (f"Deforum: cancelled after {len(j.frames)} frames; "
+                                     f"written frames are kept in {j.batch_folder or 'the output folder'}")
+    else:
+        level, message = "ERROR", "Deforum: " + j.failure_text()
+    if scene is not None:
+        _status(scene, message, error=level == "ERROR", log=str(j.log_path))
+    return level, message
+
+
+def _status(scene, text: str, *, error: bool, log: str | None = None) -> None:
+    settings = scene.deforum
+    settings.status = text
+    settings.status_error = error
+    if log is not None:
+        settings.last_log = log
+
+
+def fail(scene, message: str) -> None:
+    _status(scene, message, error=True)
+
+
+def run_blocking(context, run: Run, on_progress=None) -> tuple[str, str]:
+    """execute(): the same run without a UI event loop (blender -b, scripts, tests)."""
+    start(context, run)
+
+    def on_events(_job, events):
+        handle(context, run, events)
+        if on_progress is not None:
+            on_progress(run)
+
+    run.job.run_blocking(on_events)
+    return finish(context, run)
+
+
+def cancel_everything() -> None:
+    """File load, add-on disable: no engine process outlives its Blender session."""
+    job.cancel_all()
+
+
+def redraw(context=None) -> None:
+    wm = bpy.context.window_manager
+    for window in getattr(wm, "windows", ()):
+        for area in window.screen.areas:
+            if area.type in {"VIEW_3D", "SEQUENCE_EDITOR", "PREFERENCES"}:
+                area.tag_redraw()
