@@ -1,3 +1,175 @@
-"""Sidebar panels; filled in by the add-on work."""
+"""3D Viewport sidebar, tab "Deforum". Drawing only reads values: nothing here can fail.
 
-CLASSES: tuple = ()
+The setting rows are drawn from the settings table's groups, so a new row in
+``engine/settings_table.py`` shows up in its panel without edits here.
+"""
+
+from __future__ import annotations
+
+import bpy
+
+from .. import props, runner
+
+MOTION_3D = ("translation_x", "translation_y", "translation_z", "rotation_3d_x",
+             "rotation_3d_y", "rotation_3d_z", "fov", "near_plane", "far_plane")
+MOTION_2D = ("angle", "zoom", "translation_x", "translation_y", "border",
+             "flip_2d_perspective", "perspective_flip_theta", "perspective_flip_phi",
+             "perspective_flip_gamma", "perspective_flip_fv")
+SHOWN_ELSEWHERE = {"animation_mode", "preview_motion", "batch_name", "warp_model",
+                   "padding_mode", "sampling_mode"}
+
+
+def draw_setting(layout, settings, name: str) -> None:
+    """One setting; a numeric schedule gets its animatable value and its raw override."""
+    if name in props.NUMERIC_SCHEDULES:
+        col = layout.column(align=True)
+        override = getattr(settings, name + "_override")
+        row = col.row(align=True)
+        row.active = not override
+        row.prop(settings, name)
+        col.prop(settings, name + "_override", text="Schedule", icon="TEXT")
+    else:
+        layout.prop(settings, name)
+
+
+def draw_group(layout, settings, group: str, skip=()) -> None:
+    for setting in props.BY_GROUP.get(group, ()):
+        if setting.name not in skip and setting.name not in SHOWN_ELSEWHERE:
+            draw_setting(layout, settings, setting.name)
+
+
+class DeforumPanel:
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Deforum"
+
+    @classmethod
+    def poll(cls, context):
+        return getattr(context.scene, "deforum", None) is not None
+
+    def setup(self, context):
+        layout = self.layout
+        layout.use_property_split = True
+        layout.use_property_decorate = True  # keyframe diamonds
+        return layout, context.scene.deforum
+
+
+class DEFORUM_PT_render(DeforumPanel, bpy.types.Panel):
+    bl_label = "Deforum"
+    bl_idname = "DEFORUM_PT_render"
+
+    def draw(self, context):
+        layout, settings = self.setup(context)
+        run = runner.running()
+        if run is None:
+            layout.operator("deforum.render", icon="RENDER_ANIMATION")
+        else:
+            total = run.job.total or run.frames
+            layout.progress(factor=run.job.done / total if total else 0.0, type="BAR",
+                            text=run.job.progress_text())
+            if run.job.frames:
+                layout.label(text=f"Last frame: {run.job.frames[-1].path}", icon="IMAGE_DATA")
+            layout.operator("deforum.cancel", icon="CANCEL")
+        layout.prop(settings, "animation_mode")
+        layout.prop(settings, "preview_motion")
+        layout.prop(settings, "live_strip")
+        if settings.status:
+            box = layout.box()
+            box.label(text=settings.status, icon="ERROR" if settings.status_error else "INFO")
+            if settings.status_error and settings.last_log:
+                box.label(text=f"Log: {settings.last_log}")
+
+
+class _Sub(DeforumPanel):
+    bl_parent_id = "DEFORUM_PT_render"
+    bl_options = {"DEFAULT_CLOSED"}
+
+
+class DEFORUM_UL_prompts(bpy.types.UIList):
+    def draw_item(self, context, layout, data, item, icon, active_data, active_propname, index):
+        row = layout.row(align=True)
+        row.prop(item, "frame", text="", emboss=False)
+        row.prop(item, "prompt", text="", emboss=False)
+
+
+class DEFORUM_PT_prompts(_Sub, bpy.types.Panel):
+    bl_label = "Prompts"
+    bl_options = set()
+
+    def draw(self, context):
+        layout, settings = self.setup(context)
+        row = layout.row()
+        row.template_list("DEFORUM_UL_prompts", "", settings, "prompts", settings,
+                          "prompt_index", rows=3)
+        col = row.column(align=True)
+        col.operator("deforum.prompt_add", icon="ADD", text="")
+        col.operator("deforum.prompt_remove", icon="REMOVE", text="")
+        if 0 <= settings.prompt_index < len(settings.prompts):
+            item = settings.prompts[settings.prompt_index]
+            layout.prop(item, "frame")
+            layout.prop(item, "prompt")
+            layout.prop(item, "negative")
+        row = layout.row(align=True)
+        row.operator("deforum.prompts_import", icon="IMPORT")
+        row.operator("deforum.settings_export", icon="EXPORT")
+        draw_group(layout, settings, "prompts")
+
+
+class DEFORUM_PT_motion(_Sub, bpy.types.Panel):
+    bl_label = "Motion"
+    bl_options = set()
+
+    def draw(self, context):
+        layout, settings = self.setup(context)
+        layout.prop(settings, "use_camera")
+        col = layout.column()
+        col.active = settings.use_camera
+        col.prop(settings, "camera")
+        col.prop(settings, "camera_scale")
+        col.operator("deforum.bake_camera", icon="CAMERA_DATA")
+        mode = settings.animation_mode
+        if mode == "3D":
+            layout.prop(settings, "warp_model")
+            layout.prop(settings, "padding_mode")
+            layout.prop(settings, "sampling_mode")
+        keys = MOTION_3D if mode == "3D" else MOTION_2D if mode == "2D" else ()
+        box = layout.box()
+        box.label(text="Schedules (the camera replaces the motion keys)"
+                  if settings.use_camera else "Schedules")
+        for name in keys:
+            draw_setting(box, settings, name)
+
+
+def _group_panel(group: str, title: str, skip=()):
+    def draw(self, context):
+        layout, settings = self.setup(context)
+        draw_group(layout, settings, group, skip)
+    return type(f"DEFORUM_PT_{group}", (_Sub, bpy.types.Panel),
+                {"bl_label": title, "draw": draw, "__doc__": f"Deforum {title} settings"})
+
+
+class DEFORUM_PT_output(_Sub, bpy.types.Panel):
+    bl_label = "Output"
+
+    def draw(self, context):
+        layout, settings = self.setup(context)
+        layout.prop(settings, "output_dir")
+        layout.prop(settings, "batch_name")
+        draw_group(layout, settings, "output")
+        draw_group(layout, settings, "run", skip=("animation_mode", "preview_motion"))
+        if settings.last_log:
+            layout.prop(settings, "last_log")
+
+
+CLASSES = (
+    DEFORUM_UL_prompts,
+    DEFORUM_PT_render,
+    DEFORUM_PT_prompts,
+    DEFORUM_PT_motion,
+    _group_panel("coherence", "Coherence"),
+    _group_panel("depth", "Depth"),
+    _group_panel("sampling", "Sampling"),
+    _group_panel("init", "Init & Mask"),
+    _group_panel("video", "Video Input"),
+    DEFORUM_PT_output,
+)
