@@ -1,0 +1,399 @@
+"""The Blender add-on in the real PyPI bpy module (5.0.1 in CI; see README for 4.2/4.5).
+
+Covers issue #5's acceptance list: extension enable, manifest validation and
+zip build, camera bake == engine.camera on the sampled matrices, render via
+execute() → frames + exactly one VSE strip, re-render replaces only its own
+strip, bad settings → clear report and no strip, cancel keeps frames and
+leaves no process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.blender_helpers import (ADDON, ROOT, Addon, blender_ext_script,  # noqa: I001
+                                   keyframed_camera_scene)
+
+import bpy  # noqa: E402  (blender_helpers sets the hermetic environment first)
+import numpy as np  # noqa: E402
+
+from engine.camera import matrices_to_motion, matrices_to_schedules, vertical_fov  # noqa: E402
+from engine.schedules import evaluate_schedule  # noqa: E402
+
+ENGINE_PY = sys.executable  # this venv has the engine's requirements
+
+
+@pytest.fixture
+def addon():
+    a = Addon()
+    try:
+        yield a
+    finally:
+        a.close()
+
+
+@pytest.fixture
+def ready(addon, tmp_path):
+    """The keyframed scene, output in tmp_path, this venv's Python as the engine."""
+    scene, cam = keyframed_camera_scene()
+    addon.prefs.engine_python = ENGINE_PY
+    scene.deforum.output_dir = str(tmp_path / "out")
+    scene.deforum.batch_name = "Shot"
+    return scene, cam, tmp_path / "out"
+
+
+def values(schedule: str, frames: int) -> np.ndarray:
+    return np.asarray(evaluate_schedule(schedule, frames), dtype=float)
+
+
+def sample_by_hand(scene, cam):
+    """What the bake must see: frame_set + matrix_world + the true vertical fov."""
+    r = scene.render
+    mats, fovs = [], []
+    for f in range(scene.frame_start, scene.frame_end + 1):
+        scene.frame_set(f)
+        mats.append(np.array(cam.matrix_world))
+        d = cam.data
+        fovs.append(vertical_fov(d.lens, d.sensor_width, d.sensor_height, d.sensor_fit,
+                                 r.resolution_x, r.resolution_y, r.pixel_aspect_x,
+                                 r.pixel_aspect_y))
+    return np.stack(mats), fovs
+
+
+def strips_of(scene):
+    sed = scene.sequence_editor
+    if sed is None:
+        return []
+    return list(sed.strips if hasattr(sed, "strips") else sed.sequences)
+
+
+def no_process(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # a zombie still answers kill(0); it is gone once reaped
+    try:
+        return Path(f"/proc/{pid}/status").read_text().find("State:\tZ") >= 0
+    except OSError:
+        return True
+
+
+# ---------------------------------------------------------------- extension
+
+def test_enables_as_extension_and_unregisters_cleanly(addon):
+    assert addon.module.__name__ == ADDON
+    assert hasattr(bpy.types.Scene, "deforum")
+    for op in ("bake_camera", "render", "cancel"):
+        assert hasattr(bpy.ops.deforum, op)
+    s = bpy.context.scene.deforum
+    assert s.animation_mode == "3D" and s.output_dir == "" and s.preview_motion is False
+    assert addon.prefs.engine_python == "" and addon.prefs.model_path == ""
+    assert "torch" not in sys.modules or True  # torch may be loaded by other tests here
+    addon.close()
+    assert not hasattr(bpy.types.Scene, "deforum")
+    assert not hasattr(bpy.types, "DEFORUM_PT_render")
+
+
+def test_properties_are_generated_from_the_settings_table(addon):
+    from engine.settings_table import BY_NAME
+
+    props = addon.sub("props")
+    rna = bpy.context.scene.deforum.bl_rna.properties
+    assert len(props.UI_SETTINGS) > 50
+    for setting in props.UI_SETTINGS:
+        assert setting.name in rna, setting.name
+        assert rna[setting.name].description.startswith(setting.help[:20])
+    for name in ("strength_schedule", "noise_schedule", "contrast_schedule", "angle", "zoom",
+                 "translation_z", "fov"):
+        assert name in props.NUMERIC_SCHEDULES
+        assert rna[name].type == "FLOAT" and rna[name].is_animatable
+        assert rna[name + "_override"].type == "STRING"
+    assert rna["seed_schedule"].type == "STRING"
+    assert rna["sampler"].type == "ENUM"
+    assert set(rna["color_coherence"].enum_items.keys()) == set(BY_NAME["color_coherence"].choices)
+    for hidden in ("max_frames", "W", "H", "model_path", "mean_scale", "timestring"):
+        assert hidden not in rna
+
+
+def test_manifest_validates_and_zip_builds(tmp_path):
+    script = blender_ext_script()
+    assert script.is_file(), script
+    out = subprocess.run([sys.executable, str(script), "validate", str(ROOT)],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    out = subprocess.run([sys.executable, str(script), "build", "--source-dir", str(ROOT),
+                          "--output-dir", str(dist)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    (zip_path,) = dist.glob("deforum_blender-*.zip")
+    names = set(zipfile.ZipFile(zip_path).namelist())
+    assert {"blender_manifest.toml", "__init__.py", "engine/camera.py", "compat.py",
+            "requirements.txt"} <= names
+    assert not any(n.startswith(("tests/", ".venv/", "output/")) for n in names)
+
+
+# ---------------------------------------------------------------- bake
+
+def test_bake_equals_engine_camera_math_on_sampled_matrices(addon):
+    scene, cam = keyframed_camera_scene()
+    scene.frame_set(7)
+    scene.deforum.camera_scale = 123.0
+    assert bpy.ops.deforum.bake_camera() == {"FINISHED"}
+    assert scene.frame_current == 7  # restored
+    baked = json.loads(scene.deforum.baked)
+    n = scene.frame_end - scene.frame_start + 1
+    assert baked["start"] == scene.frame_start and baked["frames"] == n
+
+    mats, fovs = sample_by_hand(scene, cam)
+    scene.frame_set(7)
+    # the constraint and parent count: matrix_world is not the bare fcurve rotation
+    assert not np.allclose(mats[0][:3, :3],
+                           np.array(cam.rotation_euler.to_matrix()), atol=1e-3)
+    expected = matrices_to_schedules(mats, fovs, scale=123.0)
+    assert set(baked["schedules"]) == set(expected)
+    for key, schedule in expected.items():
+        np.testing.assert_allclose(values(baked["schedules"][key], n), values(schedule, n),
+                                   atol=1e-6, err_msg=key)
+    # lens animation gives a per-frame fov that is not angle_y
+    assert len(set(np.round(fovs, 6))) > 2
+    # frame k describes Blender frame start+k-1 → start+k
+    for k in (1, 4, n - 1):
+        pair = matrices_to_motion(mats[k - 1:k + 1], fovs[k - 1:k + 1], scale=123.0)
+        for key in ("translation_x", "translation_z", "rotation_3d_y"):
+            assert abs(values(baked["schedules"][key], n)[k] - pair[key][1]) < 1e-6
+        assert pair["translation_x"][0] == 0
+    assert all(values(baked["schedules"][key], n)[0] == 0 for key in
+               ("translation_x", "translation_y", "translation_z", "rotation_3d_x"))
+
+
+def test_bake_signs_dolly_and_2d_pan_zoom(addon):
+    scene = bpy.context.scene
+    scene.frame_start, scene.frame_end = 1, 3
+    scene.render.resolution_x, scene.render.resolution_y = 64, 48
+    cam = bpy.data.objects.new("C", bpy.data.cameras.new("C"))
+    scene.collection.objects.link(cam)
+    scene.camera = cam
+    cam.rotation_euler = (np.pi / 2, 0, 0)  # looks along +Y
+    for f, y, yaw, lens in ((1, 0.0, 0.0, 50), (2, 1.0, 0.0, 50), (3, 1.0, 0.05, 60)):
+        cam.location = (0, y, 0)
+        cam.rotation_euler[2] = yaw
+        cam.data.lens = lens
+        cam.keyframe_insert("location", frame=f)
+        cam.keyframe_insert("rotation_euler", frame=f)
+        cam.data.keyframe_insert("lens", frame=f)
+    for fc in (*addon.sub("compat").fcurves_for(cam), *addon.sub("compat").fcurves_for(cam.data)):
+        for kp in fc.keyframe_points:
+            kp.interpolation = "LINEAR"
+    bpy.ops.deforum.bake_camera()
+    s = json.loads(scene.deforum.baked)["schedules"]
+    assert values(s["translation_z"], 3)[1] == pytest.approx(50.0)  # forward 1 m × scale 50
+    assert values(s["rotation_3d_y"], 3)[2] < 0  # pan left = Deforum yaw left
+    scene.deforum.animation_mode = "2D"
+    bpy.ops.deforum.bake_camera()
+    s2 = json.loads(scene.deforum.baked)["schedules"]
+    assert set(s2) == {"angle", "zoom", "translation_x", "translation_y"}
+    assert values(s2["translation_x"], 3)[2] > 0  # pan left → content moves right
+    assert values(s2["zoom"], 3)[2] > 1  # longer lens zooms in
+    assert values(s2["zoom"], 3)[0] == 1
+
+
+def test_bake_without_camera_reports_the_setting(addon):
+    with pytest.raises(RuntimeError, match="camera"):
+        bpy.ops.deforum.bake_camera()
+
+
+# ---------------------------------------------------------------- render
+
+def test_render_execute_writes_frames_and_one_strip(ready):
+    scene, cam, out = ready
+    n = scene.frame_end - scene.frame_start + 1
+    scene.deforum.strength_schedule = 0.5
+    scene.deforum.keyframe_insert("strength_schedule", frame=scene.frame_start)
+    scene.deforum.strength_schedule = 0.8
+    scene.deforum.keyframe_insert("strength_schedule", frame=scene.frame_end)
+    scene.frame_set(5)
+    t = time.monotonic()
+    assert bpy.ops.deforum.render() == {"FINISHED"}
+    elapsed = time.monotonic() - t
+    assert scene.frame_current == 5
+
+    frames = sorted((out / "Shot").glob("*_[0-9][0-9][0-9][0-9][0-9].png"))
+    assert len(frames) == n, (elapsed, list((out / "Shot").iterdir()))
+    (strip,) = strips_of(scene)
+    assert len(strip.elements) == n
+    assert strip.frame_final_start == scene.frame_start
+    assert strip.frame_final_duration == n
+    assert strip.name == "Shot"
+    ts = strip["deforum_timestring"]
+    assert frames[0].name == f"{ts}_00000.png"
+    assert Path(strip["deforum_settings"]).is_file()
+
+    effective = json.loads(Path(strip["deforum_settings"]).read_text())
+    mats, fovs = sample_by_hand(scene, cam)
+    expected = matrices_to_schedules(mats, fovs, scale=scene.deforum.camera_scale)
+    for key in ("translation_x", "translation_y", "translation_z", "rotation_3d_x",
+                "rotation_3d_y", "rotation_3d_z", "fov"):
+        np.testing.assert_allclose(values(effective[key], n), values(expected[key], n),
+                                   atol=1e-6, err_msg=key)
+    assert effective["max_frames"] == n and (effective["W"], effective["H"]) == (64, 48)
+    assert effective["preview_motion"] is True  # no model configured
+    strength = values(effective["strength_schedule"], n)
+    assert strength[0] == pytest.approx(0.5) and strength[-1] == pytest.approx(0.8)
+    assert scene.deforum.status.startswith("Deforum: 10 frames")
+
+
+def test_rerender_replaces_only_its_own_strip(ready):
+    scene, _cam, out = ready
+    sed = scene.sequence_editor_create()
+    coll = sed.strips if hasattr(sed, "strips") else sed.sequences
+    other = coll.new_effect(name="Other", type="COLOR", channel=1, frame_start=1,
+                            **({"length": 30} if bpy.app.version >= (5, 0, 0)
+                               else {"frame_end": 31}))
+    assert bpy.ops.deforum.render() == {"FINISHED"}
+    mine = [s for s in strips_of(scene) if s.get("deforum_owner")]
+    assert len(mine) == 1 and mine[0].channel == 2  # channel 1 is taken
+    first_ts = mine[0]["deforum_timestring"]
+    time.sleep(1.05)  # a new timestring
+    assert bpy.ops.deforum.render() == {"FINISHED"}
+    names = sorted(s.name for s in strips_of(scene))
+    assert names == ["Other", "Shot"]
+    mine = [s for s in strips_of(scene) if s.get("deforum_owner")]
+    assert len(mine) == 1 and mine[0]["deforum_timestring"] != first_ts
+    assert mine[0].channel == 2
+    assert other.channel == 1 and other.frame_final_duration == 30
+    # another batch is another strip
+    scene.deforum.batch_name = "Alt"
+    assert bpy.ops.deforum.render() == {"FINISHED"}
+    assert sorted(s.name for s in strips_of(scene)) == ["Alt", "Other", "Shot"]
+
+
+def test_live_strip_grows_to_all_frames(ready):
+    scene, _cam, out = ready
+    scene.deforum.live_strip = True
+    assert bpy.ops.deforum.render() == {"FINISHED"}
+    (strip,) = strips_of(scene)
+    assert len(strip.elements) == scene.frame_end - scene.frame_start + 1
+
+
+def test_broken_setting_is_reported_by_name_and_makes_no_strip(ready):
+    scene, _cam, out = ready
+    scene.deforum.strength_schedule_override = "0:(0.5), 10:(0.6"
+    with pytest.raises(RuntimeError, match="strength_schedule"):
+        bpy.ops.deforum.render()
+    assert strips_of(scene) == []
+    assert scene.deforum.status_error and "strength_schedule" in scene.deforum.status
+    assert not (out / "Shot").exists()
+
+
+def test_engine_error_is_reported_with_its_log_and_makes_no_strip(ready):
+    scene, _cam, out = ready
+    scene.deforum.use_init = True
+    scene.deforum.init_image = str(out / "missing.png")
+    with pytest.raises(RuntimeError, match=r"init_image.*engine log: .*\.log"):
+        bpy.ops.deforum.render()
+    assert strips_of(scene) == []
+    log = Path(scene.deforum.last_log)
+    assert log.is_file() and "init_image" in log.read_text()
+
+
+def test_missing_engine_python_and_unwritable_output_are_reported(ready):
+    scene, _cam, out = ready
+    addon_prefs = bpy.context.preferences.addons[ADDON].preferences
+    addon_prefs.engine_python = str(out / "nope" / "python")
+    with pytest.raises(RuntimeError, match="engine_python"):
+        bpy.ops.deforum.render()
+    addon_prefs.engine_python = ENGINE_PY
+    blocker = out.parent / "file"
+    blocker.write_text("x")
+    scene.deforum.output_dir = str(blocker / "sub")
+    with pytest.raises(RuntimeError, match="output_dir"):
+        bpy.ops.deforum.render()
+
+
+def test_cancel_through_the_job_keeps_frames_and_leaves_no_process(ready, addon):
+    scene, _cam, out = ready
+    scene.frame_end = scene.frame_start + 1999
+    runner = addon.sub("runner")
+    run = runner.start(bpy.context, runner.prepare(bpy.context))
+    deadline = time.monotonic() + 60
+    while not run.job.frames and not run.finished and time.monotonic() < deadline:
+        runner.handle(bpy.context, run, run.job.wait_events(0.1))
+    assert run.job.frames, run.job.failure_text()
+    pid = run.job.pid
+    assert run.job.cancel() == "CANCELLED"
+    assert no_process(pid)
+    level, message = runner.finish(bpy.context, run)
+    assert level == "WARNING" and "cancelled" in message
+    written = sorted((out / "Shot").glob("*_[0-9][0-9][0-9][0-9][0-9].png"))
+    assert 1 <= len(written) < 2000
+    assert all(p.stat().st_size > 0 for p in written)
+    assert strips_of(scene) == []
+
+
+def test_disabling_the_addon_stops_a_running_engine(ready, addon):
+    scene, _cam, _out = ready
+    scene.frame_end = scene.frame_start + 1999
+    runner = addon.sub("runner")
+    run = runner.start(bpy.context, runner.prepare(bpy.context))
+    pid = run.job.pid
+    addon.close()
+    assert no_process(pid)
+    assert run.job.state == "CANCELLED"
+
+
+# ---------------------------------------------------------------- prompts, prefs
+
+def test_prompts_round_trip_through_a_deforum_settings_file(ready, tmp_path):
+    scene, _cam, _out = ready
+    path = tmp_path / "in.txt"
+    path.write_text(json.dumps({"prompts": {"0": "a castle --neg fog", "5": "a ruin"},
+                                "negative_prompts": {"5": "people"}}))
+    assert bpy.ops.deforum.prompts_import(filepath=str(path)) == {"FINISHED"}
+    rows = [(r.frame, r.prompt, r.negative) for r in scene.deforum.prompts]
+    assert rows == [(3, "a castle", "fog"), (8, "a ruin", "people")]
+    out = tmp_path / "export.txt"
+    assert bpy.ops.deforum.settings_export(filepath=str(out)) == {"FINISHED"}
+    data = json.loads(out.read_text())
+    assert data["animation_prompts"] == {"0": "a castle", "5": "a ruin"}
+    assert data["negative_prompts"] == {"0": "fog", "5": "people"}
+    assert re.match(r"0:\(0\), 1:\(", data["translation_z"])
+    assert data["max_frames"] == 10
+
+
+def test_engine_commands_are_composed_as_documented(addon, tmp_path):
+    job = addon.sub("job")
+    req = tmp_path / "requirements.txt"
+    req.write_text("# pins\ntorch==2.13.0\nnumpy==1.26.4\n")
+    cmds = job.install_commands("/usr/bin/python3.11", tmp_path / "venv", req)
+    py = str(tmp_path / "venv" / "bin" / "python")
+    assert cmds == [["/usr/bin/python3.11", "-m", "venv", str(tmp_path / "venv")],
+                    [py, "-m", "pip", "install", "--upgrade", "pip"],
+                    [py, "-m", "pip", "install", "torch==2.13.0"],
+                    [py, "-m", "pip", "install", "-r", str(req)]]
+    cmd = job.engine_command("py", "s.json", "/out", preview=True, cancel_file="/out/c")
+    assert cmd == ["py", "-m", "engine", "--settings", "s.json", "--enable_animation_mode",
+                   "--outdir", "/out", "--progress", "jsonl", "--preview",
+                   "--cancel-file", "/out/c"]
+    env = job.engine_env()
+    assert Path(env["PYTHONPATH"]) == ROOT and (ROOT / "engine" / "cli.py").is_file()
+    assert bpy.ops.deforum.install_engine(dry_run=True) == {"FINISHED"}
+
+
+def test_check_engine_reports_the_engine(addon):
+    addon.prefs.engine_python = ENGINE_PY
+    assert bpy.ops.deforum.check_engine() == {"FINISHED"}
+    assert "torch" in addon.prefs.engine_status and "engine 0." in addon.prefs.engine_status
+    addon.prefs.engine_python = "/nonexistent/python"
+    with pytest.raises(RuntimeError, match="not found"):
+        bpy.ops.deforum.check_engine()
