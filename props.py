@@ -101,10 +101,6 @@ class DeforumPrompt(bpy.types.PropertyGroup):
     negative: StringProperty(name="Negative", description="What to avoid from this frame on")
 
 
-def _is_camera(_self, obj) -> bool:
-    return obj.type == "CAMERA"
-
-
 def _make_settings_class() -> type:
     annotations: dict[str, object] = {}
     for setting in UI_SETTINGS:
@@ -121,7 +117,9 @@ def _make_settings_class() -> type:
             description="Where runs are written (batch_name/ below it). Empty: the "
                         "preferences' default, else a 'deforum' folder beside the .blend"),
         camera=PointerProperty(
-            name="Camera", type=bpy.types.Object, poll=_is_camera,
+            # No poll= filter: a poll callback makes bpy 4.2 segfault at exit once the
+            # extension's repository is removed; the bake rejects non-cameras instead.
+            name="Camera", type=bpy.types.Object,
             description="Camera whose motion becomes the schedules (empty: scene camera)"),
         use_camera=BoolProperty(
             name="Motion from Camera", default=True,

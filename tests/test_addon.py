@@ -29,7 +29,9 @@ import numpy as np  # noqa: E402
 from engine.camera import matrices_to_motion, matrices_to_schedules, vertical_fov  # noqa: E402
 from engine.schedules import evaluate_schedule  # noqa: E402
 
-ENGINE_PY = sys.executable  # this venv has the engine's requirements
+# The engine's Python: this venv, or another one when the add-on tests run in a
+# bpy-only venv (e.g. bpy 4.2: DEFORUM_TEST_ENGINE_PYTHON=.venv/bin/python).
+ENGINE_PY = os.environ.get("DEFORUM_TEST_ENGINE_PYTHON", sys.executable)
 
 
 @pytest.fixture
