@@ -292,6 +292,10 @@ def finish(context, run: Run) -> tuple[str, str]:
             level, message = "INFO", (f"Deforum: {len(paths)} frames in strip "
                                       f"{strip.name!r} (channel {strip.channel}); "
                                       f"{j.batch_folder}")
+            if j.warnings:
+                level = "WARNING"
+                message += (f" — {len(j.warnings)} engine warning(s), first: "
+                            f"{j.warnings[0]} (log: {j.log_path})")
     elif j.state == job.CANCELLED:
         level, message = "WARNING", (f"Deforum: cancelled after {len(j.frames)} frames; "
                                      f"written frames are kept in {j.batch_folder or 'the output folder'}")

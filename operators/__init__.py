@@ -89,6 +89,7 @@ class DEFORUM_OT_render(bpy.types.Operator):
         run = self._prepare(context)
         if run is None:
             return {"CANCELLED"}
+        self._run = run
         wm = context.window_manager
         wm.progress_begin(0, max(run.frames, 1))
         try:
@@ -117,7 +118,7 @@ class DEFORUM_OT_render(bpy.types.Operator):
         if event.type == "ESC" and event.value == "PRESS":
             run.request_cancel()
             return {"RUNNING_MODAL"}
-        if event.type != "TIMER" or event.timer is not self._timer:
+        if event.type != "TIMER":  # (event.timer is a new wrapper each time: no `is`)
             return {"PASS_THROUGH"}
         if run.cancel_requested:
             run.job.request_cancel()
@@ -141,7 +142,10 @@ class DEFORUM_OT_render(bpy.types.Operator):
     def _done(self, level, message):
         self.report({level}, message)
         runner.redraw()
-        return {"FINISHED"} if level == "INFO" else {"CANCELLED"}
+        return {"CANCELLED"} if level == "ERROR" or self._cancelled() else {"FINISHED"}
+
+    def _cancelled(self):
+        return self._run is not None and self._run.job.state != "DONE"
 
 
 class DEFORUM_OT_cancel(bpy.types.Operator):

@@ -354,6 +354,139 @@ def test_disabling_the_addon_stops_a_running_engine(ready, addon):
     assert run.job.state == "CANCELLED"
 
 
+def modal_stand_in(addon):
+    """The modal operator's own methods on a plain object (bpy runs no event loop)."""
+    cls = addon.sub("operators").DEFORUM_OT_render
+    reports = []
+
+    class Op:
+        _timer = None
+        modal, _stop_timer, _done, _cancelled = (cls.modal, cls._stop_timer, cls._done,
+                                                 cls._cancelled)
+
+        def report(self, kind, message):
+            reports.append((set(kind), message))
+
+    return Op(), reports
+
+
+def test_modal_timer_ticks_drive_the_run_to_its_strip(ready, addon):
+    from types import SimpleNamespace
+
+    scene, _cam, _out = ready
+    runner = addon.sub("runner")
+    op, reports = modal_stand_in(addon)
+    op._run = runner.start(bpy.context, runner.prepare(bpy.context))
+    assert runner.running() is op._run
+    tick = SimpleNamespace(type="TIMER", value="NOTHING")
+    other = SimpleNamespace(type="MOUSEMOVE", value="NOTHING")
+    assert op.modal(bpy.context, other) == {"PASS_THROUGH"}
+    deadline = time.monotonic() + 60
+    result = {"PASS_THROUGH"}
+    while result == {"PASS_THROUGH"} and time.monotonic() < deadline:
+        time.sleep(0.05)
+        result = op.modal(bpy.context, tick)
+    assert result == {"FINISHED"}, reports
+    assert runner.running() is None
+    (strip,) = strips_of(scene)
+    assert len(strip.elements) == 10 and reports[-1][1].startswith("Deforum: 10 frames")
+
+
+def test_modal_escape_cancels_and_keeps_frames(ready, addon):
+    from types import SimpleNamespace
+
+    scene, _cam, out = ready
+    scene.frame_end = scene.frame_start + 1999
+    runner = addon.sub("runner")
+    op, reports = modal_stand_in(addon)
+    op._run = runner.start(bpy.context, runner.prepare(bpy.context))
+    tick = SimpleNamespace(type="TIMER", value="NOTHING")
+    deadline = time.monotonic() + 60
+    while not op._run.job.frames and time.monotonic() < deadline:
+        time.sleep(0.02)
+        assert op.modal(bpy.context, tick) == {"PASS_THROUGH"}
+    pid = op._run.job.pid
+    assert bpy.ops.deforum.cancel() == {"FINISHED"}  # the panel's Cancel button
+    assert op.modal(bpy.context, SimpleNamespace(type="ESC", value="PRESS")) == \
+        {"RUNNING_MODAL"}
+    result = {"PASS_THROUGH"}
+    while result == {"PASS_THROUGH"} and time.monotonic() < deadline:
+        time.sleep(0.05)
+        result = op.modal(bpy.context, tick)
+    assert result == {"CANCELLED"} and reports[-1][0] == {"WARNING"}
+    assert "cancelled" in reports[-1][1]
+    assert no_process(pid)
+    assert list((out / "Shot").glob("*_00000.png"))
+    assert strips_of(scene) == []
+
+
+class CheckingLayout:
+    """A stand-in UILayout (bpy never calls draw()) that checks every prop and operator."""
+
+    def __init__(self, log):
+        self.log = log
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: self
+
+    def __setattr__(self, name, value):
+        object.__setattr__(self, name, value)
+
+    def prop(self, data, name, **kwargs):
+        assert name in data.bl_rna.properties, f"{type(data).__name__}.{name}"
+        self.log.append(name)
+        return self
+
+    def operator(self, idname, **kwargs):
+        group, op = idname.split(".")
+        assert hasattr(getattr(bpy.ops, group), op), idname
+        self.log.append(idname)
+        return self
+
+    def template_list(self, listtype, list_id, data, prop, active_data, active_prop, **kw):
+        assert prop in data.bl_rna.properties and active_prop in active_data.bl_rna.properties
+        return self
+
+
+def test_panels_and_preferences_draw_only_existing_properties(ready, addon):
+    scene, _cam, _out = ready
+    panels = addon.sub("panels")
+    drawn = []
+    row = scene.deforum.prompts.add()
+    row.prompt = "x"
+    scene.deforum.status, scene.deforum.status_error = "Deforum: boom", True
+    for mode in ("3D", "2D"):
+        scene.deforum.animation_mode = mode
+        for cls in panels.CLASSES:
+            if hasattr(cls, "draw") and issubclass(cls, bpy.types.Panel):
+                stand_in = type("P", (), {"layout": CheckingLayout(drawn),
+                                          "setup": cls.setup})()
+                cls.draw(stand_in, bpy.context)
+    prefs_cls = type(addon.prefs)
+    real = addon.prefs
+    stand_in = type("P", (), {"layout": CheckingLayout(drawn),
+                              "__getattr__": lambda self, name: getattr(real, name)})()
+    prefs_cls.draw(stand_in, bpy.context)
+    for name in ("deforum.render", "strength_schedule", "strength_schedule_override",
+                 "camera_scale", "deforum.bake_camera", "output_dir", "sampler", "use_init",
+                 "video_init_path", "angle", "translation_z", "deforum.check_engine"):
+        assert name in drawn, name
+    props = addon.sub("props")
+    undrawn = {s.name for s in props.UI_SETTINGS} - set(drawn)
+    assert not undrawn, undrawn
+
+
+def test_loading_a_file_stops_a_running_engine(ready, addon):
+    scene, _cam, _out = ready
+    scene.frame_end = scene.frame_start + 1999
+    runner = addon.sub("runner")
+    run = runner.start(bpy.context, runner.prepare(bpy.context))
+    pid = run.job.pid
+    bpy.ops.wm.read_homefile(use_empty=True)
+    assert no_process(pid)
+    assert run.job.state == "CANCELLED"
+
+
 # ---------------------------------------------------------------- prompts, prefs
 
 def test_prompts_round_trip_through_a_deforum_settings_file(ready, tmp_path):
