@@ -169,9 +169,10 @@ def prepare(context, *, scene=None) -> Run:
     scene = scene or context.scene
     settings = scene.deforum
     addon_prefs = prefs.get(context)
-    if settings.animation_mode not in ("2D", "3D"):
-        raise RunError(f"animation_mode: {settings.animation_mode!r} cannot be rendered from "
-                       "Blender yet; choose 2D or 3D")
+    mode = settings.animation_mode
+    if mode == "None":
+        raise RunError("animation_mode: 'None' renders still images, which have no place in "
+                       "the sequencer; choose 2D or 3D (or Video Input / Interpolation)")
     python = prefs.engine_python(addon_prefs)
     if not python or not Path(python).is_file():
         raise RunError("engine_python: no engine Python found" +
@@ -186,7 +187,8 @@ def prepare(context, *, scene=None) -> Run:
     outdir = output_dir(scene, addon_prefs)
     _writable(outdir)
     try:
-        baked = bake.sample(context, scene, with_camera=settings.use_camera)
+        baked = bake.sample(context, scene,
+                            with_camera=settings.use_camera and mode in ("2D", "3D"))
     except bake.BakeError as exc:
         raise RunError(str(exc)) from None
     data = compose_settings(scene, baked, addon_prefs, preview=preview)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -49,7 +50,9 @@ print(json.dumps([{'name': s.name, 'n': len(s.elements), 'start': s.frame_final_
 
 def test_demo_writes_frames_mp4_and_a_blend_with_the_strip(tmp_path):
     out = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo_blender.py"),
-                          "--out", str(tmp_path), "--frames", "6", "--size", "128x96"],
+                          "--out", str(tmp_path), "--frames", "6", "--size", "128x96",
+                          "--engine-python",
+                          os.environ.get("DEFORUM_TEST_ENGINE_PYTHON", sys.executable)],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     folder = tmp_path / "BlenderDemo"
