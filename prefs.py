@@ -19,18 +19,20 @@ def get(context=None):
     return addon.preferences if addon else None
 
 
-def user_dir(name: str) -> Path:
+def user_dir(name: str, create: bool = True) -> Path:
     """A writable folder of this add-on outside the add-on folder."""
     try:
-        return Path(bpy.utils.extension_path_user(ADDON, path=name, create=True))
+        return Path(bpy.utils.extension_path_user(ADDON, path=name, create=create))
     except ValueError:  # loaded as a legacy add-on (not an extension)
         path = Path(bpy.utils.user_resource("SCRIPTS", path="deforum_blender")) / name
-        path.mkdir(parents=True, exist_ok=True)
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
         return path
 
 
-def installed_venv() -> Path:
-    return user_dir("engine-venv")
+def installed_venv(create: bool = False) -> Path:
+    """Where Install Engine puts the engine's venv (in the add-on's user folder)."""
+    return user_dir("engine-venv", create=create)
 
 
 def engine_python(prefs) -> str:
