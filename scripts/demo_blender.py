@@ -145,8 +145,6 @@ def main() -> int:
         settings.batch_name = "BlenderDemo"
         settings.animation_mode = "3D"
         settings.camera_scale = 35.0
-        if not args.model:  # the preview has no diffusion to clean up added noise
-            settings.noise_schedule = 0.0
         settings.use_init = True
         settings.init_image = str(init)
         settings.strength = 0.65
