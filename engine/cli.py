@@ -154,9 +154,14 @@ def run(args: argparse.Namespace, progress: Progress, loaders: Loaders | None = 
     video_frames = video_masks = None
     if mode == "Video Input":
         settings, video_frames, video_masks = _extract(settings, folder, progress)
-    elif mode == "Interpolation" and settings["seed_behavior"] != "fixed":
-        progress.warning("Interpolation keeps one seed for every frame: seed_behavior "
-                         f"{settings['seed_behavior']!r} is ignored", key="seed_behavior")
+    elif mode == "Interpolation":
+        from .interpolation import interpolation_plan
+
+        # The frame count follows the prompts; record it before the settings are written.
+        settings = settings.replace(max_frames=len(interpolation_plan(settings)[1]))
+        if settings["seed_behavior"] != "fixed":
+            progress.warning("Interpolation keeps one seed for every frame: seed_behavior "
+                             f"{settings['seed_behavior']!r} is ignored", key="seed_behavior")
     settings = settings.replace(timestring=run_timestring, preview_motion=preview)
     write_settings_file(folder / f"{settings_name}_settings.txt", effective_settings(settings))
     resume = resume_state(settings, folder, run_timestring, depth_fn or (lambda f, i: None)) \
@@ -180,8 +185,7 @@ def run(args: argparse.Namespace, progress: Progress, loaders: Loaders | None = 
     elif mode == "Interpolation":
         from .interpolation import interpolation_generate
 
-        total, make = interpolation_generate(diffusion, settings)
-        settings = settings.replace(max_frames=total)
+        _, make = interpolation_generate(diffusion, settings)
     total = settings["max_frames"] if mode in ANIMATION_MODES else len(
         settings["still_prompts"] or settings["animation_prompts"]) * settings["n_batch"]
     progress.start(run_timestring, str(folder), total, seed=settings["seed"],

@@ -237,6 +237,8 @@ def test_interpolation_renders_every_pair_with_one_seed(tmp_path, tiny_model):
     frames = [read(p).astype(float) for p in sorted((tmp_path / "out" / "vid").glob(
         f"{ts}_0*.png"))]
     assert len(frames) == 2 * (4 + 1) + 1
+    assert json.loads((tmp_path / "out" / "vid" / f"{ts}_settings.txt").read_text())[
+        "max_frames"] == 11
     for start in (0, 5):  # pair A→B occupies frames start … start+5 (B's own frame)
         a, mid, b = frames[start], frames[start + 2], frames[start + 5]
         span = np.abs(a - b).mean()
