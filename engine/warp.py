@@ -191,13 +191,13 @@ def _deforum_grid(grid, z, rotation: np.ndarray, shift: np.ndarray, k_new: tuple
 
 
 def _pinhole_grid(grid, z, rotation: np.ndarray, displacement: np.ndarray,
-                  k_new: tuple[float, float], k_old: tuple[float, float]) -> None:
+                  k_new: tuple[float, float], k_old: tuple[float, float]):
     """Unproject each output pixel at its depth, move it into the old camera, project.
 
     ``p_old = Q·(p_new + d')`` with Q's columns the new camera's axes in the
     old camera's frame and d' the camera's move in the new camera's axes
     (x right, y down, z forward).  Points behind the old camera have no
-    source and take the padding.
+    source and take the padding.  Returns 1 / (depth in the old camera), 0 behind it.
     """
     import torch
 
@@ -211,6 +211,43 @@ def _pinhole_grid(grid, z, rotation: np.ndarray, displacement: np.ndarray,
     for i in range(2):
         _affine(grid[i], zip(point, q[i]), 0.0).mul_(old_z).mul_(k_old[i])
         grid[i].masked_fill_(behind, _OUTSIDE)
+    return old_z.masked_fill_(behind, 0.0)
+
+
+def _depth_tensor(depth: np.ndarray | None, height: int, width: int, name: str = "depth"):
+    import torch
+
+    if depth is None:
+        return torch.ones((1, 1))
+    if np.shape(depth) != (height, width):
+        raise ValueError(f"{name} has shape {np.shape(depth)}, expected {(height, width)}")
+    return _tensor(depth, np.float32)
+
+
+def _grid(height: int, width: int, depth: np.ndarray | None, translation: Vec3,
+          rotation: Vec3, fov: float, prev_fov: float | None, warp_model: str,
+          aspect: float | None):
+    """(2×H×W grid tensor, inverse old-camera depth or None) of one 3D step."""
+    import torch
+
+    if warp_model not in WARP_MODELS:
+        raise ValueError(f"warp_model must be one of {WARP_MODELS}, got {warp_model!r}")
+    z = _depth_tensor(depth, height, width)
+    aspect = width / height if aspect is None else aspect
+    k_new = _focal(fov, aspect)
+    k_old = _focal(fov if prev_fov is None else prev_fov, aspect)
+    rot = _rotation_xyz(*rotation)
+    tx, ty, tz = (v * TRANSLATION_SCALE for v in translation)
+    grid = torch.empty((2, height, width))
+    inverse_old_z = None
+    if warp_model == "deforum":
+        _deforum_grid(grid, z, rot, np.array([-tx, ty, -tz]), k_new, k_old)
+    else:
+        inverse_old_z = _pinhole_grid(grid, z, rot, np.array([tx, -ty, tz]), k_new, k_old)
+    # Points on a camera plane project to infinity: keep them finite and far
+    # outside the frame so they take the padding.
+    grid.nan_to_num_(nan=_OUTSIDE).clamp_(-_LIMIT, _LIMIT)
+    return grid, inverse_old_z
 
 
 def grid_3d(height: int, width: int, depth: np.ndarray | None, *, translation: Vec3,
@@ -223,31 +260,37 @@ def grid_3d(height: int, width: int, depth: np.ndarray | None, *, translation: V
     multithreaded element-wise ops are several times faster than NumPy's, and
     fresh megabyte temporaries cost page faults on every frame.
     """
-    import torch
-
-    if warp_model not in WARP_MODELS:
-        raise ValueError(f"warp_model must be one of {WARP_MODELS}, got {warp_model!r}")
-    if depth is None:
-        z = torch.ones((1, 1))
-    elif np.shape(depth) != (height, width):
-        raise ValueError(f"depth has shape {np.shape(depth)}, expected {(height, width)}")
-    else:
-        z = _tensor(depth, np.float32)
-    aspect = width / height if aspect is None else aspect
-    k_new = _focal(fov, aspect)
-    k_old = _focal(fov if prev_fov is None else prev_fov, aspect)
-    rot = _rotation_xyz(*rotation)
-    tx, ty, tz = (v * TRANSLATION_SCALE for v in translation)
-    grid = torch.empty((2, height, width))
-    if warp_model == "deforum":
-        _deforum_grid(grid, z, rot, np.array([-tx, ty, -tz]), k_new, k_old)
-    else:
-        _pinhole_grid(grid, z, rot, np.array([tx, -ty, tz]), k_new, k_old)
-    # Points on a camera plane project to infinity: keep them finite and far
-    # outside the frame so they take the padding.
-    grid.nan_to_num_(nan=_OUTSIDE).clamp_(-_LIMIT, _LIMIT)
+    grid, _ = _grid(height, width, depth, translation, rotation, fov, prev_fov, warp_model,
+                    aspect)
     # Planar x and y: the view grid_sample reads as N×H×W×2 without a copy.
     return grid.permute(1, 2, 0).numpy()
+
+
+def disocclusion_mask(prev_depth: np.ndarray, depth: np.ndarray, *, translation: Vec3,
+                      rotation: Vec3, fov: float, prev_fov: float | None = None,
+                      aspect: float | None = None, tolerance: float = 0.01) -> np.ndarray:
+    """H×W bool: output pixels whose scene point the previous frame did not see.
+
+    With true (metric) depth of both frames, each output pixel's point is
+    moved into the previous camera as the pinhole warp does; it was hidden
+    there when it lands outside the picture, behind the camera, or farther
+    than the previous frame's depth at that spot by more than ``tolerance``
+    (relative).  Inverse depth is interpolated, which is exact along planes
+    and, at silhouettes, counts pixels beside a nearer edge as hidden.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    height, width = np.shape(depth)
+    grid, inverse_old_z = _grid(height, width, depth, translation, rotation, fov, prev_fov,
+                                "pinhole", aspect)
+    inverse_prev = _depth_tensor(prev_depth, height, width, "prev_depth").reciprocal()
+    with torch.no_grad():
+        seen = F.grid_sample(inverse_prev[None, None], grid.permute(1, 2, 0)[None],
+                             mode="bilinear", padding_mode="border", align_corners=False)[0, 0]
+    inside = (grid[0].abs() <= 1.0) & (grid[1].abs() <= 1.0)
+    visible = inside & (inverse_old_z > 0) & (inverse_old_z * (1.0 + tolerance) >= seen)
+    return (~visible).numpy()
 
 
 def sample_grid(image: np.ndarray, grid: np.ndarray, *, sampling_mode: str = "bicubic",

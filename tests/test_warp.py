@@ -322,3 +322,40 @@ def test_invalid_modes_are_rejected_by_name(name, value):
     with pytest.raises(ValueError, match=f"{name}.*'{value}'"):
         warp_3d(structured(), None, translation=(0, 0, 0), rotation=(0, 0, 0), fov=40,
                 **{name: value})
+
+
+# ------------------------------------------------------------- disocclusion
+
+def test_disocclusion_marks_what_a_truck_reveals_behind_a_box_and_the_new_edge():
+    from engine.warp import disocclusion_mask
+
+    h, w = 48, 64
+    wall = np.full((h, w), 10.0, np.float32)
+    prev = wall.copy()
+    prev[16:32, 24:40] = 2.0              # a box 2 m away in front of a wall 10 m away
+    # The camera trucks right by 0.1 m (20 schedule units): the box shifts left more
+    # than the wall, uncovering the wall just right of it.
+    f = (h / 2) / np.tan(np.radians(40) / 2)
+    box_shift = int(round(f * 0.1 / 2.0))
+    wall_shift = f * 0.1 / 10.0
+    new = wall.copy()
+    new[16:32, 24 - box_shift:40 - box_shift] = 2.0
+    mask = disocclusion_mask(prev, new, translation=(20, 0, 0), rotation=(0, 0, 0), fov=40)
+    assert mask.shape == (h, w) and mask.dtype == bool
+    revealed = mask[18:30, 40 - box_shift:40]
+    assert revealed[:, 1:-1].all()        # the strip of wall the box hid
+    assert not mask[18:30, 26 - box_shift:38 - box_shift].any()  # the box itself
+    assert not mask[2:14, 4:w - 8].any()  # the wall above the box
+    assert mask[:, w - int(np.ceil(wall_shift)):].all()  # entered at the right edge
+    assert mask.mean() < 0.15
+
+
+def test_disocclusion_is_empty_for_a_pure_rotation_inside_the_frame_and_flags_behind():
+    from engine.warp import disocclusion_mask
+
+    depth = np.full((32, 32), 5.0, np.float32)
+    still = disocclusion_mask(depth, depth, translation=(0, 0, 0), rotation=(0, 0, 0), fov=50)
+    assert not still.any()
+    back = disocclusion_mask(depth, depth, translation=(0, 0, -2000), rotation=(0, 0, 0),
+                             fov=50)               # 10 m back: everything new was behind
+    assert back.all()
