@@ -145,10 +145,13 @@ def run(args: argparse.Namespace, progress: Progress, loaders: Loaders | None = 
         cancel = CancelToken(args.cancel_file)
         cancel.install_signal_handlers()
 
-    depth_fn, on_depth = None, None
+    depth_fn = on_depth = scene_depth = None
     if mode == "3D" or (settings["save_depth_maps"] and mode in MOTION_MODES):
-        depth_fn, on_depth = _depth(settings, pipes, folder, run_timestring, progress,
-                                    loaders)
+        depth_fn, on_depth, scene_depth = _depth(settings, pipes, folder, run_timestring,
+                                                 progress, loaders)
+    if settings["inpaint_disocclusions"] and scene_depth is None:
+        progress.warning("inpaint_disocclusions needs animation_mode 3D, depth_source 'scene' "
+                         "and warp_model 'pinhole'; it is ignored", key="inpaint_disocclusions")
 
     folder.mkdir(parents=True, exist_ok=True)
     video_frames = video_masks = None
@@ -193,7 +196,7 @@ def run(args: argparse.Namespace, progress: Progress, loaders: Loaders | None = 
     if mode in MOTION_MODES:
         count = render_animation(settings, folder, run_timestring, progress, cancel,
                                  generate=generate, depth=depth_fn, resume=resume,
-                                 on_depth=on_depth)
+                                 on_depth=on_depth, scene_depth=scene_depth)
     elif make is not None:
         count = render_sequence(settings["max_frames"], make, folder, run_timestring, progress,
                                 cancel)
@@ -263,8 +266,9 @@ def _soundtrack(settings: Settings) -> str | None:
 
 def _depth(settings: Settings, pipes: Any, folder: Path, timestring: str,
            progress: Progress, loaders: Loaders):
-    """The loop's depth function and, with ``save_depth_maps``, the saver."""
-    from .depth import ModelDepth, depth_map_path, make_depth_source, save_depth_map
+    """The loop's depth function, the saver (``save_depth_maps``) and, for scene
+    depth with the pinhole warp, the true depth per frame (disocclusion masks)."""
+    from .depth import ModelDepth, SceneDepth, depth_map_path, make_depth_source, save_depth_map
 
     device = pipes.device if pipes is not None else "cpu"
     source, notices = make_depth_source(settings, device, settings["half_precision"],
@@ -281,7 +285,15 @@ def _depth(settings: Settings, pipes: Any, folder: Path, timestring: str,
         else:
             progress.warning("save_depth_maps: depth maps are written only when a depth model "
                              "estimates them (depth_model_path)", key="save_depth_maps")
-    return source.for_frame, on_depth
+    scene_depth = None
+    if isinstance(source, SceneDepth):
+        if settings["warp_model"] == "pinhole":
+            scene_depth = source.depth
+        else:
+            progress.warning("depth_source 'scene' is metric: warp_model 'pinhole' follows the "
+                             "camera exactly; with 'deforum' no disocclusion masks are made",
+                             key="warp_model")
+    return source.for_frame, on_depth, scene_depth
 
 
 def main(argv: list[str] | None = None) -> int:

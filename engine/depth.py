@@ -357,9 +357,19 @@ class SceneDepth:
         self.folder = folder
         self.size = size
         self.scale = scale
+        self._recent: dict[int, np.ndarray] = {}
+
+    def depth(self, frame: int) -> np.ndarray:
+        """Frame ``frame``'s map; the last few are kept (each is read by several steps)."""
+        if frame not in self._recent:
+            if len(self._recent) >= 4:
+                del self._recent[min(self._recent)]
+            self._recent[frame] = read_scene_depth(self.folder, frame, self.size,
+                                                   scale=self.scale)
+        return self._recent[frame]
 
     def for_frame(self, frame: int, image: np.ndarray) -> np.ndarray:
-        return read_scene_depth(self.folder, frame, self.size, scale=self.scale)
+        return self.depth(frame)
 
 
 def make_depth_source(settings: Mapping[str, Any], device: Any = "cpu", half: bool = False,

@@ -50,3 +50,14 @@ class Motion:
                 padding_mode=s["padding_mode"], sampling_mode=s["sampling_mode"],
                 warp_model=s["warp_model"])
         return image
+
+    def disocclusion(self, frame: int, prev_depth: np.ndarray, depth: np.ndarray) -> np.ndarray:
+        """Bool mask of the pixels of ``frame`` that frame−1 did not see (3D pinhole)."""
+        from . import warp
+
+        v = {k: float(a[frame]) for k, a in self.values.items()}
+        return warp.disocclusion_mask(
+            prev_depth, depth,
+            translation=(v["translation_x"], v["translation_y"], v["translation_z"]),
+            rotation=(v["rotation_3d_x"], v["rotation_3d_y"], v["rotation_3d_z"]),
+            fov=v["fov"], prev_fov=float(self.values["fov"][max(frame - 1, 0)]))

@@ -41,10 +41,11 @@ def frame_path(folder: Path, timestring: str, index: int) -> Path:
 
 
 def write_png(path: Path, image: np.ndarray) -> None:
-    """Write an RGB uint8 image to a new PNG; refuses to replace an existing file."""
+    """Write an RGB (or grey H×W) uint8 image to a new PNG; never replaces a file."""
     import cv2
 
-    ok, data = cv2.imencode(".png", np.ascontiguousarray(image[..., ::-1]))
+    ok, data = cv2.imencode(".png", np.ascontiguousarray(
+        image if image.ndim == 2 else image[..., ::-1]))
     if not ok:
         raise OSError(f"could not encode {path}")
     with open(path, "xb") as handle:

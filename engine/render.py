@@ -30,7 +30,9 @@ from .output import frame_path, read_image, write_png
 from .progress import Progress
 from .testcard import make_test_card
 
-Generate = Callable[[np.ndarray | None, int], np.ndarray]
+# generate(init, frame, uncovered=None): the picture of ``frame``; ``uncovered`` (H×W
+# float, 1 = newly visible) restricts a keyframe's diffusion to that area.
+Generate = Callable[..., np.ndarray]
 # depth(frame, image): z for warping ``image`` (the picture at frame−1) into ``frame``.
 DepthFn = Callable[[int, np.ndarray], np.ndarray | None]
 
@@ -75,7 +77,8 @@ def init_image(settings: Mapping[str, Any]) -> np.ndarray | None:
 
 def preview_generate(settings: Mapping[str, Any]) -> Generate:
     """The motion preview's 'diffusion': keep the prepared image (test card at frame 0)."""
-    def generate(init: np.ndarray | None, frame: int) -> np.ndarray:
+    def generate(init: np.ndarray | None, frame: int,
+                 uncovered: np.ndarray | None = None) -> np.ndarray:
         return make_test_card(settings["W"], settings["H"]) if init is None else init
     return generate
 
@@ -130,12 +133,16 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
                      progress: Progress, cancel: CancelToken,
                      generate: Generate | None = None, depth: DepthFn | None = None,
                      resume: ResumeState | None = None,
-                     on_depth: Callable[[int, np.ndarray], None] | None = None) -> int:
+                     on_depth: Callable[[int, np.ndarray], None] | None = None,
+                     scene_depth: Callable[[int], np.ndarray] | None = None) -> int:
     """Render frames 0…max_frames−1 into ``folder``; returns the number written.
 
     ``on_depth(frame, z)`` receives, once, the depth estimated from the picture
-    of each frame (used to save depth maps).  Frames already on disk (a
-    resumed run) are kept, not rewritten.
+    of each frame (used to save depth maps).  ``scene_depth(k)``, the true
+    depth of frame k (pinhole warp), adds disocclusion masks: each frame's is
+    saved, and with ``inpaint_disocclusions`` a keyframe is diffused only where
+    the frames since the last keyframe uncovered the scene.  Frames already on
+    disk (a resumed run) are kept, not rewritten.
     """
     frames = settings["max_frames"]
     cadence = max(1, min(settings["diffusion_cadence"], frames))
@@ -145,6 +152,9 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
     generate = generate or preview_generate(settings)
     depth = depth or (lambda frame, image: None)
     written = 0
+    hidden = _Disocclusions(motion, scene_depth, depth, folder, timestring, cadence) \
+        if scene_depth is not None else None
+    inpaint = hidden is not None and settings["inpaint_disocclusions"]
 
     def depth_into(frame: int, image: np.ndarray) -> np.ndarray | None:
         z = depth(frame, image)
@@ -184,7 +194,12 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
             c = contrast[s]
             if c != 1.0:
                 init = np.clip(np.rint(init.astype(np.float32) * c), 0, 255).astype(np.uint8)
-            newest = generate(init, s)
+            if not inpaint:
+                newest = generate(init, s)
+            elif (region := hidden.since_keyframe(s)).any():
+                newest = generate(init, s, uncovered=region.astype(np.float32))
+            else:  # nothing new came into view: the warped picture is the frame
+                newest = init
         carried = newest
         for f in range(s, min(s + cadence, frames)):
             if f > s:
@@ -193,6 +208,8 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
                 z = depth_into(f, carried)
                 carried = motion.warp(carried, f, z)
                 older = motion.warp(older, f, z) if older is not None else None
+            if hidden is not None and f > 0:
+                hidden.step(f)
             w = (f - s + 1) / cadence
             if older is None or w >= 1.0:
                 image = carried
@@ -204,6 +221,39 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
     if on_depth is not None and newest is not None:
         depth_into(frames, newest)  # the last frame's own depth, for saving only
     return written
+
+
+class _Disocclusions:
+    """Per-frame disocclusion masks from true depth, saved once, kept for one block."""
+
+    def __init__(self, motion: Motion, scene_depth: Callable[[int], np.ndarray],
+                 depth: DepthFn, folder: Path, timestring: str, cadence: int) -> None:
+        self.motion, self.scene_depth, self.depth = motion, scene_depth, depth
+        self.folder, self.timestring, self.cadence = folder, timestring, cadence
+        self._masks: dict[int, np.ndarray] = {}
+
+    def step(self, frame: int) -> np.ndarray:
+        """What ``frame`` shows that frame−1 did not; written as a grey PNG."""
+        if frame not in self._masks:
+            for old in [f for f in self._masks if f <= frame - self.cadence]:
+                del self._masks[old]
+            mask = self.motion.disocclusion(frame, self.scene_depth(frame - 1),
+                                            self.scene_depth(frame))
+            path = self.folder / f"{self.timestring}_disocclusion_{frame:05d}.png"
+            if not path.exists():
+                write_png(path, mask.astype(np.uint8) * 255)
+            self._masks[frame] = mask
+        return self._masks[frame]
+
+    def since_keyframe(self, keyframe: int) -> np.ndarray:
+        """Everything uncovered in frames keyframe−c+1…keyframe, carried to keyframe."""
+        region = None
+        for f in range(max(1, keyframe - self.cadence + 1), keyframe + 1):
+            if region is not None:  # earlier uncovered areas move with the picture
+                moved = self.motion.warp(region.astype(np.uint8) * 255, f, self.depth(f, None))
+                region = moved >= 64
+            region = self.step(f) if region is None else region | self.step(f)
+        return region
 
 
 def _sanitize(prompt: str) -> str:

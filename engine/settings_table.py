@@ -165,6 +165,9 @@ SETTINGS: tuple[Setting, ...] = (
        "ignored)", "depth", minimum=0.0, maximum=1.0),
     _s("save_depth_maps", "bool", False, "Write {timestring}_depth_{frame}.png", "depth",
        aliases=("save_depth_map",)),
+    _s("inpaint_disocclusions", "bool", False, "With scene depth and the pinhole warp, diffuse "
+       "keyframes only where the scene was hidden before (saved as "
+       "{timestring}_disocclusion_{frame}.png); the rest is kept", "depth"),
     # --- sampling -----------------------------------------------------------
     _s("seed", "int", -1, "Seed of the first frame; −1 = random", "sampling",
        minimum=-1, maximum=2**32 - 1),
