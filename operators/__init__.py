@@ -11,10 +11,11 @@ import threading
 from pathlib import Path
 
 import bpy
+import numpy as np
 from bpy.props import BoolProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from .. import bake, compat, job, prefs, runner
+from .. import bake, compat, job, prefs, props, runner, settings_import
 from ..engine.errors import SettingsError
 from ..engine.settings import effective_settings, load_settings
 
@@ -201,55 +202,177 @@ class DEFORUM_OT_prompt_remove(bpy.types.Operator):
         return {"FINISHED"}
 
 
-def split_negative(text: str) -> tuple[str, str]:
-    if "--neg" in text:
-        positive, negative = text.split("--neg", 1)
-        return positive.strip(), negative.strip()
-    return text.strip(), ""
+# ---------------------------------------------------------------- settings files
+
+CAMERA_NAME = "Deforum Camera"
+CAMERA_TAG = "deforum_import"  # custom property on the camera an import made (reused later)
 
 
-class DEFORUM_OT_prompts_import(bpy.types.Operator, ImportHelper):
-    """Read the prompts of a Deforum settings file (JSON; never executed)"""
+def _animated_settings(scene) -> set[str]:
+    """``scene.deforum`` properties that keyframes or drivers set."""
+    ad = scene.animation_data
+    curves = [*compat.fcurves_for(scene), *(ad.drivers if ad is not None else ())]
+    return {fc.data_path.removeprefix("deforum.") for fc in curves
+            if fc.data_path.startswith("deforum.")}
 
-    bl_idname = "deforum.prompts_import"
-    bl_label = "Import Prompts"
+
+def _imported_camera(scene):
+    return next((o for o in scene.objects if o.type == "CAMERA" and o.get(CAMERA_TAG)), None)
+
+
+def _start_pose(scene, cam) -> np.ndarray | None:
+    """A re-import keeps where the camera's first frame was placed."""
+    if cam is None:
+        return None
+    current, subframe = scene.frame_current, scene.frame_subframe
+    try:
+        scene.frame_set(scene.frame_start)
+        return np.array(cam.matrix_basis)
+    finally:
+        scene.frame_set(current, subframe=subframe)
+
+
+def _sensor(scene, cam, width: int, height: int) -> settings_import.Sensor:
+    """The sensor of the camera to animate (a new camera's defaults) at the file's size."""
+    data = cam.data if cam is not None else None
+    defaults = bpy.types.Camera.bl_rna.properties
+    sensor = [getattr(data, name) if data is not None else defaults[name].default
+              for name in ("sensor_width", "sensor_height", "sensor_fit")]
+    r = scene.render
+    return settings_import.Sensor(*sensor, width, height, r.pixel_aspect_x, r.pixel_aspect_y)
+
+
+def _plan(scene, loaded):
+    """Property values, camera keys and warnings of an import; the scene is not changed."""
+    settings = scene.deforum
+    rna = settings.bl_rna.properties
+    limits = {s.name: (rna[s.name].hard_min, rna[s.name].hard_max) for s in props.UI_SETTINGS
+              if rna[s.name].type in ("INT", "FLOAT")}
+    motion_keys = settings_import.CAMERA_MODES.get(loaded["animation_mode"], ())
+    values, notes = settings_import.property_values(
+        loaded, props.UI_SETTINGS, props.NUMERIC_SCHEDULES, limits=limits,
+        animated=_animated_settings(scene), camera_keys=motion_keys)
+    keys = None
+    if motion_keys:
+        cam = _imported_camera(scene)
+        lens = bpy.types.Camera.bl_rna.properties["lens"]
+        keys = settings_import.camera_keys(
+            loaded, scale=settings.camera_scale, height=loaded["H"],
+            sensor=_sensor(scene, cam, loaded["W"], loaded["H"]),
+            start=_start_pose(scene, cam), lens_range=(lens.hard_min, lens.hard_max))
+        notes += keys.warnings
+        if cam is not None and (cam.parent is not None or len(cam.constraints)):
+            notes.append(f"camera: {cam.name!r} has a parent or constraints; the bake "
+                         "includes them")
+    return values, keys, notes
+
+
+def _write_keys(id_, data_path: str, values: np.ndarray, first: int) -> None:
+    """One LINEAR key per frame on each channel of ``data_path`` (nothing overshoots)."""
+    id_.keyframe_insert(data_path, frame=first)  # creates the fcurves on any version
+    columns = values.reshape(len(values), -1)
+    frames = np.arange(first, first + len(values), dtype=float)
+    for fc in compat.fcurves_for(id_):
+        if fc.data_path != data_path:
+            continue
+        points = fc.keyframe_points
+        points.add(len(values) - len(points))
+        points.foreach_set("co", np.column_stack([frames, columns[:, fc.array_index]]).ravel())
+        for point in points:
+            point.interpolation = "LINEAR"
+        fc.update()
+
+
+def _animate_camera(scene, keys: settings_import.CameraKeys):
+    """The import's camera (made once, then reused) with only these keys."""
+    cam = _imported_camera(scene)
+    if cam is None:
+        cam = bpy.data.objects.new(CAMERA_NAME, bpy.data.cameras.new(CAMERA_NAME))
+        scene.collection.objects.link(cam)
+        cam[CAMERA_TAG] = True
+    cam.animation_data_clear()
+    cam.data.animation_data_clear()
+    cam.data.type = "PERSP"
+    cam.rotation_mode = "QUATERNION"
+    _write_keys(cam, "location", keys.locations, scene.frame_start)
+    _write_keys(cam, "rotation_quaternion", keys.quaternions, scene.frame_start)
+    _write_keys(cam.data, "lens", keys.lenses, scene.frame_start)
+    return cam
+
+
+def _set_prompts(scene, rows) -> None:
+    prompts = scene.deforum.prompts
+    prompts.clear()
+    for frame, prompt, negative in rows:
+        row = prompts.add()
+        row.frame, row.prompt, row.negative = scene.frame_start + frame, prompt, negative
+    scene.deforum.prompt_index = 0
+
+
+class _SettingsImport(ImportHelper):
+    """Shared by the two import operators (a registered operator cannot be subclassed)."""
+
     bl_options = {"REGISTER", "UNDO"}
 
     filename_ext = ".txt"
     filter_glob: StringProperty(default="*.txt;*.json", options={"HIDDEN"})
 
+    prompts_only = False
+
     def execute(self, context):
         scene = context.scene
+        path = Path(self.filepath)
         try:
-            loaded = load_settings(self.filepath)
+            loaded = load_settings(path)
+            rows = settings_import.prompt_rows(loaded) \
+                if "animation_prompts" in loaded.given else None
+            plan = None if self.prompts_only else _plan(scene, loaded)
         except SettingsError as exc:
-            return _report_error(self, scene, str(exc))
-        rows: dict[int, list[str]] = {}
-        skipped = []
-        for table, slot in ((loaded["animation_prompts"], 0), (loaded["negative_prompts"], 1)):
-            for key, text in table.items():
-                try:
-                    frame = int(str(key).strip())
-                except ValueError:
-                    skipped.append(str(key))
-                    continue
-                entry = rows.setdefault(frame, ["", ""])
-                if slot == 0:
-                    entry[0], neg = split_negative(str(text))
-                    entry[1] = entry[1] or neg
-                else:
-                    entry[1] = str(text)
-        settings = scene.deforum
-        settings.prompts.clear()
-        for frame in sorted(rows):
-            row = settings.prompts.add()
-            row.frame = scene.frame_start + frame
-            row.prompt, row.negative = rows[frame]
-        message = f"Imported {len(rows)} prompts from {Path(self.filepath).name}"
-        if skipped:
-            message += f"; skipped keys that are expressions: {', '.join(skipped)}"
-        self.report({"INFO"}, message)
+            text = str(exc)
+            self.report({"ERROR"}, text if str(path) in text else f"{path.name}: {text}")
+            return {"CANCELLED"}
+        done = [f"{len(rows)} prompts" if rows is not None else "no prompts (kept the scene's)"]
+        if rows is not None:
+            _set_prompts(scene, rows)
+        if plan is not None:
+            done[:0] = self._apply(scene, loaded, *plan)
+        self.report({"INFO"}, f"Imported {path.name}: {', '.join(done)}")
         return {"FINISHED"}
+
+    def _apply(self, scene, loaded, values, keys, notes) -> list[str]:
+        settings = scene.deforum
+        for name, value in values.items():
+            setattr(settings, name, value)
+        r = scene.render
+        r.resolution_x, r.resolution_y, r.resolution_percentage = loaded["W"], loaded["H"], 100
+        r.fps, r.fps_base = settings_import.fps_pair(loaded["fps"])
+        scene.frame_end = scene.frame_start + loaded["max_frames"] - 1
+        done = [f"{loaded['animation_mode']}, {loaded['max_frames']} frames"]
+        if keys is not None:
+            cam = _animate_camera(scene, keys)
+            scene.camera = settings.camera = cam
+            settings.use_camera = True
+            done.append(f"camera {cam.name!r}")
+        for note in (*loaded.warnings, *notes):
+            self.report({"WARNING"}, note)
+        return done
+
+
+class DEFORUM_OT_import_settings(_SettingsImport, bpy.types.Operator):
+    """Load a Deforum settings file (JSON; never executed) into this scene: settings,
+    prompts, frame range, size, fps and, for 2D/3D, a camera that bakes back its motion"""
+
+    bl_idname = "deforum.import_settings"
+    bl_label = "Import Deforum Settings"
+
+
+class DEFORUM_OT_prompts_import(_SettingsImport, bpy.types.Operator):
+    """Read only the prompts of a Deforum settings file (JSON; never executed)"""
+
+    bl_idname = "deforum.prompts_import"
+    bl_label = "Import Prompts"
+
+    prompts_only = True
 
 
 class DEFORUM_OT_settings_export(bpy.types.Operator, ExportHelper):
@@ -400,6 +523,7 @@ CLASSES = (
     DEFORUM_OT_cancel,
     DEFORUM_OT_prompt_add,
     DEFORUM_OT_prompt_remove,
+    DEFORUM_OT_import_settings,
     DEFORUM_OT_prompts_import,
     DEFORUM_OT_settings_export,
     DEFORUM_OT_check_engine,

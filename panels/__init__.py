@@ -109,9 +109,10 @@ class DEFORUM_PT_prompts(_Sub, bpy.types.Panel):
             layout.prop(item, "frame")
             layout.prop(item, "prompt")
             layout.prop(item, "negative")
+        layout.operator("deforum.prompts_import", icon="TEXT")
         row = layout.row(align=True)
-        row.operator("deforum.prompts_import", icon="IMPORT")
-        row.operator("deforum.settings_export", icon="EXPORT")
+        row.operator("deforum.import_settings", icon="IMPORT", text="Import Settings")
+        row.operator("deforum.settings_export", icon="EXPORT", text="Export Settings")
         draw_group(layout, settings, "prompts")
 
 

@@ -1,0 +1,205 @@
+"""Import a Deforum settings file as a scene + camera (deforum.import_settings), in real bpy.
+
+The acceptance check: the imported camera, baked by the add-on's own bake,
+gives back the file's motion schedules (evaluated frame by frame) within 1e-4.
+Motion keys are compared from frame 1 on: Deforum never warps frame 0, and the
+bake always writes 0 there.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.blender_helpers import Addon, keyframed_camera_scene  # noqa: I001
+
+import bpy  # noqa: E402  (blender_helpers sets the hermetic environment first)
+import numpy as np  # noqa: E402
+
+from engine.schedules import evaluate_schedule  # noqa: E402
+from engine.settings import load_settings, parse_settings  # noqa: E402
+
+DATA = Path(__file__).parent / "data"
+FILE_3D = DATA / "runSettings_3D_local.txt"
+FILE_2D = DATA / "webui_2D.txt"
+KEYS_3D = ("translation_x", "translation_y", "translation_z", "rotation_3d_x",
+           "rotation_3d_y", "rotation_3d_z", "fov")
+KEYS_2D = ("angle", "zoom", "translation_x", "translation_y")
+
+
+@pytest.fixture
+def addon():
+    a = Addon()
+    try:
+        yield a
+    finally:
+        a.close()
+
+
+def values(schedule: str, frames: int) -> np.ndarray:
+    return np.asarray(evaluate_schedule(schedule, frames), dtype=float)
+
+
+def import_file(path) -> set:
+    return bpy.ops.deforum.import_settings(filepath=str(path))
+
+
+def baked_schedules(addon, scene) -> dict[str, str]:
+    return addon.sub("bake").sample(bpy.context, scene).camera_schedules
+
+
+def assert_bake_reproduces(baked: dict[str, str], file, keys, frames: int) -> None:
+    """``file``: the loaded settings (a bare number like ``"fov": 40`` means ``0:(40)``)."""
+    for key in keys:
+        want, got = values(file[key], frames), values(baked[key], frames)
+        first = 0 if key == "fov" else 1
+        np.testing.assert_allclose(got[first:], want[first:], atol=1e-4, err_msg=key)
+
+
+def deforum_cameras(scene) -> list:
+    return [o for o in scene.objects if o.type == "CAMERA"]
+
+
+def test_3d_file_becomes_a_camera_whose_bake_gives_back_its_motion(addon):
+    scene = bpy.context.scene
+    scene.frame_start = 5
+    scene.deforum.translation_z_override = "0:(99)"  # would win over the camera
+    assert import_file(FILE_3D) == {"FINISHED"}
+    file = load_settings(FILE_3D)
+    settings = scene.deforum
+
+    cam = scene.camera
+    assert cam is not None and cam.name == "Deforum Camera" and settings.camera == cam
+    assert settings.use_camera and settings.animation_mode == "3D"
+    assert all(getattr(settings, key + "_override") == "" for key in KEYS_3D)
+    assert (scene.frame_start, scene.frame_end) == (5, 16)
+    r = scene.render
+    assert (r.resolution_x, r.resolution_y, r.resolution_percentage) == (512, 512, 100)
+    assert r.fps / r.fps_base == 24
+    assert cam.rotation_mode == "QUATERNION"
+    curves = [*addon.sub("compat").fcurves_for(cam), *addon.sub("compat").fcurves_for(cam.data)]
+    assert {fc.data_path for fc in curves} == {"location", "rotation_quaternion", "lens"}
+    assert all(len(fc.keyframe_points) == 12 for fc in curves)
+    assert all(p.interpolation == "LINEAR" for fc in curves for p in fc.keyframe_points)
+
+    assert_bake_reproduces(baked_schedules(addon, scene), file, KEYS_3D, 12)
+
+    # the other settings: constants set the property, schedules go into the override
+    assert settings.noise_schedule == pytest.approx(0.02) and settings.noise_schedule_override == ""
+    assert settings.strength_schedule_override == file["strength_schedule"]
+    assert settings.perspective_flip_phi_override == "0:(t%15)"
+    assert (settings.steps, settings.diffusion_cadence, settings.color_coherence) == \
+        (50, 3, "Match Frame 0 LAB")
+    assert settings.near_plane == 200 and settings.use_depth_warping
+    # prompts on the file's frames, counted from the scene's first frame
+    rows = [(row.frame, row.prompt) for row in settings.prompts]
+    assert rows == [(5, file["animation_prompts"]["0"]), (11, file["animation_prompts"]["6"])]
+
+
+def test_bake_export_import_into_a_fresh_scene_gives_the_same_motion(addon, tmp_path):
+    scene, _cam = keyframed_camera_scene()
+    scene.deforum.animation_mode = "3D"
+    scene.deforum.camera_scale = 80.0
+    before = baked_schedules(addon, scene)
+    out = tmp_path / "export.txt"
+    assert bpy.ops.deforum.settings_export(filepath=str(out)) == {"FINISHED"}
+
+    fresh = bpy.data.scenes.new("Fresh")
+    bpy.context.window.scene = fresh
+    fresh.deforum.camera_scale = 80.0
+    assert import_file(out) == {"FINISHED"}
+    assert fresh.frame_end - fresh.frame_start + 1 == 10
+    exported = load_settings(out)
+    assert_bake_reproduces(baked_schedules(addon, fresh), exported, KEYS_3D, 10)
+    assert_bake_reproduces(baked_schedules(addon, fresh), before, KEYS_3D, 10)
+
+
+def test_2d_file_becomes_a_roll_pan_tilt_and_zoom_camera(addon):
+    scene = bpy.context.scene
+    assert import_file(FILE_2D) == {"FINISHED"}
+    file = load_settings(FILE_2D)
+    settings = scene.deforum
+    assert settings.animation_mode == "2D" and settings.use_camera
+    assert (scene.render.resolution_x, scene.render.resolution_y) == (64, 48)
+    assert_bake_reproduces(baked_schedules(addon, scene), file, KEYS_2D, 6)
+    # webui "--neg" prompt and the negative suffix setting
+    rows = [(row.frame - scene.frame_start, row.prompt, row.negative) for row in settings.prompts]
+    assert rows[1][0] == 3 and rows[1][2] == "nsfw" and "--neg" not in rows[1][1]
+    assert settings.animation_prompts_negative == "nsfw, nude"
+
+
+def test_modes_without_motion_import_settings_and_prompts_but_no_camera(addon, tmp_path):
+    scene = bpy.context.scene
+    path = tmp_path / "video.txt"
+    path.write_text(json.dumps({"animation_mode": "Video Input", "max_frames": 7,
+                                "video_init_path": "/clips/in.mp4", "extract_nth_frame": 2,
+                                "prompts": {"0": "oil painting"}}))
+    assert import_file(path) == {"FINISHED"}
+    assert deforum_cameras(scene) == [] and scene.camera is None
+    assert scene.deforum.animation_mode == "Video Input"
+    assert scene.deforum.video_init_path == "/clips/in.mp4"
+    assert scene.deforum.extract_nth_frame == 2
+    assert scene.frame_end - scene.frame_start + 1 == 7
+    assert [row.prompt for row in scene.deforum.prompts] == ["oil painting"]
+
+
+def snapshot(scene) -> dict:
+    settings = scene.deforum
+    names = [p.identifier for p in settings.bl_rna.properties
+             if p.identifier not in ("rna_type", "prompts", "camera")]
+    return {"settings": {n: getattr(settings, n) for n in names},
+            "prompts": [(r.frame, r.prompt, r.negative) for r in settings.prompts],
+            "range": (scene.frame_start, scene.frame_end, scene.frame_current),
+            "render": (scene.render.resolution_x, scene.render.resolution_y,
+                       scene.render.resolution_percentage, scene.render.fps),
+            "objects": sorted(o.name for o in bpy.data.objects),
+            "camera": scene.camera and scene.camera.name}
+
+
+@pytest.mark.parametrize("content, named", [
+    ('{"animation_mode": "3D", "max_frames": 8,', "not valid JSON"),
+    (json.dumps({"animation_mode": "3D", "steps": "many"}), "steps: 'many' is not valid"),
+    (json.dumps({"animation_mode": "3D", "max_frames": 8, "fov": "0:(40), 4:(200)"}),
+     "fov: 200 at frame 4"),
+    (json.dumps({"animation_mode": "2D", "max_frames": 8, "zoom": "0:(1), 3:(sin(t/0)"}),
+     "zoom: "),
+])
+def test_a_malformed_file_is_reported_by_name_and_changes_nothing(addon, tmp_path, content,
+                                                                   named):
+    scene = bpy.context.scene
+    assert import_file(FILE_3D) == {"FINISHED"}
+    scene.frame_set(7)
+    before = snapshot(scene)
+    bad = tmp_path / "broken_settings.txt"
+    bad.write_text(content)
+    with pytest.raises(RuntimeError) as caught:
+        import_file(bad)
+    assert "broken_settings.txt" in str(caught.value) and named in str(caught.value)
+    assert snapshot(scene) == before
+
+
+def test_reimport_replaces_the_camera_animation(addon, tmp_path):
+    scene = bpy.context.scene
+    assert import_file(FILE_3D) == {"FINISHED"}
+    first = scene.camera
+    changed = json.loads(FILE_3D.read_text())
+    changed.update(max_frames=20, translation_x="0:(0), 10:(2)", rotation_3d_y="0:(-0.5)",
+                   fov="0:(40), 19:(60)")
+    path = tmp_path / "changed.txt"
+    path.write_text(json.dumps(changed))
+    assert import_file(path) == {"FINISHED"}
+    assert deforum_cameras(scene) == [first] and scene.camera == first
+    curves = [*addon.sub("compat").fcurves_for(first),
+              *addon.sub("compat").fcurves_for(first.data)]
+    assert all(len(fc.keyframe_points) == 20 for fc in curves)
+    assert_bake_reproduces(baked_schedules(addon, scene), parse_settings(changed), KEYS_3D, 20)
+
+
+def test_prompts_import_only_reads_prompts(addon):
+    scene = bpy.context.scene
+    scene.deforum.steps = 7
+    assert bpy.ops.deforum.prompts_import(filepath=str(FILE_3D)) == {"FINISHED"}
+    assert len(scene.deforum.prompts) == 2
+    assert scene.deforum.steps == 7 and deforum_cameras(scene) == []
