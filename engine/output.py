@@ -67,3 +67,15 @@ def read_image(path: str | Path, size: tuple[int, int], key: str) -> np.ndarray:
     if image.shape[1] != size[0] or image.shape[0] != size[1]:
         image = cv2.resize(image, size, interpolation=cv2.INTER_LANCZOS4)
     return np.ascontiguousarray(image)
+
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The images in ``folder`` in natural order (frame2 before frame10)."""
+    def natural(path: Path) -> list:
+        return [int(part) if part.isdigit() else part.lower()
+                for part in re.split(r"(\d+)", path.name)]
+    return sorted((p for p in folder.iterdir()
+                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES), key=natural)

@@ -26,7 +26,7 @@ import numpy as np
 from .color import match_colors
 from .errors import Cancelled, InputError
 from .motion import Motion
-from .output import frame_path, read_image, write_png
+from .output import frame_path, image_files, read_image, write_png
 from .progress import Progress
 from .testcard import make_test_card
 
@@ -270,14 +270,6 @@ def still_name(settings: Mapping[str, Any], timestring: str, index: int, prompt:
     return f"{timestring}_{index:05d}_{name}.png" if name else f"{timestring}_{index:05d}.png"
 
 
-def _natural_key(path: Path) -> list:
-    return [int(part) if part.isdigit() else part.lower()
-            for part in re.split(r"(\d+)", path.name)]
-
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
-
-
 def render_stills(settings: Mapping[str, Any], folder: Path, timestring: str,
                   progress: Progress, cancel: CancelToken, diffusion: Any,
                   mask: np.ndarray | None = None) -> int:
@@ -289,8 +281,7 @@ def render_stills(settings: Mapping[str, Any], folder: Path, timestring: str,
                     if str(kv[0]).isdigit() else 0)).values()) or [""]
     inits: list[np.ndarray | None] = [None]
     if settings["use_init"] and settings["init_image"] and Path(settings["init_image"]).is_dir():
-        files = sorted((p for p in Path(settings["init_image"]).iterdir()
-                        if p.suffix.lower() in IMAGE_SUFFIXES), key=_natural_key)
+        files = image_files(Path(settings["init_image"]))
         if not files:
             raise InputError(f"init_image: no images in folder {settings['init_image']}",
                              key="init_image", value=settings["init_image"])

@@ -204,7 +204,8 @@ SETTINGS: tuple[Setting, ...] = (
     _s("mask_overlay_blur", "float", 5.0, "Blur of the pasted-back edge", "init",
        minimum=0.0),
     # --- video input / interpolation ---------------------------------------
-    _s("video_init_path", "path", "", "Video to stylise (Video Input)", "video"),
+    _s("video_init_path", "path", "", "Video (or folder of images) to stylise (Video Input)",
+       "video"),
     _s("video_decoder", "choice", "opencv", "How Video Input frames are extracted: OpenCV "
        "(falls back to ffmpeg) or imageio-ffmpeg's ffmpeg", "video",
        choices=("opencv", "ffmpeg")),

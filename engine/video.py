@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 from .errors import InputError
-from .output import FRAME_DIGITS
+from .output import FRAME_DIGITS, image_files
 
 MARKER = ".extracted.json"
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".gif"}
@@ -98,8 +98,12 @@ def extract_video(path: str, folder: Path, nth: int, *, overwrite: bool, key: st
     A folder already extracted from the same file with the same ``nth`` is
     reused; ``overwrite`` re-extracts (deleting only the numbered jpgs).  A
     folder of other frames is never deleted without ``overwrite``: the new
-    frames then go to a fresh sibling folder.
+    frames then go to a fresh sibling folder.  When ``path`` is a folder of
+    images (an image sequence, e.g. frames Blender rendered), every ``nth``
+    image is used where it is, losslessly.
     """
+    if path and "://" not in path and Path(path).is_dir():
+        return _image_sequence(Path(path), nth, key)
     video = _check_video(path, key)
     if video.suffix.lower() not in VIDEO_SUFFIXES:
         raise InputError(f"{key}: {video.name} is not a video file (expected one of "
@@ -141,6 +145,17 @@ def extract_video(path: str, folder: Path, nth: int, *, overwrite: bool, key: st
     frames = extracted_frames(folder)
     marker.write_text(json.dumps({**signature, "count": len(frames)}))
     return folder, frames, note
+
+
+def _image_sequence(source: Path, nth: int, key: str) -> tuple[Path, list[Path], None]:
+    files = image_files(source)
+    if not files:
+        raise InputError(f"{key}: the folder {source} holds no images", key=key,
+                         value=str(source))
+    if len(files) < nth:
+        raise InputError(f"extract_nth_frame: {nth} is more than the {len(files)} images in "
+                         f"{source}", key="extract_nth_frame", value=nth)
+    return source, files[::nth], None
 
 
 def _frame_count(video: Path) -> int | None:

@@ -263,3 +263,33 @@ def test_soundtrack_from_the_init_video(tmp_path):
     movie = events(result)[-1]["video"]
     probe = subprocess.run([ffmpeg, "-hide_banner", "-i", movie], capture_output=True, text=True)
     assert "Audio:" in probe.stderr and "Video: h264" in probe.stderr
+
+
+def test_a_folder_of_images_is_video_input_used_in_place(tmp_path):
+    """Blender's rendered scene frames (an image sequence) drive Video Input losslessly."""
+    import cv2
+
+    source = tmp_path / "scene_frames"
+    source.mkdir()
+    rng = np.random.default_rng(3)
+    pictures = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(6)]
+    for k, picture in enumerate(pictures):  # frame2 before frame10: natural order
+        cv2.imwrite(str(source / f"frame{k * 4}.png"), picture[..., ::-1])
+    before = sorted(p.name for p in source.iterdir())
+    path = settings_file(tmp_path / "s.txt", animation_mode="Video Input",
+                         video_init_path=str(source), extract_nth_frame=2)
+    result = run_engine("--settings", path, "--enable_animation_mode", "--outdir",
+                        tmp_path / "out", "--progress", "jsonl")
+    assert result.returncode == 0, result.stderr
+    ts = start_of(result)["timestring"]
+    frames = sorted((tmp_path / "out" / "vid").glob(f"{ts}_0*.png"))
+    assert len(frames) == 3
+    for frame, picture in zip(frames, pictures[::2]):
+        assert np.array_equal(read(frame), picture)
+    assert sorted(p.name for p in source.iterdir()) == before
+    assert not (tmp_path / "out" / "vid" / "inputframes").exists()
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match="holds no images"):
+        extract_video(str(empty), tmp_path / "x", 1, overwrite=False, key="video_init_path")
