@@ -75,6 +75,11 @@ def _property(setting: Setting):
     kind = setting.type
     if kind == "bool":
         return BoolProperty(name=name, description=desc, default=bool(default))
+    if kind == "int" and (setting.maximum or 0) > INT_LIMIT:
+        # Deforum seeds reach 2³²−1, past Blender's 32-bit IntProperty: kept as text,
+        # which the engine reads as a whole number (and names the setting if it is not).
+        return StringProperty(name=name, description=desc + " (a whole number)",
+                              default=str(default))
     if kind == "int":
         return IntProperty(name=name, description=desc, default=int(default),
                            **_bounds(setting, -INT_LIMIT, INT_LIMIT))

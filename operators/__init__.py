@@ -342,6 +342,8 @@ class _SettingsImport(ImportHelper):
     def _apply(self, scene, loaded, values, keys, notes) -> list[str]:
         settings = scene.deforum
         for name, value in values.items():
+            if isinstance(getattr(settings, name), str) and not isinstance(value, str):
+                value = str(value)  # a whole number kept as text (the seed)
             setattr(settings, name, value)
         r = scene.render
         r.resolution_x, r.resolution_y, r.resolution_percentage = loaded["W"], loaded["H"], 100

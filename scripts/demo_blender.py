@@ -148,7 +148,7 @@ def main() -> int:
         settings.use_init = True
         settings.init_image = str(init)
         settings.strength = 0.65
-        settings.seed = 1234
+        settings.seed = "1234"
         settings.diffusion_cadence = 2
         settings.make_video = True
         for frame, prompt, negative in ((1, "a sunlit temple in a misty forest, highly "

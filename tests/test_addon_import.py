@@ -203,3 +203,20 @@ def test_prompts_import_only_reads_prompts(addon):
     assert bpy.ops.deforum.prompts_import(filepath=str(FILE_3D)) == {"FINISHED"}
     assert len(scene.deforum.prompts) == 2
     assert scene.deforum.steps == 7 and deforum_cameras(scene) == []
+
+
+def test_a_deforum_seed_beyond_32_bits_survives_import_and_render_settings(addon, tmp_path):
+    """Deforum seeds go up to 2³²−1; Blender's IntProperty stops at 2³¹−1."""
+    path = tmp_path / "seed.txt"
+    path.write_text(json.dumps({"animation_mode": "2D", "max_frames": 3, "W": 64, "H": 64,
+                                "seed": 3521683328}))
+    assert bpy.ops.deforum.import_settings(filepath=str(path)) == {"FINISHED"}
+    scene = bpy.context.scene
+    assert scene.deforum.seed == "3521683328"
+    runner = addon.sub("runner")
+    baked = addon.sub("bake").sample(bpy.context, scene, with_camera=False)
+    checked = runner.validate(runner.compose_settings(scene, baked, None))
+    assert checked["seed"] == 3521683328
+    scene.deforum.seed = "many"
+    with pytest.raises(runner.RunError, match="seed"):
+        runner.validate(runner.compose_settings(scene, baked, None))
