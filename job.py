@@ -410,6 +410,9 @@ class EngineServer:
         self._jobs: dict[str, ServerJob] = {}
         self._lock = threading.Lock()  # _jobs and the log of the job now running
         self._job_log: Any = None
+        self._unlogged: list[str] = []  # lines from before the first job's log (start-up)
+        self.ready = False  # it printed {"event": "ready"}: the engine imports worked
+        self._ended = False  # its output ended: jobs can only be reported lost
 
     @property
     def pid(self) -> int | None:
@@ -442,7 +445,10 @@ class EngineServer:
         self._proc.stdin.flush()
 
     def submit(self, job: "ServerJob") -> None:
-        """Queue a job; from now on the server's log lines go to its log (OSError: gone)."""
+        """Queue a job; from now on the server's log lines go to its log.
+
+        If the server is gone the job gets the ``lost`` event its reader sends.
+        """
         log = open(job.log_path, "a", encoding="utf-8")
         log.write(f"$ {self.python} -m engine.server (warm engine, pid {self.pid}) "
                   f"job {job.job_id}: {' '.join(job.argv)}\n")
@@ -451,14 +457,22 @@ class EngineServer:
             if self._job_log is not None:
                 self._job_log.close()
             self._job_log = log
-            self._jobs[job.job_id] = job
+            log.writelines(line + "\n" for line in self._unlogged)
+            log.flush()
+            self._unlogged.clear()
+            ended = self._ended
+            if ended:
+                log.close()
+                self._job_log = None
+            else:
+                self._jobs[job.job_id] = job
+        if ended:
+            job._queue.put(self._lost())
+            return
         try:
             self._send({"id": job.job_id, "argv": job.argv})
-        except (OSError, ValueError) as exc:
-            with self._lock:
-                self._jobs.pop(job.job_id, None)
-            raise OSError(f"the warm engine (pid {self.pid}) does not take jobs: {exc}") \
-                from None
+        except (OSError, ValueError):
+            pass  # it just ended: its reader reports the job as lost
 
     def cancel(self, job_id: str) -> None:
         try:
@@ -479,15 +493,20 @@ class EngineServer:
                         del self._jobs[job.job_id]
             if job is not None:
                 job._queue.put(event)
-            elif event is not None and event.get("event") != "ready":
+            elif event is not None and event.get("event") == "ready":
+                self.ready = True
+            elif event is not None:
                 text = (text + " " + line.strip()).strip()  # an event of no job: log it
             if text:
                 with self._lock:
                     if self._job_log is not None:
                         self._job_log.write(text + "\n")
                         self._job_log.flush()
+                    elif len(self._unlogged) < 1000:
+                        self._unlogged.append(text)
         code = proc.wait()
         with self._lock:
+            self._ended = True
             orphans = list(self._jobs.values())
             self._jobs.clear()
             if self._job_log is not None:
@@ -495,7 +514,11 @@ class EngineServer:
                 self._job_log.close()
                 self._job_log = None
         for job in orphans:
-            job._queue.put({"event": "lost", "code": code})
+            job._queue.put(self._lost())
+
+    def _lost(self) -> dict[str, Any]:
+        assert self._proc is not None
+        return {"event": "lost", "code": self._proc.returncode, "ready": self.ready}
 
     def stop(self, grace: float = 5.0) -> None:
         """Cancel its jobs (frames kept), ask it to quit, kill it after ``grace`` seconds."""
@@ -620,9 +643,13 @@ class ServerJob(EngineJob):
                 return
             how = f"was killed (signal {-code})" if code < 0 else \
                 f"stopped unexpectedly (exit code {code})"
-            self.error = (f"the warm engine process (pid {self.pid}) {how} during this "
-                          f"render after {len(self.frames)} frames; the frames written so "
-                          "far are kept and the next render starts a new engine")
+            if event.get("ready", True):
+                self.error = (f"the warm engine process (pid {self.pid}) {how} during this "
+                              f"render after {len(self.frames)} frames; the frames written "
+                              "so far are kept and the next render starts a new engine")
+            else:
+                self.error = (f"the warm engine process (pid {self.pid}) {how} before it "
+                              f"was ready: check engine_python {self.command[0]}")
             self._finish(code or 1)
         else:
             super()._apply(event)

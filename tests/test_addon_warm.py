@@ -41,8 +41,11 @@ def addon():
 
 
 @pytest.fixture
-def warm(addon, tmp_path):
+def warm(addon, tmp_path, monkeypatch):
     """A 2D scene of 3 frames at 64×64; the motion preview until a test sets a model."""
+    # One torch thread: on a shared CPU, spinning OpenMP threads make a tiny model's
+    # steps take seconds at random, which would measure the machine, not the engine.
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     scene, _cam = keyframed_camera_scene(start=1, end=3, size=(64, 64))
     settings = scene.deforum
     settings.animation_mode = "2D"
@@ -78,7 +81,7 @@ def render_to_first_step(runner, monkeypatch) -> float:
     return seen[0] - called
 
 
-def start_long_run(scene, runner, frames: int = 2000):
+def start_long_run(scene, runner, frames: int):
     """A run started as invoke() would, polled until its first frame is written."""
     scene.frame_end = scene.frame_start + frames - 1
     run = runner.start(bpy.context, runner.prepare(bpy.context))
@@ -107,23 +110,27 @@ def test_second_render_reuses_the_warm_engine_and_starts_at_once(warm, tiny_mode
     assert "Deforum: 3 frames" in scene.deforum.status
 
 
-def test_cancel_keeps_frames_and_the_warm_engine(warm, tiny_model, addon):
+def test_cancel_and_file_load_keep_frames_and_the_warm_engine(warm, tiny_model, addon):
     scene, out, runner, job = warm
     addon.prefs.model_path = str(tiny_model)
-    run = start_long_run(scene, runner)
+    run = start_long_run(scene, runner, 500)
     pid = run.job.pid
     assert pid == job.server_pid()
     assert run.job.cancel() == "CANCELLED"
     level, message = runner.finish(bpy.context, run)
     assert level == "WARNING" and "cancelled" in message
     written = sorted((out / "Warm").glob(FRAMES))
-    assert 1 <= len(written) < 2000 and all(p.stat().st_size > 0 for p in written)
+    assert 1 <= len(written) < 500 and all(p.stat().st_size > 0 for p in written)
     assert strips_of(scene) == []
     assert alive(pid)
     assert bpy.ops.deforum.render() == {"FINISHED"}
     assert job.server_pid() == pid
     (strip,) = strips_of(scene)
     assert len(strip.elements) == 3
+
+    run = start_long_run(scene, runner, 500)  # loading a file cancels the render, not the engine
+    bpy.ops.wm.read_homefile(use_empty=True)
+    assert run.job.state == "CANCELLED" and job.server_pid() == pid
 
 
 def test_release_python_change_and_disable_stop_the_warm_engine(warm, addon):
@@ -161,7 +168,7 @@ def test_release_python_change_and_disable_stop_the_warm_engine(warm, addon):
 def test_killed_engine_fails_its_render_clearly_and_the_next_starts_a_new_one(warm):
     scene, out, runner, job = warm
     scene.deforum.preview_motion = True
-    run = start_long_run(scene, runner)
+    run = start_long_run(scene, runner, 2000)
     pid = run.job.pid
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 30
@@ -176,6 +183,17 @@ def test_killed_engine_fails_its_render_clearly_and_the_next_starts_a_new_one(wa
     assert list((out / "Warm").glob(FRAMES))  # written frames are kept
     assert bpy.ops.deforum.render() == {"FINISHED"}
     assert alive(job.server_pid()) and job.server_pid() != pid
+
+
+def test_an_engine_python_that_cannot_serve_is_named_in_the_error(warm, addon, tmp_path):
+    scene, _out, _runner, _job = warm
+    broken = tmp_path / "python"
+    broken.write_text("#!/bin/sh\necho 'no engine here' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    addon.prefs.engine_python = str(broken)
+    with pytest.raises(RuntimeError, match=f"before it was ready: check engine_python {broken}"):
+        bpy.ops.deforum.render()
+    assert "no engine here" in Path(scene.deforum.last_log).read_text()
 
 
 def test_live_render_shows_the_newest_frame_in_free_image_editors(warm, tmp_path):
