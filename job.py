@@ -592,7 +592,9 @@ def stop_server(grace: float = 5.0) -> bool:
     return was_alive
 
 
-atexit.register(stop_server)  # no orphan engine when Blender (or Python) exits
+# Blender disables add-ons when it quits (unregister stops the server); this also
+# covers an exit that skips that: no engine process outlives Blender.
+atexit.register(stop_server)
 
 
 @dataclass(eq=False)

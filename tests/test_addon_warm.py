@@ -214,3 +214,34 @@ def test_live_render_shows_the_newest_frame_in_free_image_editors(warm, tmp_path
     assert taken.spaces.active.image == mine  # a user's image is never replaced
     (strip,) = strips_of(scene)
     assert len(strip.elements) == 3
+
+
+EXIT_WITH_A_WARM_ENGINE = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from tests.blender_helpers import Addon, keyframed_camera_scene
+import bpy
+addon = Addon()
+scene, _cam = keyframed_camera_scene(start=1, end=3, size=(32, 32))
+scene.deforum.animation_mode, scene.deforum.preview_motion = "2D", True
+scene.deforum.output_dir = sys.argv[2]
+addon.prefs.engine_python = sys.argv[3]
+scene.frame_end = 2000
+runner = addon.sub("runner")
+run = runner.start(bpy.context, runner.prepare(bpy.context))
+while not run.job.frames and not run.finished:
+    run.job.wait_events(0.1)
+print("server", run.job.pid, run.job.state, flush=True)
+"""  # then quit mid-render without disabling the add-on ourselves
+
+
+def test_blender_exit_mid_render_leaves_no_engine_process(tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", EXIT_WITH_A_WARM_ENGINE,
+                          str(Path(__file__).parent.parent), str(tmp_path), ENGINE_PY],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    pid, state = out.stdout.split("server ")[1].split()[:2]
+    assert state == "RUNNING" and no_process(int(pid))
