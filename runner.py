@@ -215,9 +215,10 @@ def prepare(context, *, scene=None) -> Run:
                                  cancel_file=cancel_file,
                                  video=bool(settings.make_video))
     warm = addon_prefs is not None and addon_prefs.keep_engine_warm
-    engine_job = (job.ServerJob if warm else job.EngineJob)(command=command, log_path=jobs_dir / f"{stem}.log",
-                               cancel_file=cancel_file, env=job.engine_env(_addon_root()),
-                               cwd=str(outdir))
+    kind = job.ServerJob if warm else job.EngineJob  # ServerJob: the session's warm engine
+    engine_job = kind(command=command, log_path=jobs_dir / f"{stem}.log",
+                      cancel_file=cancel_file, env=job.engine_env(_addon_root()),
+                      cwd=str(outdir))
     vse_scene = compat.sequencer_scene(context)
     return Run(job=engine_job, scene_name=scene.name, vse_scene_name=vse_scene.name,
                start=scene.frame_start, frames=baked.frames, batch_name=settings.batch_name,

@@ -167,7 +167,7 @@ class DEFORUM_OT_cancel(bpy.types.Operator):
 
 
 class DEFORUM_OT_release_engine(bpy.types.Operator):
-    """Stop the warm engine process and free its memory (GPU included); the next render starts it again"""
+    """Stop the warm engine process, freeing its (GPU) memory; the next render starts it again"""
 
     bl_idname = "deforum.release_engine"
     bl_label = "Release Engine"
