@@ -19,6 +19,7 @@ _register_classes, _unregister_classes = bpy.utils.register_classes_factory(_cla
 
 @bpy.app.handlers.persistent
 def _stop_engines_on_load(*_args) -> None:
+    """A loaded file starts without renders; the warm engine stays (job.py stops it at exit)."""
     runner.cancel_everything()
 
 
@@ -33,6 +34,7 @@ def unregister() -> None:
     if _stop_engines_on_load in bpy.app.handlers.load_pre:
         bpy.app.handlers.load_pre.remove(_stop_engines_on_load)
     runner.cancel_everything()
+    runner.release_engine()
     operators.unregister()
     props.unregister()
     _unregister_classes()

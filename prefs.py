@@ -70,6 +70,11 @@ class DeforumPreferences(bpy.types.AddonPreferences):
     default_output_dir: StringProperty(
         name="Default Output Folder", subtype="DIR_PATH",
         description="Used when a scene has no output folder (never inside the add-on folder)")
+    keep_engine_warm: BoolProperty(
+        name="Keep Engine Warm", default=True,
+        description="Keep one engine process running between renders, with its models "
+                    "loaded, so the next render starts at once (Release Engine frees its "
+                    "memory). Off: one engine process per render")
     engine_status: StringProperty(name="Engine status", default="")
 
     def draw(self, context):
@@ -97,6 +102,9 @@ class DeforumPreferences(bpy.types.AddonPreferences):
         col.prop(self, "device")
         col.prop(self, "half_precision")
         col.prop(self, "default_output_dir")
+        row = col.row(align=True)
+        row.prop(self, "keep_engine_warm")
+        row.operator("deforum.release_engine", icon="UNLINKED")
 
 
 CLASSES = (DeforumPreferences,)

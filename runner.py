@@ -17,7 +17,7 @@ from typing import Any
 
 import bpy
 
-from . import bake, compat, job, prefs, props, vse
+from . import bake, compat, job, prefs, preview, props, vse
 from .bake_math import schedule_from_values
 from .engine.errors import SettingsError
 from .engine.settings import effective_settings, parse_settings
@@ -41,6 +41,7 @@ class Run:
     notes: list[str] = field(default_factory=list)
     cancel_requested: bool = False
     strip_name: str = ""
+    preview_path: str = ""  # the frame the "Deforum Preview" image shows
 
     @property
     def finished(self) -> bool:
@@ -213,9 +214,11 @@ def prepare(context, *, scene=None) -> Run:
     command = job.engine_command(python, settings_path, outdir, preview=preview,
                                  cancel_file=cancel_file,
                                  video=bool(settings.make_video))
-    engine_job = job.EngineJob(command=command, log_path=jobs_dir / f"{stem}.log",
-                               cancel_file=cancel_file, env=job.engine_env(_addon_root()),
-                               cwd=str(outdir))
+    warm = addon_prefs is not None and addon_prefs.keep_engine_warm
+    kind = job.ServerJob if warm else job.EngineJob  # ServerJob: the session's warm engine
+    engine_job = kind(command=command, log_path=jobs_dir / f"{stem}.log",
+                      cancel_file=cancel_file, env=job.engine_env(_addon_root()),
+                      cwd=str(outdir))
     vse_scene = compat.sequencer_scene(context)
     return Run(job=engine_job, scene_name=scene.name, vse_scene_name=vse_scene.name,
                start=scene.frame_start, frames=baked.frames, batch_name=settings.batch_name,
@@ -229,6 +232,8 @@ def start(context, run: Run) -> Run:
     scene = bpy.data.scenes.get(run.scene_name)
     if scene is not None:
         _status(scene, "Starting engine…", error=False, log=str(run.job.log_path))
+    if not isinstance(run.job, job.ServerJob):
+        job.stop_server()  # warm engine switched off: free its memory
     run.job.start()
     return run
 
@@ -261,6 +266,10 @@ def handle(context, run: Run, events: list[dict[str, Any]]) -> None:
     if scene is not None and not run.finished:
         _status(scene, run.job.progress_text(), error=False)
     if run.live and run.job.frames:
+        newest = max(run.job.frames, key=lambda f: f.index).path
+        if newest != run.preview_path:
+            preview.show_frame(newest, bpy.context.window_manager)
+            run.preview_path = newest
         vse_scene = bpy.data.scenes.get(run.vse_scene_name)
         if vse_scene is None:
             return
@@ -334,8 +343,13 @@ def run_blocking(context, run: Run, on_progress=None) -> tuple[str, str]:
 
 
 def cancel_everything() -> None:
-    """File load, add-on disable: no engine process outlives its Blender session."""
+    """File load, add-on disable: stop every render (the warm engine itself stays)."""
     job.cancel_all()
+
+
+def release_engine() -> bool:
+    """Stop the warm engine (a render on it is cancelled, frames kept); frees GPU memory."""
+    return job.stop_server()
 
 
 def redraw(context=None) -> None:

@@ -167,6 +167,24 @@ class DEFORUM_OT_cancel(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class DEFORUM_OT_release_engine(bpy.types.Operator):
+    """Stop the warm engine process, freeing its (GPU) memory; the next render starts it again"""
+
+    bl_idname = "deforum.release_engine"
+    bl_label = "Release Engine"
+
+    @classmethod
+    def poll(cls, context):
+        return job.server_pid() is not None
+
+    def execute(self, context):
+        pid = job.server_pid()
+        runner.release_engine()
+        self.report({"INFO"}, f"Deforum: released the warm engine (process {pid})")
+        runner.redraw()
+        return {"FINISHED"}
+
+
 # ---------------------------------------------------------------- prompts
 
 class DEFORUM_OT_prompt_add(bpy.types.Operator):
@@ -523,6 +541,7 @@ CLASSES = (
     DEFORUM_OT_bake_camera,
     DEFORUM_OT_render,
     DEFORUM_OT_cancel,
+    DEFORUM_OT_release_engine,
     DEFORUM_OT_prompt_add,
     DEFORUM_OT_prompt_remove,
     DEFORUM_OT_import_settings,

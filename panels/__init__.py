@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bpy
 
-from .. import props, runner
+from .. import job, prefs, props, runner
 
 MOTION_3D = ("translation_x", "translation_y", "translation_z", "rotation_3d_x",
              "rotation_3d_y", "rotation_3d_z", "fov", "near_plane", "far_plane")
@@ -63,6 +63,9 @@ class DEFORUM_PT_render(DeforumPanel, bpy.types.Panel):
         run = runner.running()
         if run is None:
             layout.operator("deforum.render", icon="RENDER_ANIMATION")
+            addon_prefs = prefs.get(context)
+            if job.server_pid() is not None or (addon_prefs and addon_prefs.keep_engine_warm):
+                layout.operator("deforum.release_engine", icon="UNLINKED")
         else:
             total = run.job.total or run.frames
             layout.progress(factor=run.job.done / total if total else 0.0, type="BAR",

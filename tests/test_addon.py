@@ -331,6 +331,7 @@ def test_missing_engine_python_and_unwritable_output_are_reported(ready):
 
 def test_cancel_through_the_job_keeps_frames_and_leaves_no_process(ready, addon):
     scene, _cam, out = ready
+    addon.prefs.keep_engine_warm = False  # one process per render (warm: test_addon_warm.py)
     scene.frame_end = scene.frame_start + 1999
     runner = addon.sub("runner")
     run = runner.start(bpy.context, runner.prepare(bpy.context))
@@ -402,6 +403,7 @@ def test_modal_escape_cancels_and_keeps_frames(ready, addon):
     from types import SimpleNamespace
 
     scene, _cam, out = ready
+    addon.prefs.keep_engine_warm = False  # one process per render (warm: test_addon_warm.py)
     scene.frame_end = scene.frame_start + 1999
     runner = addon.sub("runner")
     op, reports = modal_stand_in(addon)
@@ -484,6 +486,7 @@ def test_panels_and_preferences_draw_only_existing_properties(ready, addon):
 
 def test_loading_a_file_stops_a_running_engine(ready, addon):
     scene, _cam, _out = ready
+    addon.prefs.keep_engine_warm = False  # one process per render (warm: test_addon_warm.py)
     scene.frame_end = scene.frame_start + 1999
     runner = addon.sub("runner")
     run = runner.start(bpy.context, runner.prepare(bpy.context))

@@ -1,0 +1,247 @@
+"""The warm engine in the add-on (real bpy): one engine process, models kept loaded.
+
+Renders reuse one ``python -m engine.server`` process, so the second render
+starts diffusing at once; cancel keeps frames and the server; Release Engine,
+disabling the add-on and a changed engine Python stop it; a killed server
+fails its job clearly and the next render starts a new one. Live preview: the
+newest frame in the "Deforum Preview" image, shown in free Image Editors.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.blender_helpers import Addon, keyframed_camera_scene  # noqa: I001
+
+import bpy  # noqa: E402  (blender_helpers sets the hermetic environment first)
+
+from tests.test_addon import ENGINE_PY, no_process, strips_of  # noqa: E402
+
+FRAMES = "*_[0-9][0-9][0-9][0-9][0-9].png"
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from engine.tiny_model import write_tiny_model
+    return write_tiny_model(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture
+def addon():
+    a = Addon()
+    try:
+        yield a
+    finally:
+        a.close()
+
+
+@pytest.fixture
+def warm(addon, tmp_path, monkeypatch):
+    """A 2D scene of 3 frames at 64×64; the motion preview until a test sets a model."""
+    # One torch thread: on a shared CPU, spinning OpenMP threads make a tiny model's
+    # steps take seconds at random, which would measure the machine, not the engine.
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    scene, _cam = keyframed_camera_scene(start=1, end=3, size=(64, 64))
+    settings = scene.deforum
+    settings.animation_mode = "2D"
+    settings.preview_motion = False
+    settings.steps = 5
+    settings.output_dir = str(tmp_path / "out")
+    settings.batch_name = "Warm"
+    addon.prefs.engine_python = ENGINE_PY
+    addon.prefs.device = "cpu"
+    assert addon.prefs.keep_engine_warm  # the default
+    return scene, tmp_path / "out", addon.sub("runner"), addon.sub("job")
+
+
+def alive(pid) -> bool:
+    return pid is not None and not no_process(pid)
+
+
+def render_to_first_step(runner, monkeypatch) -> float:
+    """Seconds from the operator call to the first denoising-step event Blender sees."""
+    seen: list[float] = []
+    handle = runner.handle
+
+    def spy(context, run, events):
+        if not seen and any(e.get("event") == "step" for e in events):
+            seen.append(time.monotonic())
+        handle(context, run, events)
+
+    monkeypatch.setattr(runner, "handle", spy)
+    called = time.monotonic()
+    assert bpy.ops.deforum.render() == {"FINISHED"}
+    monkeypatch.setattr(runner, "handle", handle)
+    assert seen, "no step event reached Blender"
+    return seen[0] - called
+
+
+def start_long_run(scene, runner, frames: int):
+    """A run started as invoke() would, polled until its first frame is written."""
+    scene.frame_end = scene.frame_start + frames - 1
+    run = runner.start(bpy.context, runner.prepare(bpy.context))
+    deadline = time.monotonic() + 60
+    while not run.job.frames and not run.finished and time.monotonic() < deadline:
+        runner.handle(bpy.context, run, run.job.wait_events(0.1))
+    assert run.job.frames, run.job.failure_text()
+    scene.frame_end = scene.frame_start + 2
+    return run
+
+
+def test_second_render_reuses_the_warm_engine_and_starts_at_once(warm, tiny_model,
+                                                                 monkeypatch, addon):
+    scene, out, runner, job = warm
+    addon.prefs.model_path = str(tiny_model)
+    cold = render_to_first_step(runner, monkeypatch)
+    pid = job.server_pid()
+    assert alive(pid)
+    again = render_to_first_step(runner, monkeypatch)
+    print(f"\noperator call → first denoising step: cold {cold:.2f}s, warm {again:.2f}s")
+    assert job.server_pid() == pid
+    assert again < 2.0
+    (strip,) = strips_of(scene)
+    assert len(strip.elements) == 3
+    assert len(list((out / "Warm").glob(FRAMES))) == 6  # two runs of 3 frames
+    assert "Deforum: 3 frames" in scene.deforum.status
+
+
+def test_cancel_and_file_load_keep_frames_and_the_warm_engine(warm, tiny_model, addon):
+    scene, out, runner, job = warm
+    addon.prefs.model_path = str(tiny_model)
+    run = start_long_run(scene, runner, 500)
+    pid = run.job.pid
+    assert pid == job.server_pid()
+    assert run.job.cancel() == "CANCELLED"
+    level, message = runner.finish(bpy.context, run)
+    assert level == "WARNING" and "cancelled" in message
+    written = sorted((out / "Warm").glob(FRAMES))
+    assert 1 <= len(written) < 500 and all(p.stat().st_size > 0 for p in written)
+    assert strips_of(scene) == []
+    assert alive(pid)
+    assert bpy.ops.deforum.render() == {"FINISHED"}
+    assert job.server_pid() == pid
+    (strip,) = strips_of(scene)
+    assert len(strip.elements) == 3
+
+    run = start_long_run(scene, runner, 500)  # loading a file cancels the render, not the engine
+    bpy.ops.wm.read_homefile(use_empty=True)
+    assert run.job.state == "CANCELLED" and job.server_pid() == pid
+
+
+def test_release_python_change_and_disable_stop_the_warm_engine(warm, addon):
+    scene, _out, runner, job = warm
+    scene.deforum.preview_motion = True
+    assert bpy.ops.deforum.render() == {"FINISHED"}
+    first = job.server_pid()
+    assert alive(first)
+    assert bpy.ops.deforum.release_engine() == {"FINISHED"}
+    assert no_process(first) and job.server_pid() is None
+    with pytest.raises(RuntimeError):  # nothing left to release: the button is disabled
+        bpy.ops.deforum.release_engine()
+
+    assert bpy.ops.deforum.render() == {"FINISHED"}
+    second = job.server_pid()
+    assert alive(second) and second != first
+    # another engine Python setting (the same venv, spelled differently): a new server
+    addon.prefs.engine_python = os.path.join(os.path.dirname(ENGINE_PY), ".",
+                                             os.path.basename(ENGINE_PY))
+    assert bpy.ops.deforum.render() == {"FINISHED"}
+    third = job.server_pid()
+    assert no_process(second) and alive(third)
+
+    addon.prefs.keep_engine_warm = False  # one process per render: the idle server goes
+    assert bpy.ops.deforum.render() == {"FINISHED"}
+    assert no_process(third) and job.server_pid() is None
+    addon.prefs.keep_engine_warm = True
+    assert bpy.ops.deforum.render() == {"FINISHED"}
+    fourth = job.server_pid()
+    assert alive(fourth)
+    addon.close()
+    assert no_process(fourth)
+
+
+def test_killed_engine_fails_its_render_clearly_and_the_next_starts_a_new_one(warm):
+    scene, out, runner, job = warm
+    scene.deforum.preview_motion = True
+    run = start_long_run(scene, runner, 2000)
+    pid = run.job.pid
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while not run.finished and time.monotonic() < deadline:
+        runner.handle(bpy.context, run, run.job.wait_events(0.1))
+    assert run.job.state == "FAILED"
+    level, message = runner.finish(bpy.context, run)
+    assert level == "ERROR"
+    assert f"warm engine process (pid {pid}) was killed" in message
+    assert "next render starts a new engine" in message and "engine log:" in message
+    assert scene.deforum.status_error
+    assert list((out / "Warm").glob(FRAMES))  # written frames are kept
+    assert bpy.ops.deforum.render() == {"FINISHED"}
+    assert alive(job.server_pid()) and job.server_pid() != pid
+
+
+def test_an_engine_python_that_cannot_serve_is_named_in_the_error(warm, addon, tmp_path):
+    scene, _out, _runner, _job = warm
+    broken = tmp_path / "python"
+    broken.write_text("#!/bin/sh\necho 'no engine here' >&2\nexit 1\n")
+    broken.chmod(0o755)
+    addon.prefs.engine_python = str(broken)
+    with pytest.raises(RuntimeError, match=f"before it was ready: check engine_python {broken}"):
+        bpy.ops.deforum.render()
+    assert "no engine here" in Path(scene.deforum.last_log).read_text()
+
+
+def test_live_render_shows_the_newest_frame_in_free_image_editors(warm, tmp_path):
+    scene, out, _runner, _job = warm
+    scene.deforum.preview_motion = True
+    scene.deforum.live_strip = True
+    areas = bpy.context.window.screen.areas
+    free, taken = areas[0], areas[1]
+    free.type = taken.type = "IMAGE_EDITOR"
+    mine = bpy.data.images.new("Mine", 4, 4)
+    taken.spaces.active.image = mine
+    assert bpy.ops.deforum.render() == {"FINISHED"}
+    image = bpy.data.images["Deforum Preview"]
+    last = sorted((out / "Warm").glob(FRAMES))[-1]
+    assert Path(bpy.path.abspath(image.filepath)) == last
+    assert tuple(image.size) == (64, 64)
+    assert free.spaces.active.image == image
+    assert taken.spaces.active.image == mine  # a user's image is never replaced
+    (strip,) = strips_of(scene)
+    assert len(strip.elements) == 3
+
+
+EXIT_WITH_A_WARM_ENGINE = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from tests.blender_helpers import Addon, keyframed_camera_scene
+import bpy
+addon = Addon()
+scene, _cam = keyframed_camera_scene(start=1, end=3, size=(32, 32))
+scene.deforum.animation_mode, scene.deforum.preview_motion = "2D", True
+scene.deforum.output_dir = sys.argv[2]
+addon.prefs.engine_python = sys.argv[3]
+scene.frame_end = 2000
+runner = addon.sub("runner")
+run = runner.start(bpy.context, runner.prepare(bpy.context))
+while not run.job.frames and not run.finished:
+    run.job.wait_events(0.1)
+print("server", run.job.pid, run.job.state, flush=True)
+"""  # then quit mid-render without disabling the add-on ourselves
+
+
+def test_blender_exit_mid_render_leaves_no_engine_process(tmp_path):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", EXIT_WITH_A_WARM_ENGINE,
+                          str(Path(__file__).parent.parent), str(tmp_path), ENGINE_PY],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    pid, state = out.stdout.split("server ")[1].split()[:2]
+    assert state == "RUNNING" and no_process(int(pid))
