@@ -152,7 +152,8 @@ class DEFORUM_PT_depth(_Sub, bpy.types.Panel):
         draw_group(layout, settings, "depth")
         if runner.uses_scene_depth(settings):
             box = layout.box()
-            box.label(text="Scene depth: the camera's depth is rendered (Cycles) first", icon="INFO")
+            box.label(text="Scene depth: the camera's depth is rendered (Cycles) first",
+                      icon="INFO")
             box.label(text="It forces the pinhole warp and 200 units per scene unit")
             box.label(text="(Motion › Warp Model and Scale are not used)")
 
