@@ -149,3 +149,35 @@ def test_modal_ticks_render_one_depth_frame_each_and_escape_stops_cleanly(plane_
     assert len(list(folder.glob("*.npy"))) == 2
     assert strips_of(scene) == [] and not (out / "Shot").exists()
     assert snapshot() == before
+
+
+def test_colour_pass_renders_the_scene_not_the_sequencer_and_restores_a_movie_output(
+        plane_scene, addon):
+    scene, cam, out = plane_scene
+    scene.render.engine, scene.cycles.samples = "CYCLES", 1
+    world = scene.world = bpy.data.worlds.new("Blue")
+    if world.node_tree is None:
+        world.use_nodes = True
+    world.node_tree.nodes["Background"].inputs["Color"].default_value = (0.0, 0.0, 1.0, 1.0)
+    addon.sub("compat").set_movie_output(scene)
+    sed = scene.sequence_editor_create()  # a red strip: what the sequencer would render
+    coll = sed.strips if hasattr(sed, "strips") else sed.sequences
+    red = coll.new_effect(name="Red", type="COLOR", channel=1, frame_start=1,
+                          **({"length": 30} if bpy.app.version >= (5, 0, 0)
+                             else {"frame_end": 31}))
+    red.color = (1.0, 0.0, 0.0)
+    before = (scene.render.image_settings.file_format, scene.render.filepath,
+              scene.render.use_sequencer, scene.frame_current)
+
+    scene_pass = addon.sub("scene_render").colour_pass(scene, out / "colour")
+    scene_pass.run()
+    assert scene_pass.error == "" and scene_pass.complete
+    assert [p.name for p in scene_pass.paths] == [f"{k:05d}.png" for k in range(FRAMES)]
+    image = bpy.data.images.load(str(scene_pass.paths[0]))
+    assert tuple(image.size) == (WIDTH, HEIGHT)
+    pixels = np.empty(WIDTH * HEIGHT * 4, np.float32)
+    image.pixels.foreach_get(pixels)
+    r, g, b, _ = pixels.reshape(HEIGHT, WIDTH, 4)[HEIGHT // 2, 2]  # sky left of the plane
+    assert b > 0.8 and r < 0.2  # the world's blue, not the sequencer's red
+    assert (scene.render.image_settings.file_format, scene.render.filepath,
+            scene.render.use_sequencer, scene.frame_current) == before
