@@ -46,8 +46,12 @@ def render_size(scene) -> tuple[int, int]:
     return max(8, w - w % 8), max(8, h - h % 8)
 
 
-def sample(context, scene=None, *, with_camera: bool = True) -> Bake:
+def sample(context, scene=None, *, with_camera: bool = True,
+           scale: float | None = None) -> Bake:
     """frame_set through the scene range; the current frame is restored afterwards.
+
+    ``scale`` (translation units per scene unit) replaces the scene's
+    ``camera_scale``, e.g. 200 for metric scene depth.
 
     Everything that moves a camera counts (keyframes, constraints, parents,
     follow-path, drivers) because the evaluated object is read after a full
@@ -84,6 +88,7 @@ def sample(context, scene=None, *, with_camera: bool = True) -> Bake:
         _, height = render_size(scene)
         schedules = bake_math.camera_schedules(np.stack(matrices), fovs,
                                                mode=settings.animation_mode,
-                                               scale=settings.camera_scale, height=height)
+                                               scale=settings.camera_scale if scale is None
+                                               else scale, height=height)
     return Bake(start, end - start + 1, np.stack(matrices) if matrices else np.zeros((0, 4, 4)),
                 fovs, values, schedules)

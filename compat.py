@@ -9,6 +9,8 @@ point release that back-ports an API is handled too.
 * the scene the Sequencer shows: ``context.scene`` → ``context.sequencer_scene`` (5.0)
 * movie output: ``image_settings.media_type = 'VIDEO'`` must precede ``FFMPEG`` (5.0)
 * ``bpy.app.timers.register``: keyword-only options (5.0); always pass them by keyword
+* still images: ``image_settings.media_type = 'IMAGE'`` must precede the format (5.0)
+* new materials: ``use_nodes`` is needed before 5.0 and deprecated in 5.0
 """
 
 from __future__ import annotations
@@ -56,6 +58,24 @@ def set_movie_output(scene: Any) -> None:
     settings.file_format = "FFMPEG"
     scene.render.ffmpeg.format = "MPEG4"
     scene.render.ffmpeg.codec = "H264"
+
+
+def image_format_changes(settings: Any, file_format: str) -> list[tuple[Any, str, Any]]:
+    """(owner, attribute, value) that make ``settings`` write a still ``file_format``.
+
+    In this order: 5.0's ``media_type`` must be IMAGE before an image format
+    can be chosen, and restoring in the same order brings a movie back.
+    """
+    changes = [(settings, "media_type", "IMAGE")] if hasattr(settings, "media_type") else []
+    return changes + [(settings, "file_format", file_format)]
+
+
+def node_material(name: str) -> Any:
+    """A new material with a node tree (4.x needs ``use_nodes``, 5.0 deprecates it)."""
+    material = bpy.data.materials.new(name)
+    if material.node_tree is None:
+        material.use_nodes = True
+    return material
 
 
 def timer_register(function: Callable[[], float | None], *, first_interval: float = 0.0,

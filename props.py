@@ -133,7 +133,8 @@ def _make_settings_class() -> type:
             name="Scale", default=50.0, min=1e-4, soft_max=1000.0,
             description="Deforum translation units per metre of camera travel. 200 is exact "
                         "for metric scene depth (pinhole warp); 50 suits estimated depth "
-                        "in scenes a few metres deep"),
+                        "in scenes a few metres deep. Depth source 'scene' always bakes "
+                        "at 200 and uses the pinhole warp"),
         live_strip=BoolProperty(
             name="Live Strip", default=False,
             description="Append frames to the VSE strip as they arrive"),

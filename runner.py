@@ -2,8 +2,11 @@
 
 Shared by ``deforum.render``'s blocking ``execute()`` and its modal
 ``invoke()``: both call ``prepare`` → ``start`` → ``handle`` (per batch of
-engine events) → ``finish``. Errors are ``RunError`` with a message that names
-the setting to fix; nothing here raises into ``draw()``.
+engine events) → ``finish``. A run may first have a scene pass (e.g. the
+camera's depth for ``depth_source = scene``): ``start`` then waits and
+``scene_pass_step`` renders one frame per call (one modal tick), starting the
+engine after the last. Errors are ``RunError`` with a message that names the
+setting to fix; nothing here raises into ``draw()``.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ from typing import Any
 
 import bpy
 
-from . import bake, compat, job, prefs, preview, props, vse
+from . import bake, compat, job, prefs, preview, props, scene_render, vse
 from .bake_math import schedule_from_values
+from .engine.camera import TRANSLATION_SCALE
+from .scene_pass import ScenePass
 from .engine.errors import SettingsError
 from .engine.settings import effective_settings, parse_settings
 
@@ -42,13 +47,28 @@ class Run:
     cancel_requested: bool = False
     strip_name: str = ""
     preview_path: str = ""  # the frame the "Deforum Preview" image shows
+    scene_pass: ScenePass | None = None  # rendered before the engine starts
 
     @property
     def finished(self) -> bool:
-        return self.job.finished
+        return self.job.finished or (self.scene_pass is not None and self.scene_pass.stopped)
+
+    @property
+    def in_scene_pass(self) -> bool:
+        return self.scene_pass is not None and self.scene_pass.running
+
+    def progress(self) -> tuple[float, str]:
+        """(fraction done, text) of the scene pass, then of the engine."""
+        if self.in_scene_pass:
+            p = self.scene_pass
+            return p.done / max(p.total, 1), p.text
+        total = self.job.total or self.frames
+        return (self.job.done / total if total else 0.0), self.job.progress_text()
 
     def request_cancel(self) -> None:
         self.cancel_requested = True
+        if self.scene_pass is not None:
+            self.scene_pass.cancel()
         self.job.request_cancel()
 
 
@@ -165,6 +185,29 @@ def validate(data: dict[str, Any]):
         raise RunError(f"{exc}{hint}") from None
 
 
+def uses_scene_depth(settings) -> bool:
+    """3D with depth warping from depth_source 'scene': the camera's depth is rendered first."""
+    return (settings.animation_mode == "3D" and settings.use_depth_warping
+            and settings.depth_source == "scene")
+
+
+def scene_depth_settings(folder: Path) -> dict[str, Any]:
+    """What scene depth forces: its maps, and the warp that is exact with metric depth."""
+    return {"depth_maps_path": str(folder), "warp_model": "pinhole"}
+
+
+def _new_stem(jobs_dir: Path, batch_name: str) -> str:
+    """``{batch}_{timestamp}[_n]``: the name of a job file that does not exist yet."""
+    safe_batch = "".join(c if c.isalnum() or c in "-_" else "_" for c in batch_name)
+    stamp = time.strftime("%Y%m%d%H%M%S")
+    stem = f"{safe_batch or 'Deforum'}_{stamp}"
+    n = 1
+    while (jobs_dir / f"{stem}.json").exists():
+        n += 1
+        stem = f"{safe_batch or 'Deforum'}_{stamp}_{n}"
+    return stem
+
+
 def prepare(context, *, scene=None) -> Run:
     """Everything before the engine starts; raises RunError with a clear message."""
     scene = scene or context.scene
@@ -187,24 +230,32 @@ def prepare(context, *, scene=None) -> Run:
     preview = bool(settings.preview_motion or not model)
     outdir = output_dir(scene, addon_prefs)
     _writable(outdir)
+    scene_depth = uses_scene_depth(settings)
     try:
+        if scene_depth:
+            bake.scene_camera(scene)  # the depth render needs the camera, motion or not
         baked = bake.sample(context, scene,
-                            with_camera=settings.use_camera and mode in ("2D", "3D"))
+                            with_camera=settings.use_camera and mode in ("2D", "3D"),
+                            scale=TRANSLATION_SCALE if scene_depth else None)
     except bake.BakeError as exc:
         raise RunError(str(exc)) from None
     data = compose_settings(scene, baked, addon_prefs, preview=preview)
-    checked = validate(data)
-    notes = list(checked.warnings)
-
     jobs_dir = outdir / "jobs"
     jobs_dir.mkdir(parents=True, exist_ok=True)
-    safe_batch = "".join(c if c.isalnum() or c in "-_" else "_" for c in settings.batch_name)
-    stamp = time.strftime("%Y%m%d%H%M%S")
-    stem = f"{safe_batch or 'Deforum'}_{stamp}"
-    n = 1
-    while (jobs_dir / f"{stem}.json").exists():
-        n += 1
-        stem = f"{safe_batch or 'Deforum'}_{stamp}_{n}"
+    stem = _new_stem(jobs_dir, settings.batch_name)
+    depth_pass = None
+    if scene_depth:
+        depth_folder = jobs_dir / f"{stem}_depth"
+        data.update(scene_depth_settings(depth_folder))
+        depth_pass = scene_render.depth_pass(scene, depth_folder)
+    checked = validate(data)
+    notes = list(checked.warnings)
+    if scene_depth:
+        notes.append("depth_source = scene: the camera's depth is rendered with Cycles first; "
+                     "the warp is pinhole and the camera is baked at "
+                     f"{TRANSLATION_SCALE:g} units per scene unit (warp_model and "
+                     "camera_scale are not used)")
+
     settings_path = jobs_dir / f"{stem}.json"
     with open(settings_path, "x", encoding="utf-8") as handle:
         json.dump(effective_settings(checked), handle, indent=4, ensure_ascii=False)
@@ -223,19 +274,36 @@ def prepare(context, *, scene=None) -> Run:
     return Run(job=engine_job, scene_name=scene.name, vse_scene_name=vse_scene.name,
                start=scene.frame_start, frames=baked.frames, batch_name=settings.batch_name,
                owner=vse.owner_key(scene.name, settings.batch_name),
-               settings_path=settings_path, live=bool(settings.live_strip), notes=notes)
+               settings_path=settings_path, live=bool(settings.live_strip), notes=notes,
+               scene_pass=depth_pass)
 
 
 def start(context, run: Run) -> Run:
     global ACTIVE
     ACTIVE = run
     scene = bpy.data.scenes.get(run.scene_name)
+    if run.in_scene_pass:  # the engine starts after the pass (scene_pass_step)
+        if scene is not None:
+            _status(scene, run.scene_pass.text, error=False)
+        return run
     if scene is not None:
         _status(scene, "Starting engine…", error=False, log=str(run.job.log_path))
     if not isinstance(run.job, job.ServerJob):
         job.stop_server()  # warm engine switched off: free its memory
     run.job.start()
     return run
+
+
+def scene_pass_step(context, run: Run) -> None:
+    """One frame of the run's scene pass (a modal tick); the engine starts after the last."""
+    scene_pass = run.scene_pass
+    scene_pass.advance()
+    if scene_pass.complete:
+        start(context, run)
+        return
+    scene = bpy.data.scenes.get(run.scene_name)
+    if scene is not None and scene_pass.running:
+        _status(scene, scene_pass.text, error=False)
 
 
 # ---------------------------------------------------------------- events and the end
@@ -291,7 +359,13 @@ def finish(context, run: Run) -> tuple[str, str]:
     """After the engine ended: the strip on success; (report level, message)."""
     j = run.job
     scene = bpy.data.scenes.get(run.scene_name)
-    if j.state == job.DONE:
+    scene_pass = run.scene_pass
+    if scene_pass is not None and scene_pass.error:
+        level, message = "ERROR", f"Deforum: {scene_pass.error}"
+    elif scene_pass is not None and scene_pass.cancelled:
+        level, message = "WARNING", (f"Deforum: cancelled while {scene_pass.text.lower()}; "
+                                     "the engine did not start")
+    elif j.state == job.DONE:
         paths = _frame_paths(run)
         if not paths:
             level, message = "ERROR", f"the engine wrote no frames (engine log: {j.log_path})"
@@ -332,13 +406,18 @@ def fail(scene, message: str) -> None:
 def run_blocking(context, run: Run, on_progress=None) -> tuple[str, str]:
     """execute(): the same run without a UI event loop (blender -b, scripts, tests)."""
     start(context, run)
+    while run.in_scene_pass:
+        scene_pass_step(context, run)
+        if on_progress is not None:
+            on_progress(run)
 
     def on_events(_job, events):
         handle(context, run, events)
         if on_progress is not None:
             on_progress(run)
 
-    run.job.run_blocking(on_events)
+    if not run.finished:
+        run.job.run_blocking(on_events)
     return finish(context, run)
 
 

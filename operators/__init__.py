@@ -60,9 +60,8 @@ def _draw_status(self, context):
     run = runner.running()
     if run is None:
         return
-    total = run.job.total or run.frames
-    self.layout.progress(factor=run.job.done / total if total else 0.0, type="BAR",
-                         text="Deforum: " + run.job.progress_text())
+    factor, text = run.progress()
+    self.layout.progress(factor=factor, type="BAR", text="Deforum: " + text)
 
 
 class DEFORUM_OT_render(bpy.types.Operator):
@@ -92,10 +91,10 @@ class DEFORUM_OT_render(bpy.types.Operator):
             return {"CANCELLED"}
         self._run = run
         wm = context.window_manager
-        wm.progress_begin(0, max(run.frames, 1))
+        wm.progress_begin(0.0, 1.0)
         try:
             level, message = runner.run_blocking(
-                context, run, on_progress=lambda r: wm.progress_update(r.job.done))
+                context, run, on_progress=lambda r: wm.progress_update(r.progress()[0]))
         finally:
             wm.progress_end()
         return self._done(level, message)
@@ -121,9 +120,12 @@ class DEFORUM_OT_render(bpy.types.Operator):
             return {"RUNNING_MODAL"}
         if event.type != "TIMER":  # (event.timer is a new wrapper each time: no `is`)
             return {"PASS_THROUGH"}
-        if run.cancel_requested:
-            run.job.request_cancel()
-        runner.handle(context, run, run.job.poll())
+        if run.in_scene_pass:  # one frame per tick: the UI stays responsive between frames
+            runner.scene_pass_step(context, run)
+        else:
+            if run.cancel_requested:
+                run.job.request_cancel()
+            runner.handle(context, run, run.job.poll())
         runner.redraw()
         if run.finished:
             self._stop_timer(context)
@@ -133,6 +135,7 @@ class DEFORUM_OT_render(bpy.types.Operator):
     def cancel(self, context):  # Blender aborts the modal (file load, window closed)
         self._stop_timer(context)
         if self._run is not None:
+            self._run.request_cancel()  # stops a scene pass too
             self._run.job.cancel()
 
     def _stop_timer(self, context):

@@ -67,9 +67,8 @@ class DEFORUM_PT_render(DeforumPanel, bpy.types.Panel):
             if job.server_pid() is not None or (addon_prefs and addon_prefs.keep_engine_warm):
                 layout.operator("deforum.release_engine", icon="UNLINKED")
         else:
-            total = run.job.total or run.frames
-            layout.progress(factor=run.job.done / total if total else 0.0, type="BAR",
-                            text=run.job.progress_text())
+            factor, text = run.progress()
+            layout.progress(factor=factor, type="BAR", text=text)
             if run.job.frames:
                 layout.label(text=f"Last frame: {run.job.frames[-1].path}", icon="IMAGE_DATA")
             layout.operator("deforum.cancel", icon="CANCEL")
@@ -129,11 +128,16 @@ class DEFORUM_PT_motion(_Sub, bpy.types.Panel):
         col = layout.column()
         col.active = settings.use_camera
         col.prop(settings, "camera")
-        col.prop(settings, "camera_scale")
+        scene_depth = runner.uses_scene_depth(settings)
+        sub = col.column()
+        sub.active = not scene_depth  # scene depth bakes at 200 units per scene unit
+        sub.prop(settings, "camera_scale")
         col.operator("deforum.bake_camera", icon="CAMERA_DATA")
         mode = settings.animation_mode
         if mode == "3D":
-            layout.prop(settings, "warp_model")
+            sub = layout.column()
+            sub.active = not scene_depth  # scene depth forces the pinhole warp
+            sub.prop(settings, "warp_model")
             layout.prop(settings, "padding_mode")
             layout.prop(settings, "sampling_mode")
         keys = MOTION_3D if mode == "3D" else MOTION_2D if mode == "2D" else ()
@@ -142,6 +146,20 @@ class DEFORUM_PT_motion(_Sub, bpy.types.Panel):
                   if settings.use_camera else "Schedules")
         for name in keys:
             draw_setting(box, settings, name)
+
+
+class DEFORUM_PT_depth(_Sub, bpy.types.Panel):
+    bl_label = "Depth"
+
+    def draw(self, context):
+        layout, settings = self.setup(context)
+        draw_group(layout, settings, "depth")
+        if runner.uses_scene_depth(settings):
+            box = layout.box()
+            box.label(text="Scene depth: the camera's depth is rendered (Cycles) first",
+                      icon="INFO")
+            box.label(text="It forces the pinhole warp and 200 units per scene unit")
+            box.label(text="(Motion › Warp Model and Scale are not used)")
 
 
 def _group_panel(group: str, title: str, skip=()):
@@ -171,7 +189,7 @@ CLASSES = (
     DEFORUM_PT_prompts,
     DEFORUM_PT_motion,
     _group_panel("coherence", "Coherence"),
-    _group_panel("depth", "Depth"),
+    DEFORUM_PT_depth,
     _group_panel("sampling", "Sampling"),
     _group_panel("init", "Init & Mask"),
     _group_panel("video", "Video Input"),

@@ -1,0 +1,183 @@
+"""depth_source = scene in the real bpy: the camera's depth is rendered before the engine runs.
+
+A camera dollies toward a plane 5 m in front of it (0.1 m per frame); the
+plane covers only the right part of the view, the rest is sky.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from tests.blender_helpers import Addon  # noqa: I001  (sets the hermetic environment first)
+
+import bpy  # noqa: E402
+import numpy as np  # noqa: E402
+
+from engine.schedules import evaluate_schedule  # noqa: E402
+from tests.test_addon import ENGINE_PY, modal_stand_in, strips_of  # noqa: E402
+
+START, FRAMES, DISTANCE, STEP = 3, 4, 5.0, 0.1
+WIDTH, HEIGHT = 64, 48
+
+
+@pytest.fixture
+def addon():
+    a = Addon()
+    try:
+        yield a
+    finally:
+        a.close()
+
+
+@pytest.fixture
+def plane_scene(addon, tmp_path):
+    """Camera at z = 5 looking down at a plane z = 0 that spans x ∈ [−0.5, 3] m."""
+    scene = bpy.context.scene
+    scene.frame_start, scene.frame_end = START, START + FRAMES - 1
+    scene.render.resolution_x, scene.render.resolution_y = WIDTH, HEIGHT
+    scene.render.resolution_percentage = 100
+    mesh = bpy.data.meshes.new("Plane")
+    mesh.from_pydata([(-0.5, -4, 0), (3, -4, 0), (3, 4, 0), (-0.5, 4, 0)], [], [(0, 1, 2, 3)])
+    scene.collection.objects.link(bpy.data.objects.new("Plane", mesh))
+    cam = bpy.data.objects.new("Cam", bpy.data.cameras.new("Cam"))
+    scene.collection.objects.link(cam)
+    scene.camera = cam
+    for k in range(FRAMES):  # dolly toward the plane
+        cam.location = (0.0, 0.0, DISTANCE - STEP * k)
+        cam.keyframe_insert("location", frame=START + k)
+    s = scene.deforum
+    s.animation_mode, s.depth_source, s.camera_scale = "3D", "scene", 50.0
+    s.output_dir, s.batch_name = str(tmp_path / "out"), "Shot"
+    addon.prefs.engine_python = ENGINE_PY
+    scene.frame_set(START + 1)
+    return scene, cam, tmp_path / "out"
+
+
+def user_settings(scene, cam):
+    """Settings the depth render changes and must give back, set to non-defaults."""
+    r = scene.render
+    r.engine, r.filepath = "BLENDER_WORKBENCH", "//renders/shot_"
+    r.image_settings.file_format, r.image_settings.quality = "JPEG", 77
+    r.film_transparent = False
+    scene.cycles.samples, scene.cycles.filter_width = 33, 2.0
+    scene.world = bpy.data.worlds.new("Sky")
+    cam.data.dof.use_dof = True
+
+    def snapshot():
+        return (r.engine, r.filepath, r.image_settings.file_format, r.image_settings.quality,
+                r.image_settings.color_depth, r.resolution_x, r.resolution_y,
+                r.resolution_percentage, r.film_transparent, scene.cycles.samples,
+                scene.cycles.filter_width, scene.world, scene.camera, cam.data.dof.use_dof,
+                scene.view_layers[0].material_override, scene.frame_current,
+                len(bpy.data.materials),
+                {i.name for i in bpy.data.images} - {"Render Result"})  # any render makes it
+    return snapshot
+
+
+def expected_visible(depth: float) -> np.ndarray:
+    """Pixels whose ray hits the plane (x ≥ −0.5 m at that depth), from the pinhole model."""
+    half_width = depth * 18.0 / 50.0  # sensor 36 mm fits the width, lens 50 mm
+    x = ((np.arange(WIDTH) + 0.5) / WIDTH * 2.0 - 1.0) * half_width
+    return np.broadcast_to(x > -0.5, (HEIGHT, WIDTH))
+
+
+def test_render_with_scene_depth_writes_metric_maps_and_runs_pinhole(plane_scene):
+    scene, cam, out = plane_scene
+    snapshot = user_settings(scene, cam)
+    before = snapshot()
+    assert bpy.ops.deforum.render() == {"FINISHED"}
+    assert snapshot() == before  # every setting the depth render touched is restored
+
+    (job_file,) = (out / "jobs").glob("Shot_*.json")
+    job = json.loads(job_file.read_text())
+    folder = Path(job["depth_maps_path"])
+    assert job["depth_source"] == "scene" and job["warp_model"] == "pinhole"
+    assert folder == out / "jobs" / f"{job_file.stem}_depth"
+    # scale 200 whatever camera_scale says: 0.1 m forward per frame = translation_z 20
+    np.testing.assert_allclose(evaluate_schedule(job["translation_z"], FRAMES),
+                               [0.0, 20.0, 20.0, 20.0], atol=1e-3)
+
+    maps = sorted(folder.iterdir())
+    assert [p.name for p in maps] == [f"{k:05d}.npy" for k in range(FRAMES)]
+    for k, path in enumerate(maps):
+        depth = np.load(path)
+        distance = DISTANCE - STEP * k
+        assert depth.shape == (HEIGHT, WIDTH) and depth.dtype == np.float32
+        assert depth[HEIGHT // 2, WIDTH // 2] == pytest.approx(distance, abs=1e-3)
+        # planar depth along the view axis everywhere on the plane, even in the corner
+        # whose ray is ~20 % longer
+        assert depth[0, -1] == pytest.approx(distance, abs=1e-3)
+        hit = np.isfinite(depth)
+        assert (hit == expected_visible(distance)).all()
+        np.testing.assert_allclose(depth[hit], distance, atol=1e-3)
+        assert np.isposinf(depth[:, 0]).all()  # sky is far, never 0
+
+    frames = sorted((out / "Shot").glob("*_[0-9][0-9][0-9][0-9][0-9].png"))
+    assert len(frames) == FRAMES
+    (strip,) = strips_of(scene)
+    assert len(strip.elements) == FRAMES
+    assert scene.deforum.status.startswith(f"Deforum: {FRAMES} frames")
+
+
+def test_modal_ticks_render_one_depth_frame_each_and_escape_stops_cleanly(plane_scene, addon):
+    scene, cam, out = plane_scene
+    snapshot = user_settings(scene, cam)
+    before = snapshot()
+    runner = addon.sub("runner")
+    op, reports = modal_stand_in(addon)
+    op._run = runner.start(bpy.context, runner.prepare(bpy.context))
+    assert scene.deforum.status == f"Rendering scene depth 0/{FRAMES}"
+    tick = SimpleNamespace(type="TIMER", value="NOTHING")
+    assert op.modal(bpy.context, tick) == {"PASS_THROUGH"}
+    assert op.modal(bpy.context, tick) == {"PASS_THROUGH"}
+    assert scene.deforum.status == f"Rendering scene depth 2/{FRAMES}"
+    assert op._run.progress() == (0.5, f"Rendering scene depth 2/{FRAMES}")
+    assert snapshot() == before  # between ticks the scene is the user's
+    assert op.modal(bpy.context, SimpleNamespace(type="ESC", value="PRESS")) == \
+        {"RUNNING_MODAL"}
+    assert op.modal(bpy.context, tick) == {"CANCELLED"}
+    level, message = reports[-1]
+    assert level == {"WARNING"}
+    assert message == f"Deforum: cancelled while rendering scene depth 2/{FRAMES}; " \
+                      "the engine did not start"
+    assert op._run.job.pid is None and runner.running() is None
+    folder = Path(json.loads(op._run.settings_path.read_text())["depth_maps_path"])
+    assert len(list(folder.glob("*.npy"))) == 2
+    assert strips_of(scene) == [] and not (out / "Shot").exists()
+    assert snapshot() == before
+
+
+def test_colour_pass_renders_the_scene_not_the_sequencer_and_restores_a_movie_output(
+        plane_scene, addon):
+    scene, cam, out = plane_scene
+    scene.render.engine, scene.cycles.samples = "CYCLES", 1
+    world = scene.world = bpy.data.worlds.new("Blue")
+    if world.node_tree is None:
+        world.use_nodes = True
+    world.node_tree.nodes["Background"].inputs["Color"].default_value = (0.0, 0.0, 1.0, 1.0)
+    addon.sub("compat").set_movie_output(scene)
+    sed = scene.sequence_editor_create()  # a red strip: what the sequencer would render
+    coll = sed.strips if hasattr(sed, "strips") else sed.sequences
+    red = coll.new_effect(name="Red", type="COLOR", channel=1, frame_start=1,
+                          **({"length": 30} if bpy.app.version >= (5, 0, 0)
+                             else {"frame_end": 31}))
+    red.color = (1.0, 0.0, 0.0)
+    before = (scene.render.image_settings.file_format, scene.render.filepath,
+              scene.render.use_sequencer, scene.frame_current)
+
+    scene_pass = addon.sub("scene_render").colour_pass(scene, out / "colour")
+    scene_pass.run()
+    assert scene_pass.error == "" and scene_pass.complete
+    assert [p.name for p in scene_pass.paths] == [f"{k:05d}.png" for k in range(FRAMES)]
+    image = bpy.data.images.load(str(scene_pass.paths[0]))
+    assert tuple(image.size) == (WIDTH, HEIGHT)
+    pixels = np.empty(WIDTH * HEIGHT * 4, np.float32)
+    image.pixels.foreach_get(pixels)
+    r, g, b, _ = pixels.reshape(HEIGHT, WIDTH, 4)[HEIGHT // 2, 2]  # sky left of the plane
+    assert b > 0.8 and r < 0.2  # the world's blue, not the sequencer's red
+    assert (scene.render.image_settings.file_format, scene.render.filepath,
+            scene.render.use_sequencer, scene.frame_current) == before
