@@ -116,8 +116,13 @@ def test_render_with_scene_depth_writes_metric_maps_and_runs_pinhole(plane_scene
         np.testing.assert_allclose(depth[hit], distance, atol=1e-3)
         assert np.isposinf(depth[:, 0]).all()  # sky is far, never 0
 
-    frames = sorted((out / "Shot").glob("*_[0-9][0-9][0-9][0-9][0-9].png"))
+    folder = out / "Shot"
+    frames = sorted(p for p in folder.glob("*_[0-9][0-9][0-9][0-9][0-9].png")
+                    if "_disocclusion_" not in p.name)
     assert len(frames) == FRAMES
+    # What the dolly uncovers each frame is saved beside the frames (engine frames 1…).
+    masks = sorted(folder.glob("*_disocclusion_*.png"))
+    assert len(masks) == FRAMES - 1
     (strip,) = strips_of(scene)
     assert len(strip.elements) == FRAMES
     assert scene.deforum.status.startswith(f"Deforum: {FRAMES} frames")
