@@ -135,6 +135,15 @@ def _make_settings_class() -> type:
                         "for metric scene depth (pinhole warp); 50 suits estimated depth "
                         "in scenes a few metres deep. Depth source 'scene' always bakes "
                         "at 200 and uses the pinhole warp"),
+        video_from_scene=BoolProperty(
+            name="Stylise the Scene", default=False,
+            description="Video Input frames are this scene rendered with its own render "
+                        "engine and settings (every frame of the range), instead of a video "
+                        "file"),
+        init_from_scene=BoolProperty(
+            name="Scene as Init Image", default=False,
+            description="2D/3D: the scene's first frame, rendered with its own render "
+                        "settings, is frame 0's init image (diffused with Strength)"),
         live_strip=BoolProperty(
             name="Live Strip", default=False,
             description="Append frames to the VSE strip as they arrive"),

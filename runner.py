@@ -47,7 +47,13 @@ class Run:
     cancel_requested: bool = False
     strip_name: str = ""
     preview_path: str = ""  # the frame the "Deforum Preview" image shows
-    scene_pass: ScenePass | None = None  # rendered before the engine starts
+    scene_passes: list[ScenePass] = field(default_factory=list)  # rendered before the engine
+
+    @property
+    def scene_pass(self) -> ScenePass | None:
+        """The pass being rendered (or the one that stopped), else the last one."""
+        return next((p for p in self.scene_passes if not p.complete),
+                    self.scene_passes[-1] if self.scene_passes else None)
 
     @property
     def finished(self) -> bool:
@@ -196,6 +202,25 @@ def scene_depth_settings(folder: Path) -> dict[str, Any]:
     return {"depth_maps_path": str(folder), "warp_model": "pinhole"}
 
 
+def _scene_input_passes(scene, data: dict[str, Any], stem: Path) -> list[ScenePass]:
+    """Stylise the scene: its own renders as the Video Input frames or frame 0's init.
+
+    The frames are rendered with the scene's render engine and settings into
+    ``{stem}_scene/`` (engine frame k = Blender frame start + k), which the
+    engine reads in place as an image sequence.
+    """
+    settings = scene.deforum
+    folder = stem.with_name(stem.name + "_scene")
+    if settings.animation_mode == "Video Input" and settings.video_from_scene:
+        data["video_init_path"] = str(folder)
+        return [scene_render.colour_pass(scene, folder, setting="video_from_scene")]
+    if settings.animation_mode in ("2D", "3D") and settings.init_from_scene:
+        data.update(use_init=True, init_image=str(folder / "00000.png"))
+        return [scene_render.colour_pass(scene, folder, setting="init_from_scene",
+                                         frames=[scene.frame_start])]
+    return []
+
+
 def _new_stem(jobs_dir: Path, batch_name: str) -> str:
     """``{batch}_{timestamp}[_n]``: the name of a job file that does not exist yet."""
     safe_batch = "".join(c if c.isalnum() or c in "-_" else "_" for c in batch_name)
@@ -243,11 +268,12 @@ def prepare(context, *, scene=None) -> Run:
     jobs_dir = outdir / "jobs"
     jobs_dir.mkdir(parents=True, exist_ok=True)
     stem = _new_stem(jobs_dir, settings.batch_name)
-    depth_pass = None
+    passes = []
     if scene_depth:
         depth_folder = jobs_dir / f"{stem}_depth"
         data.update(scene_depth_settings(depth_folder))
-        depth_pass = scene_render.depth_pass(scene, depth_folder)
+        passes.append(scene_render.depth_pass(scene, depth_folder))
+    passes += _scene_input_passes(scene, data, jobs_dir / stem)
     checked = validate(data)
     notes = list(checked.warnings)
     if scene_depth:
@@ -275,7 +301,7 @@ def prepare(context, *, scene=None) -> Run:
                start=scene.frame_start, frames=baked.frames, batch_name=settings.batch_name,
                owner=vse.owner_key(scene.name, settings.batch_name),
                settings_path=settings_path, live=bool(settings.live_strip), notes=notes,
-               scene_pass=depth_pass)
+               scene_passes=passes)
 
 
 def start(context, run: Run) -> Run:

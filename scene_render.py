@@ -25,7 +25,7 @@ round trip and .npy included).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -177,8 +177,10 @@ def render_colour_frame(scene, frame: int, k: int, folder: str | Path) -> Path:
     return path
 
 
-def _scene_pass(scene, folder: str | Path, label: str, render_frame, setting: str) -> ScenePass:
-    """A pass over the scene range; each step finds the scene again by name (undo-safe)."""
+def _scene_pass(scene, folder: str | Path, label: str, render_frame, setting: str,
+                frames: Sequence[int] | None = None) -> ScenePass:
+    """A pass over ``frames`` (default: the scene range); each step finds the scene
+    again by name (undo-safe)."""
     name = scene.name
 
     def step(k: int, frame: int) -> Path:
@@ -187,8 +189,9 @@ def _scene_pass(scene, folder: str | Path, label: str, render_frame, setting: st
             raise RuntimeError(f"the scene {name!r} no longer exists")
         return render_frame(target, frame, k, folder)
 
-    return ScenePass(label, range(scene.frame_start, scene.frame_end + 1), step,
-                     setting=setting)
+    if frames is None:
+        frames = range(scene.frame_start, scene.frame_end + 1)
+    return ScenePass(label, frames, step, setting=setting)
 
 
 def depth_pass(scene, folder: str | Path) -> ScenePass:
@@ -196,9 +199,10 @@ def depth_pass(scene, folder: str | Path) -> ScenePass:
     return _scene_pass(scene, folder, DEPTH_LABEL, render_depth_frame, "depth_source")
 
 
-def colour_pass(scene, folder: str | Path, *, setting: str = "render settings") -> ScenePass:
-    """Colour frames ``{folder}/{k:05d}.png`` for every frame of the scene range.
+def colour_pass(scene, folder: str | Path, *, setting: str = "render settings",
+                frames: Sequence[int] | None = None) -> ScenePass:
+    """Colour frames ``{folder}/{k:05d}.png`` for ``frames`` (default: the scene range).
 
     ``setting`` is what errors name (the option that asked for the frames).
     """
-    return _scene_pass(scene, folder, COLOUR_LABEL, render_colour_frame, setting)
+    return _scene_pass(scene, folder, COLOUR_LABEL, render_colour_frame, setting, frames)

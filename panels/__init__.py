@@ -162,9 +162,12 @@ class DEFORUM_PT_depth(_Sub, bpy.types.Panel):
             box.label(text="(Motion › Warp Model and Scale are not used)")
 
 
-def _group_panel(group: str, title: str, skip=()):
+def _group_panel(group: str, title: str, skip=(), first=()):
+    """A panel of one settings-table group; ``first``: add-on options drawn above it."""
     def draw(self, context):
         layout, settings = self.setup(context)
+        for name in first:
+            layout.prop(settings, name)
         draw_group(layout, settings, group, skip)
     return type(f"DEFORUM_PT_{group}", (_Sub, bpy.types.Panel),
                 {"bl_label": title, "draw": draw, "__doc__": f"Deforum {title} settings"})
@@ -191,7 +194,7 @@ CLASSES = (
     _group_panel("coherence", "Coherence"),
     DEFORUM_PT_depth,
     _group_panel("sampling", "Sampling"),
-    _group_panel("init", "Init & Mask"),
-    _group_panel("video", "Video Input"),
+    _group_panel("init", "Init & Mask", first=("init_from_scene",)),
+    _group_panel("video", "Video Input", first=("video_from_scene",)),
     DEFORUM_PT_output,
 )

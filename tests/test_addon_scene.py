@@ -186,3 +186,55 @@ def test_colour_pass_renders_the_scene_not_the_sequencer_and_restores_a_movie_ou
     assert b > 0.8 and r < 0.2  # the world's blue, not the sequencer's red
     assert (scene.render.image_settings.file_format, scene.render.filepath,
             scene.render.use_sequencer, scene.frame_current) == before
+
+
+def lit_by_sky(scene):
+    """The user's own look: Cycles, a few samples, a blue sky lighting the plane."""
+    scene.render.engine = "CYCLES"
+    scene.cycles.samples = 2
+    scene.world = bpy.data.worlds.new("Sky")
+    if scene.world.node_tree is None:  # 4.x; 5.0 worlds always have nodes
+        scene.world.use_nodes = True
+    scene.world.node_tree.nodes["Background"].inputs["Color"].default_value = (0.2, 0.4, 0.9, 1)
+
+
+def pixels(path):
+    import cv2
+    return cv2.imread(str(path))
+
+
+def test_stylise_the_scene_feeds_its_renders_as_video_input_frames(plane_scene):
+    scene, _cam, out = plane_scene
+    lit_by_sky(scene)
+    s = scene.deforum
+    s.animation_mode, s.video_from_scene = "Video Input", True
+    assert bpy.ops.deforum.render() == {"FINISHED"}
+    (job_file,) = (out / "jobs").glob("Shot_*.json")
+    source = Path(json.loads(job_file.read_text())["video_init_path"])
+    assert source == out / "jobs" / f"{job_file.stem}_scene"
+    renders = sorted(source.glob("*.png"))
+    assert [p.name for p in renders] == [f"{k:05d}.png" for k in range(FRAMES)]
+    frames = sorted(p for p in (out / "Shot").glob("*_[0-9][0-9][0-9][0-9][0-9].png"))
+    assert len(frames) == FRAMES
+    # The motion preview passes Video Input frames through: each output is its scene frame.
+    for frame, render in zip(frames, renders):
+        assert np.array_equal(pixels(frame), pixels(render))
+    assert not np.array_equal(pixels(renders[0]), pixels(renders[-1]))  # the dolly shows
+    (strip,) = strips_of(scene)
+    assert len(strip.elements) == FRAMES
+
+
+def test_scene_as_init_image_renders_only_the_first_frame_after_the_depth(plane_scene):
+    scene, _cam, out = plane_scene
+    lit_by_sky(scene)
+    scene.deforum.init_from_scene = True
+    assert bpy.ops.deforum.render() == {"FINISHED"}
+    (job_file,) = (out / "jobs").glob("Shot_*.json")
+    job = json.loads(job_file.read_text())
+    assert job["use_init"] is True
+    init = Path(job["init_image"])
+    assert init == out / "jobs" / f"{job_file.stem}_scene" / "00000.png"
+    assert [p.name for p in init.parent.iterdir()] == ["00000.png"]
+    assert len(list(Path(job["depth_maps_path"]).glob("*.npy"))) == FRAMES
+    first = sorted((out / "Shot").glob("*_00000.png"))[0]
+    assert np.array_equal(pixels(first), pixels(init))
