@@ -32,6 +32,7 @@ DIR_PATHS = frozenset({"depth_maps_path"})
 BLENDER_DEFAULTS = {
     "animation_mode": "3D", "batch_name": "Deforum", "translation_x": 0.0,
     "translation_z": 0.0, "zoom": 1.0, "perspective_flip_phi": 0.0,
+    "depth_source": "scene",  # inside Blender the true depth is known
 }
 INT_LIMIT = 2**31 - 1
 

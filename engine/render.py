@@ -140,7 +140,7 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
     ``on_depth(frame, z)`` receives, once, the depth estimated from the picture
     of each frame (used to save depth maps).  ``scene_depth(k)``, the true
     depth of frame k (pinhole warp), adds disocclusion masks: each frame's is
-    saved, and with ``inpaint_disocclusions`` a keyframe is diffused only where
+    saved (``disocclusion_path``), and with ``inpaint_disocclusions`` a keyframe is diffused only where
     the frames since the last keyframe uncovered the scene.  Frames already on
     disk (a resumed run) are kept, not rewritten.
     """
@@ -223,6 +223,11 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
     return written
 
 
+def disocclusion_path(folder: Path, timestring: str, frame: int) -> Path:
+    """``{timestring}_disocclusion/{frame:05d}.png``: beside, not among, the frames."""
+    return folder / f"{timestring}_disocclusion" / f"{frame:05d}.png"
+
+
 class _Disocclusions:
     """Per-frame disocclusion masks from true depth, saved once, kept for one block."""
 
@@ -239,7 +244,8 @@ class _Disocclusions:
                 del self._masks[old]
             mask = self.motion.disocclusion(frame, self.scene_depth(frame - 1),
                                             self.scene_depth(frame))
-            path = self.folder / f"{self.timestring}_disocclusion_{frame:05d}.png"
+            path = disocclusion_path(self.folder, self.timestring, frame)
+            path.parent.mkdir(exist_ok=True)
             if not path.exists():
                 write_png(path, mask.astype(np.uint8) * 255)
             self._masks[frame] = mask

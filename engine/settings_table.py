@@ -167,7 +167,7 @@ SETTINGS: tuple[Setting, ...] = (
        aliases=("save_depth_map",)),
     _s("inpaint_disocclusions", "bool", False, "With scene depth and the pinhole warp, diffuse "
        "keyframes only where the scene was hidden before (saved as "
-       "{timestring}_disocclusion_{frame}.png); the rest is kept", "depth"),
+       "{timestring}_disocclusion/{frame}.png); the rest is kept", "depth"),
     # --- sampling -----------------------------------------------------------
     _s("seed", "int", -1, "Seed of the first frame; −1 = random", "sampling",
        minimum=-1, maximum=2**32 - 1),

@@ -3,9 +3,10 @@
     .venv/bin/python scripts/demo_blender.py [--out DIR] [--model PATH] [--frames N]
 
 Builds a small scene (ground, a few coloured objects, a sun, a keyframed camera
-that dollies in and pans), renders its first frame with Cycles as the init
-image, then presses the add-on's "Render Deforum" (deforum.render, the blocking
-execute() path). Without a model the engine renders the motion preview; with
+that dollies in and pans), then presses the add-on's "Render Deforum"
+(deforum.render, the blocking execute() path) with the scene's own depth (the
+warp follows the real camera) and its first frame, rendered with Cycles, as
+the init image. Without a model the engine renders the motion preview; with
 --model (or $DEFORUM_MODEL) it diffuses. Writes, under OUT/BlenderDemo/: the
 frames, the effective settings, an mp4, and deforum_demo.blend whose VSE holds
 the strip. The add-on is enabled as an extension from a temporary repository
@@ -100,16 +101,13 @@ def build_scene(bpy, frames: int, size: tuple[int, int]):
     return scene, cam
 
 
-def render_init_image(bpy, scene, path: Path) -> None:
-    """Frame 1 through Cycles (CPU, few samples): the picture Deforum starts from."""
+def use_cycles(scene) -> None:
+    """The scene's look: Cycles on the CPU with few samples (the init frame renders with it)."""
     scene.render.engine = "CYCLES"
     scene.cycles.device = "CPU"
     scene.cycles.samples = 16
     if hasattr(scene.cycles, "use_denoising"):
         scene.cycles.use_denoising = False
-    scene.render.image_settings.file_format = "PNG"
-    scene.render.filepath = str(path)
-    bpy.ops.render.render(write_still=True)
 
 
 def main() -> int:
@@ -131,11 +129,8 @@ def main() -> int:
     try:
         t0 = time.monotonic()
         scene, _cam = build_scene(bpy, args.frames, (width, height))
-        batch = out / "BlenderDemo"
-        batch.mkdir(parents=True, exist_ok=True)
-        init = batch / "init_frame1.png"
-        render_init_image(bpy, scene, init)
-        print(f"demo: scene built and frame 1 rendered in {time.monotonic() - t0:.1f}s → {init}")
+        use_cycles(scene)
+        print(f"demo: scene built in {time.monotonic() - t0:.1f}s")
 
         prefs = bpy.context.preferences.addons[ADDON].preferences
         prefs.engine_python = args.engine_python
@@ -144,9 +139,8 @@ def main() -> int:
         settings.output_dir = str(out)
         settings.batch_name = "BlenderDemo"
         settings.animation_mode = "3D"
-        settings.camera_scale = 35.0
-        settings.use_init = True
-        settings.init_image = str(init)
+        settings.depth_source = "scene"  # (the Blender default) true depth, pinhole warp
+        settings.init_from_scene = True  # frame 1 rendered with Cycles starts the run
         settings.strength = 0.65
         settings.seed = "1234"
         settings.diffusion_cadence = 2

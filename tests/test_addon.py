@@ -56,6 +56,9 @@ def ready(addon, tmp_path):
     addon.prefs.engine_python = ENGINE_PY
     scene.deforum.output_dir = str(tmp_path / "out")
     scene.deforum.batch_name = "Shot"
+    # This scene is a camera in empty space: estimated (here flat) depth, baked at
+    # camera_scale. Scene depth, the Blender default, has its own tests (test_addon_scene).
+    scene.deforum.depth_source = "model"
     return scene, cam, tmp_path / "out"
 
 

@@ -51,10 +51,11 @@ def test_each_frame_saves_what_the_truck_uncovered_beside_the_box(tmp_path):
     assert result.returncode == 0, result.stderr
     start = start_of(result)
     folder, ts = Path(start["outdir"]), start["timestring"]
-    masks = sorted(folder.glob(f"{ts}_disocclusion_*.png"))
-    assert [p.name for p in masks] == [f"{ts}_disocclusion_{k:05d}.png" for k in (1, 2, 3)]
+    masks = sorted((folder / f"{ts}_disocclusion").iterdir())
+    assert [p.name for p in masks] == [f"{k:05d}.png" for k in (1, 2, 3)]
+    assert len(list(folder.glob("*.png"))) == 4  # the frames' folder holds the frames
     for k in (1, 2, 3):
-        mask = png(folder / f"{ts}_disocclusion_{k:05d}.png")[..., 0] > 127
+        mask = png(folder / f"{ts}_disocclusion" / f"{k:05d}.png")[..., 0] > 127
         before, now = box_scene_depth(k - 1), box_scene_depth(k)
         # The wall just right of the box was behind the box one frame earlier.
         rows, cols = np.nonzero((now == 10.0) & (before == 2.0))
@@ -77,12 +78,12 @@ def test_inpainting_changes_only_the_uncovered_area(tmp_path, tiny_model):  # no
     # Frame 1: the warped frame 0 everywhere the scene was visible, new pixels elsewhere.
     warped = warp_3d(frames[0], box_scene_depth(1), translation=(20, 0, 0),
                      rotation=(0, 0, 0), fov=FOV, prev_fov=FOV, warp_model="pinhole")
-    uncovered = png(folder / f"{ts}_disocclusion_00001.png")[..., 0] > 127
+    uncovered = png(folder / f"{ts}_disocclusion" / "00001.png")[..., 0] > 127
     assert uncovered.any()
     assert np.array_equal(frames[1][~uncovered], warped[~uncovered])
     assert np.abs(frames[1][uncovered].astype(int) - warped[uncovered]).mean() > 2
     # Frame 2: the camera stops, nothing new comes into view, nothing is re-diffused.
-    assert not (png(folder / f"{ts}_disocclusion_00002.png") > 127).any()
+    assert not (png(folder / f"{ts}_disocclusion" / "00002.png") > 127).any()
     assert np.array_equal(frames[2], frames[1])
 
 
@@ -111,5 +112,5 @@ def test_a_keyframe_after_tweens_inpaints_everything_uncovered_since_the_last_on
     assert region[hidden.step(3)].all()
     # The strip uncovered at frame 1 has moved with the wall by frame 3 and is still there.
     assert region.sum() > hidden.step(3).sum() + hidden.step(1)[:, :-4].sum() // 2
-    assert sorted(p.name for p in tmp_path.glob("ts_disocclusion_*.png")) == [
-        f"ts_disocclusion_{k:05d}.png" for k in (1, 2, 3)]
+    assert sorted(p.name for p in (tmp_path / "ts_disocclusion").iterdir()) == [
+        f"{k:05d}.png" for k in (1, 2, 3)]
