@@ -593,7 +593,8 @@ def stop_server(grace: float = 5.0) -> bool:
 
 
 # Blender disables add-ons when it quits (unregister stops the server); this also
-# covers an exit that skips that: no engine process outlives Blender.
+# covers an exit that skips that; after a crash the server sees its stdin close, stops
+# its job and exits, so no engine process outlives Blender.
 atexit.register(stop_server)
 
 

@@ -4,7 +4,8 @@ Blender starts it once and sends one JSON object per line on stdin:
 
     {"id": "job-1", "argv": ["--settings", "F", "--enable_animation_mode", ...]}
     {"cancel": "job-1"}          stop that job within one denoising step
-    {"quit": true}               (or end of input) exit after the current job
+    {"quit": true}               exit after the current job
+    end of input                 the client is gone: stop the current job, then exit
 
 Each job runs exactly like ``python -m engine ARGV --progress jsonl``; its events
 carry ``"job": id`` and end with ``done``, ``error`` or ``cancelled``, followed
@@ -68,6 +69,11 @@ def _reader(stream: TextIO, jobs: queue.Queue, cancels: dict[str, CancelToken],
         jobs.put(command)
         if isinstance(command, dict) and command.get("quit"):
             return
+    # End of input without "quit": the client (Blender) is gone and nobody reads the
+    # events, so the running job stops too (its frames are kept).
+    with lock:
+        for token in cancels.values():
+            token.request()
     jobs.put({"quit": True})
 
 

@@ -77,3 +77,18 @@ def test_second_render_starts_diffusing_within_two_seconds(tmp_path, tiny_model)
         assert server.process.wait(timeout=30) == 0
     finally:
         server.process.kill()
+
+
+def test_end_of_input_stops_the_running_job_and_exits(tmp_path, tiny_model):
+    """Blender died: the server must not keep diffusing a long job nobody reads."""
+    server = Server()
+    try:
+        server.send({"id": "long", "argv": job_argv(tmp_path, tiny_model, 500, "orphan")})
+        server.until(lambda e: e["event"] == "frame" and e["index"] == 1)
+        server.process.stdin.close()
+        events = server.until(lambda e: e["event"] == "finished")
+        assert events[-2]["event"] == "cancelled" and events[-1]["code"] == 130
+        assert server.process.wait(timeout=30) == 0
+        assert len(list((tmp_path / "orphan").glob("*.png"))) < 500
+    finally:
+        server.process.kill()
