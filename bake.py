@@ -63,6 +63,9 @@ def sample(context, scene=None, *, with_camera: bool = True,
     if end < start:
         raise BakeError(f"frame range: end {end} is before start {start}")
     r = scene.render
+    # The engine's picture is W×H (a multiple of 8): its fov, not the full render's,
+    # is the one its pixels (and the rendered scene depth) were taken with.
+    width, height = render_size(scene)
     settings = scene.deforum
     current, subframe = scene.frame_current, scene.frame_subframe
     matrices, fovs = [], []
@@ -79,13 +82,12 @@ def sample(context, scene=None, *, with_camera: bool = True,
             matrices.append(np.array(ev.matrix_world, dtype=float))
             data = ev.data
             fovs.append(vertical_fov(data.lens, data.sensor_width, data.sensor_height,
-                                     data.sensor_fit, r.resolution_x, r.resolution_y,
+                                     data.sensor_fit, width, height,
                                      r.pixel_aspect_x, r.pixel_aspect_y))
     finally:
         scene.frame_set(current, subframe=subframe)
     schedules: dict[str, str] = {}
     if cam is not None and settings.animation_mode in ("2D", "3D"):
-        _, height = render_size(scene)
         schedules = bake_math.camera_schedules(np.stack(matrices), fovs,
                                                mode=settings.animation_mode,
                                                scale=settings.camera_scale if scale is None

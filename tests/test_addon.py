@@ -544,3 +544,20 @@ def test_check_engine_reports_the_engine(addon):
     addon.prefs.engine_python = "/nonexistent/python"
     with pytest.raises(RuntimeError, match="not found"):
         bpy.ops.deforum.check_engine()
+
+
+def test_bake_fov_is_that_of_the_engine_picture_when_the_size_is_rounded(ready, addon):
+    """1000×563 renders as 1000×560 in the engine: the fov must be the 1000×560 one."""
+    from engine.camera import vertical_fov
+
+    scene, cam = ready[0], ready[1]
+    scene.render.resolution_x, scene.render.resolution_y = 1000, 563
+    baked = addon.sub("bake").sample(bpy.context, scene)
+    data = cam.data
+    scene.frame_set(scene.frame_start)
+    expected = vertical_fov(data.lens, data.sensor_width, data.sensor_height, data.sensor_fit,
+                            1000, 560, 1.0, 1.0)
+    assert baked.fovs[0] == pytest.approx(expected, abs=1e-9)
+    assert baked.fovs[0] != pytest.approx(vertical_fov(
+        data.lens, data.sensor_width, data.sensor_height, data.sensor_fit, 1000, 563, 1.0, 1.0),
+        abs=1e-3)
