@@ -80,10 +80,13 @@ class DEFORUM_OT_render(bpy.types.Operator):
 
     def _prepare(self, context):
         try:
-            return runner.prepare(context)
+            run = runner.prepare(context)
         except runner.RunError as exc:
             _report_error(self, context.scene, str(exc))
             return None
+        for note in run.notes:
+            self.report({"INFO"}, "Deforum: " + note)
+        return run
 
     def execute(self, context):
         run = self._prepare(context)

@@ -237,3 +237,12 @@ def test_scene_as_init_image_renders_only_the_first_frame_after_the_depth(plane_
     assert len(list(Path(job["depth_maps_path"]).glob("*.npy"))) == FRAMES
     first = sorted((out / "Shot").glob("*_00000.png"))[0]
     assert np.array_equal(pixels(first), pixels(init))
+
+
+def test_render_reports_what_scene_depth_does_and_a_lens_shift_it_cannot_follow(plane_scene,
+                                                                              addon):
+    scene, cam, _out = plane_scene
+    cam.data.shift_x = 0.1
+    run = addon.sub("runner").prepare(bpy.context)
+    assert any("pinhole" in note and "200" in note for note in run.notes)
+    assert any("lens shift (0.1, 0)" in note for note in run.notes)
