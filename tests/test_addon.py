@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.blender_helpers import (ADDON, ROOT, Addon, blender_ext_script,  # noqa: I001
+from tests.blender_helpers import (ADDON, ROOT, addon, blender_ext_script,  # noqa: F401, I001
                                    keyframed_camera_scene)
 
 import bpy  # noqa: E402  (blender_helpers sets the hermetic environment first)
@@ -38,15 +38,6 @@ from engine.schedules import evaluate_schedule  # noqa: E402
 # The engine's Python: this venv, or another one when the add-on tests run in a
 # bpy-only venv (e.g. bpy 4.2: DEFORUM_TEST_ENGINE_PYTHON=.venv/bin/python).
 ENGINE_PY = os.environ.get("DEFORUM_TEST_ENGINE_PYTHON", sys.executable)
-
-
-@pytest.fixture
-def addon():
-    a = Addon()
-    try:
-        yield a
-    finally:
-        a.close()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.blender_helpers import Addon, keyframed_camera_scene  # noqa: I001
+from tests.blender_helpers import addon, keyframed_camera_scene  # noqa: F401, I001
 
 import bpy  # noqa: E402  (blender_helpers sets the hermetic environment first)
 import numpy as np  # noqa: E402
@@ -27,15 +27,6 @@ FILE_2D = DATA / "webui_2D.txt"
 KEYS_3D = ("translation_x", "translation_y", "translation_z", "rotation_3d_x",
            "rotation_3d_y", "rotation_3d_z", "fov")
 KEYS_2D = ("angle", "zoom", "translation_x", "translation_y")
-
-
-@pytest.fixture
-def addon():
-    a = Addon()
-    try:
-        yield a
-    finally:
-        a.close()
 
 
 def values(schedule: str, frames: int) -> np.ndarray:

@@ -12,7 +12,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.blender_helpers import Addon  # noqa: I001  (sets the hermetic environment first)
+# blender_helpers first: it sets the hermetic environment before bpy loads.
+from tests.blender_helpers import addon  # noqa: F401, I001
 
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
@@ -22,15 +23,6 @@ from tests.test_addon import ENGINE_PY, modal_stand_in, strips_of  # noqa: E402
 
 START, FRAMES, DISTANCE, STEP = 3, 4, 5.0, 0.1
 WIDTH, HEIGHT = 64, 48
-
-
-@pytest.fixture
-def addon():
-    a = Addon()
-    try:
-        yield a
-    finally:
-        a.close()
 
 
 @pytest.fixture

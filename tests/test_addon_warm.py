@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.blender_helpers import Addon, keyframed_camera_scene  # noqa: I001
+from tests.blender_helpers import addon, keyframed_camera_scene  # noqa: F401, I001
 
 import bpy  # noqa: E402  (blender_helpers sets the hermetic environment first)
 
@@ -29,15 +29,6 @@ FRAMES = "*_[0-9][0-9][0-9][0-9][0-9].png"
 def tiny_model(tmp_path_factory):
     from engine.tiny_model import write_tiny_model
     return write_tiny_model(tmp_path_factory.mktemp("tiny"))
-
-
-@pytest.fixture
-def addon():
-    a = Addon()
-    try:
-        yield a
-    finally:
-        a.close()
 
 
 @pytest.fixture
