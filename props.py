@@ -146,8 +146,9 @@ def _make_settings_class() -> type:
             description="2D/3D: the scene's first frame, rendered with its own render "
                         "settings, is frame 0's init image (diffused with Strength)"),
         live_strip=BoolProperty(
-            name="Live Strip", default=False,
-            description="Append frames to the VSE strip as they arrive"),
+            name="Live Preview", default=True,
+            description="Append frames to the VSE strip as they arrive and show the newest "
+                        "in an open Image Editor"),
         prompts=CollectionProperty(type=DeforumPrompt),
         prompt_index=IntProperty(name="Active prompt", default=0),
         # Results of the last bake / run, kept with the file.

@@ -365,25 +365,30 @@ def handle(context, run: Run, events: list[dict[str, Any]]) -> None:
     if scene is not None and not run.finished:
         _status(scene, run.job.progress_text(), error=False)
     if run.live and run.job.frames:
-        newest = max(run.job.frames, key=lambda f: f.index).path
-        if newest != run.preview_path:
-            preview.show_frame(newest, bpy.context.window_manager)
-            run.preview_path = newest
-        vse_scene = bpy.data.scenes.get(run.vse_scene_name)
-        if vse_scene is None:
-            return
-        paths = _frame_paths(run)
-        sed = vse_scene.sequence_editor
-        strip = None
-        if sed is not None and run.strip_name:
-            strip = next((s for s in vse.own_strips(sed, run.owner)
-                          if s.name == run.strip_name), None)
-        if strip is None:
-            strip = vse.place_strip(vse_scene, paths, name=_strip_name(run), start=run.start,
-                                    owner=run.owner, info=_strip_info(run))
-            run.strip_name = strip.name
-        else:
-            vse.append_frames(strip, paths)
+        _live_preview(run)
+
+
+def _live_preview(run: Run) -> None:
+    """The newest frame in the preview image; every frame so far in the growing strip."""
+    newest = max(run.job.frames, key=lambda f: f.index).path
+    if newest != run.preview_path:
+        preview.show_frame(newest, bpy.context.window_manager)
+        run.preview_path = newest
+    vse_scene = bpy.data.scenes.get(run.vse_scene_name)
+    if vse_scene is None:
+        return
+    paths = _frame_paths(run)
+    sed = vse_scene.sequence_editor
+    strip = None
+    if sed is not None and run.strip_name:
+        strip = next((s for s in vse.own_strips(sed, run.owner)
+                      if s.name == run.strip_name), None)
+    if strip is None:
+        strip = vse.place_strip(vse_scene, paths, name=_strip_name(run), start=run.start,
+                                owner=run.owner, info=_strip_info(run))
+        run.strip_name = strip.name
+    else:
+        vse.append_frames(strip, paths)
 
 
 def finish(context, run: Run) -> tuple[str, str]:
@@ -415,6 +420,8 @@ def finish(context, run: Run) -> tuple[str, str]:
     elif j.state == job.CANCELLED:
         level, message = "WARNING", (f"Deforum: cancelled after {len(j.frames)} frames; "
                                      f"written frames are kept in {j.batch_folder or 'the output folder'}")
+        if run.live and j.frames:  # the live strip ends with the last kept frame
+            _live_preview(run)
     else:
         level, message = "ERROR", "Deforum: " + j.failure_text()
     if scene is not None:

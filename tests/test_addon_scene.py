@@ -66,7 +66,8 @@ def user_settings(scene, cam):
                 scene.cycles.filter_width, scene.world, scene.camera, cam.data.dof.use_dof,
                 scene.view_layers[0].material_override, scene.frame_current,
                 len(bpy.data.materials),
-                {i.name for i in bpy.data.images} - {"Render Result"})  # any render makes it
+                # any render makes "Render Result"; the live preview shows its image
+                {i.name for i in bpy.data.images} - {"Render Result", "Deforum Preview"})
     return snapshot
 
 
