@@ -191,8 +191,14 @@ def lit_by_sky(scene):
 
 
 def pixels(path):
-    import cv2
-    return cv2.imread(str(path))
+    """A PNG's pixels read by Blender itself (the bpy-only 4.2/4.5 test venvs lack OpenCV)."""
+    image = bpy.data.images.load(str(path))
+    try:
+        values = np.empty(len(image.pixels), np.float32)
+        image.pixels.foreach_get(values)
+    finally:
+        bpy.data.images.remove(image)
+    return values
 
 
 def test_stylise_the_scene_feeds_its_renders_as_video_input_frames(plane_scene):

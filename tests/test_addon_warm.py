@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -20,15 +21,19 @@ from tests.blender_helpers import addon, keyframed_camera_scene  # noqa: F401, I
 
 import bpy  # noqa: E402  (blender_helpers sets the hermetic environment first)
 
-from tests.test_addon import ENGINE_PY, no_process, strips_of  # noqa: E402
+from tests.test_addon import ENGINE_PY, ROOT, no_process, strips_of  # noqa: E402
 
 FRAMES = "*_[0-9][0-9][0-9][0-9][0-9].png"
 
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    from engine.tiny_model import write_tiny_model
-    return write_tiny_model(tmp_path_factory.mktemp("tiny"))
+    """Written by the engine's Python: Blender's (the bpy-only 4.2/4.5 venvs) has no torch."""
+    folder = tmp_path_factory.mktemp("tiny")
+    subprocess.run([ENGINE_PY, "-m", "engine.tiny_model", str(folder)], check=True,
+                   cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"},
+                   capture_output=True)
+    return folder
 
 
 @pytest.fixture
