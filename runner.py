@@ -256,6 +256,10 @@ def prepare(context, *, scene=None) -> Run:
     outdir = output_dir(scene, addon_prefs)
     _writable(outdir)
     scene_depth = uses_scene_depth(settings)
+    if scene_depth and not settings.use_camera:
+        raise RunError("depth_source: 'scene' renders the camera's depth, which only matches "
+                       "the motion when the motion comes from that camera; turn on Motion › "
+                       "Motion from Camera, or choose depth source 'model' or 'none'")
     try:
         if scene_depth:
             bake.scene_camera(scene)  # the depth render needs the camera, motion or not

@@ -245,3 +245,12 @@ def test_render_reports_what_scene_depth_does_and_a_lens_shift_it_cannot_follow(
     run = addon.sub("runner").prepare(bpy.context)
     assert any("pinhole" in note and "200" in note for note in run.notes)
     assert any("lens shift (0.1, 0)" in note for note in run.notes)
+
+
+def test_scene_depth_without_the_camera_motion_is_refused_by_name(plane_scene):
+    scene, _cam, out = plane_scene
+    scene.deforum.use_camera = False
+    with pytest.raises(RuntimeError, match="depth_source: 'scene'.*Motion from Camera"):
+        bpy.ops.deforum.render()  # an error report raises in bpy
+    assert scene.deforum.status_error and "depth_source" in scene.deforum.status
+    assert not (out / "Shot").exists()
