@@ -141,6 +141,11 @@ def _make_settings_class() -> type:
             description="Video Input frames are this scene rendered with its own render "
                         "engine and settings (every frame of the range), instead of a video "
                         "file"),
+        stylise_mask=PointerProperty(
+            name="Only Collection", type=bpy.types.Collection,
+            description="Stylise the Scene: diffuse only what the camera sees of this "
+                        "collection's objects (a mask rendered per frame; other objects "
+                        "hide it where they are in front); empty: the whole picture"),
         init_from_scene=BoolProperty(
             name="Scene as Init Image", default=False,
             description="2D/3D: the scene's first frame, rendered with its own render "

@@ -207,13 +207,19 @@ def _scene_input_passes(scene, data: dict[str, Any], stem: Path) -> list[ScenePa
 
     The frames are rendered with the scene's render engine and settings into
     ``{stem}_scene/`` (engine frame k = Blender frame start + k), which the
-    engine reads in place as an image sequence.
+    engine reads in place as an image sequence; with ``stylise_mask`` the
+    masks of that collection go to ``{stem}_masks/`` as the mask video.
     """
     settings = scene.deforum
     folder = stem.with_name(stem.name + "_scene")
     if settings.animation_mode == "Video Input" and settings.video_from_scene:
         data["video_init_path"] = str(folder)
-        return [scene_render.colour_pass(scene, folder, setting="video_from_scene")]
+        passes = [scene_render.colour_pass(scene, folder, setting="video_from_scene")]
+        if settings.stylise_mask is not None:
+            masks = stem.with_name(stem.name + "_masks")
+            data.update(use_mask_video=True, video_mask_path=str(masks))
+            passes.append(scene_render.mask_pass(scene, masks, settings.stylise_mask))
+        return passes
     if settings.animation_mode in ("2D", "3D") and settings.init_from_scene:
         data.update(use_init=True, init_image=str(folder / "00000.png"))
         return [scene_render.colour_pass(scene, folder, setting="init_from_scene",

@@ -83,3 +83,11 @@ def depth_from_rgba(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
     depth = np.array(rgba[..., 0], dtype=np.float32)
     depth[rgba[..., 3] < 0.5] = FAR
     return depth
+
+
+def mask_rgba(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Bottom-up RGBA floats of a grey mask from the coverage (alpha) of a render:
+    white where it is covered (diffused), black elsewhere, opaque."""
+    alpha = np.asarray(pixels, dtype=np.float32).reshape(height, width, 4)[..., 3]
+    grey = np.clip(alpha, 0.0, 1.0)
+    return np.stack([grey, grey, grey, np.ones_like(grey)], axis=-1).ravel()

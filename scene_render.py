@@ -10,6 +10,10 @@ become far depth (+inf), never 0. The frame is written as a float32 EXR, read
 back through ``bpy.data.images`` and saved with ``engine.depth.write_scene_depth``
 as ``{k:05d}.npy`` (engine frame k = Blender frame start + k).
 
+Masks (stylising only some objects) are the same render with every object
+outside the chosen collection a holdout: alpha = what the camera sees of the
+collection, written as a grey ``{k:05d}.png``.
+
 Colour frames use the user's own engine and settings, written as
 ``{k:05d}.png`` at the engine's W×H (the sequencer is switched off, or the
 Deforum strips in the VSE would be rendered instead of the scene).
@@ -34,10 +38,11 @@ import bpy
 
 from . import bake, compat
 from .engine.depth import write_scene_depth
-from .scene_pass import ScenePass, depth_from_rgba
+from .scene_pass import ScenePass, depth_from_rgba, mask_rgba
 
 DEPTH_LABEL = "scene depth"
 COLOUR_LABEL = "scene frames"
+MASK_LABEL = "scene masks"
 Change = tuple[Any, str, Any]
 
 
@@ -140,11 +145,10 @@ def _read_rgba(path: Path, width: int, height: int):
     return pixels
 
 
-def render_depth_frame(scene, frame: int, k: int, folder: str | Path) -> Path:
-    """Blender frame ``frame``'s view-axis depth as ``{folder}/{k:05d}.npy``."""
+def _depth_render(scene, frame: int, k: int, folder: Path, extra: Sequence[Change] = ()):
+    """(bottom-up RGBA floats, W, H) of the depth render of Blender frame ``frame``."""
     if not hasattr(scene, "cycles"):  # the Cycles add-on registers scene.cycles
         raise RuntimeError("scene depth needs Cycles, which is not available in this Blender")
-    folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     width, height = bake.render_size(scene)
     exr = folder / f".{k:05d}.render.exr"
@@ -152,14 +156,47 @@ def render_depth_frame(scene, frame: int, k: int, folder: str | Path) -> Path:
     material = _depth_material()
     try:
         changes = _frame_changes(scene, width, height, exr) + \
-            _depth_changes(scene, view_layer, material)
+            _depth_changes(scene, view_layer, material) + list(extra)
         with _temporarily(changes), _at_frame(scene, frame):
             _render(scene, view_layer.name)
         pixels = _read_rgba(exr, width, height)
     finally:
         bpy.data.materials.remove(material)
         exr.unlink(missing_ok=True)
+    return pixels, width, height
+
+
+def render_depth_frame(scene, frame: int, k: int, folder: str | Path) -> Path:
+    """Blender frame ``frame``'s view-axis depth as ``{folder}/{k:05d}.npy``."""
+    pixels, width, height = _depth_render(scene, frame, k, Path(folder))
     return write_scene_depth(folder, k, depth_from_rgba(pixels, width, height))
+
+
+def render_mask_frame(scene, frame: int, k: int, folder: str | Path,
+                      collection_name: str) -> Path:
+    """Where Blender frame ``frame`` shows the collection's objects, as a grey
+    ``{folder}/{k:05d}.png`` (white = diffused).
+
+    The depth render with every other object a holdout: its alpha is what
+    the camera sees of the collection, hidden wherever another object is in front.
+    """
+    collection = bpy.data.collections.get(collection_name)
+    if collection is None:
+        raise RuntimeError(f"the collection {collection_name!r} no longer exists")
+    inside = set(collection.all_objects)
+    holdouts = [(obj, "is_holdout", True) for obj in scene.objects if obj not in inside]
+    pixels, width, height = _depth_render(scene, frame, k, Path(folder), holdouts)
+    path = Path(folder) / f"{k:05d}.png"
+    image = bpy.data.images.new(f".deforum_mask_{k}", width, height, alpha=False)
+    try:
+        image.colorspace_settings.is_data = True  # 0/1 stored as 0/255, no transfer curve
+        image.pixels.foreach_set(mask_rgba(pixels, width, height))
+        image.filepath_raw = str(path)
+        image.file_format = "PNG"
+        image.save()
+    finally:
+        bpy.data.images.remove(image)
+    return path
 
 
 def render_colour_frame(scene, frame: int, k: int, folder: str | Path) -> Path:
@@ -197,6 +234,15 @@ def _scene_pass(scene, folder: str | Path, label: str, render_frame, setting: st
 def depth_pass(scene, folder: str | Path) -> ScenePass:
     """Depth maps ``{folder}/{k:05d}.npy`` for every frame of the scene range."""
     return _scene_pass(scene, folder, DEPTH_LABEL, render_depth_frame, "depth_source")
+
+
+def mask_pass(scene, folder: str | Path, collection) -> ScenePass:
+    """Masks ``{folder}/{k:05d}.png`` of what the camera sees of ``collection``, every frame."""
+    name = collection.name
+
+    def render_frame(target, frame: int, k: int, out: str | Path) -> Path:
+        return render_mask_frame(target, frame, k, out, name)
+    return _scene_pass(scene, folder, MASK_LABEL, render_frame, "stylise_mask")
 
 
 def colour_pass(scene, folder: str | Path, *, setting: str = "render settings",

@@ -195,6 +195,6 @@ CLASSES = (
     DEFORUM_PT_depth,
     _group_panel("sampling", "Sampling"),
     _group_panel("init", "Init & Mask", first=("init_from_scene",)),
-    _group_panel("video", "Video Input", first=("video_from_scene",)),
+    _group_panel("video", "Video Input", first=("video_from_scene", "stylise_mask")),
     DEFORUM_PT_output,
 )

@@ -254,3 +254,47 @@ def test_scene_depth_without_the_camera_motion_is_refused_by_name(plane_scene):
         bpy.ops.deforum.render()  # an error report raises in bpy
     assert scene.deforum.status_error and "depth_source" in scene.deforum.status
     assert not (out / "Shot").exists()
+
+
+def test_stylising_one_collection_renders_its_masks_with_occlusion(plane_scene):
+    """Only the "Actors" cube is diffused; the plane, and a box in front of it, are kept."""
+    scene, _cam, out = plane_scene
+    actors = bpy.data.collections.new("Actors")
+    scene.collection.children.link(actors)
+
+    def box(name, collection, centre, size):
+        mesh = bpy.data.meshes.new(name)
+        (x, y, z), h = centre, size / 2
+        corners = [(x + a * h, y + b * h, z + c * h) for a in (-1, 1) for b in (-1, 1)
+                   for c in (-1, 1)]
+        faces = [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4),
+                 (1, 5, 7, 3)]
+        mesh.from_pydata(corners, [], faces)
+        collection.objects.link(bpy.data.objects.new(name, mesh))
+
+    box("Actor", actors, (1.0, 0.0, 0.5), 1.0)          # on the plane, right of centre
+    box("Blocker", scene.collection, (1.0, 0.0, 2.0), 0.4)  # hovers over part of it
+    lit_by_sky(scene)
+    s = scene.deforum
+    s.animation_mode, s.video_from_scene, s.stylise_mask = "Video Input", True, actors
+    assert bpy.ops.deforum.render() == {"FINISHED"}
+    (job_file,) = (out / "jobs").glob("Shot_*.json")
+    job = json.loads(job_file.read_text())
+    masks_dir = Path(job["video_mask_path"])
+    assert job["use_mask_video"] is True and masks_dir.name == f"{job_file.stem}_masks"
+    masks = sorted(masks_dir.glob("*.png"))
+    assert [p.name for p in masks] == [f"{k:05d}.png" for k in range(FRAMES)]
+    image = pixels(masks[0]).reshape(HEIGHT, WIDTH, 4)[::-1, :, 0]  # top row first
+    assert set(np.unique(image)) <= {0.0, 1.0}
+    # The camera looks straight down from 5 m: the cube's top (0.5 m … 1.5 m right, at
+    # 4 m) is white, except where the blocker (0.8 … 1.2 m, at 2.8 m) covers it.
+    half_width = 18.0 / 50.0  # sensor 36 mm across, lens 50 mm: tan(horizontal half fov)
+
+    def column(x, depth):
+        return int((x / (depth * half_width) + 1) / 2 * WIDTH)
+
+    row = HEIGHT // 2
+    assert image[row, column(0.6, 4.0)] == 1.0             # the cube's top
+    assert image[row, column(1.0, 2.8)] == 0.0             # the blocker in front of it
+    assert image[row, column(-0.3, 5.0)] == 0.0            # the plane
+    assert 0.02 < image.mean() < 0.5

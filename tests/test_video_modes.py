@@ -276,8 +276,13 @@ def test_a_folder_of_images_is_video_input_used_in_place(tmp_path):
     for k, picture in enumerate(pictures):  # frame2 before frame10: natural order
         cv2.imwrite(str(source / f"frame{k * 4}.png"), picture[..., ::-1])
     before = sorted(p.name for p in source.iterdir())
+    masks = tmp_path / "scene_masks"
+    masks.mkdir()
+    for k in range(6):
+        cv2.imwrite(str(masks / f"{k:05d}.png"), np.full((64, 64), 255 * (k % 2), np.uint8))
     path = settings_file(tmp_path / "s.txt", animation_mode="Video Input",
-                         video_init_path=str(source), extract_nth_frame=2)
+                         video_init_path=str(source), extract_nth_frame=2,
+                         use_mask_video=True, video_mask_path=str(masks))
     result = run_engine("--settings", path, "--enable_animation_mode", "--outdir",
                         tmp_path / "out", "--progress", "jsonl")
     assert result.returncode == 0, result.stderr
@@ -288,6 +293,8 @@ def test_a_folder_of_images_is_video_input_used_in_place(tmp_path):
         assert np.array_equal(read(frame), picture)
     assert sorted(p.name for p in source.iterdir()) == before
     assert not (tmp_path / "out" / "vid" / "inputframes").exists()
+    assert not (tmp_path / "out" / "vid" / "maskframes").exists()
+    assert "mask video gives" not in result.stdout  # 3 masks for 3 frames
 
     empty = tmp_path / "empty"
     empty.mkdir()
