@@ -267,8 +267,6 @@ def prepare(context, *, scene=None) -> Run:
                        "the motion when the motion comes from that camera; turn on Motion › "
                        "Motion from Camera, or choose depth source 'model' or 'none'")
     try:
-        if scene_depth:
-            bake.scene_camera(scene)  # the depth render needs the camera, motion or not
         baked = bake.sample(context, scene,
                             with_camera=settings.use_camera and mode in ("2D", "3D"),
                             scale=TRANSLATION_SCALE if scene_depth else None)
