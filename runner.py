@@ -333,10 +333,14 @@ def start(context, run: Run) -> Run:
     return run
 
 
-def scene_pass_step(context, run: Run) -> None:
-    """One frame of the run's scene pass (a modal tick); the engine starts after the last."""
+def scene_pass_step(context, run: Run, background: bool = False) -> None:
+    """One frame of the run's scene pass; the engine starts after the last.
+
+    ``background`` (a modal tick): a colour frame goes to Blender's render
+    job and is collected on a later tick, so the UI never waits for it.
+    """
     scene_pass = run.scene_pass
-    scene_pass.advance()
+    scene_pass.advance(background)
     if scene_pass.complete:
         start(context, run)
         return

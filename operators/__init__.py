@@ -123,8 +123,8 @@ class DEFORUM_OT_render(bpy.types.Operator):
             return {"RUNNING_MODAL"}
         if event.type != "TIMER":  # (event.timer is a new wrapper each time: no `is`)
             return {"PASS_THROUGH"}
-        if run.in_scene_pass:  # one frame per tick: the UI stays responsive between frames
-            runner.scene_pass_step(context, run)
+        if run.in_scene_pass:  # a frame per tick, colour frames in Blender's render job
+            runner.scene_pass_step(context, run, background=True)
         else:
             if run.cancel_requested:
                 run.job.request_cancel()

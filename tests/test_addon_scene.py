@@ -7,6 +7,7 @@ plane covers only the right part of the view, the rest is sky.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -298,3 +299,35 @@ def test_stylising_one_collection_renders_its_masks_with_occlusion(plane_scene):
     assert image[row, column(1.0, 2.8)] == 0.0             # the blocker in front of it
     assert image[row, column(-0.3, 5.0)] == 0.0            # the plane
     assert 0.02 < image.mean() < 0.5
+
+
+def test_modal_ticks_render_colour_frames_through_blenders_render_job(plane_scene, addon):
+    """The modal path hands each scene frame to bpy.ops.render.render('INVOKE_DEFAULT')
+    (headless, Blender renders it at once); the frames and the user's settings match the
+    blocking path."""
+    scene, cam, out = plane_scene
+    lit_by_sky(scene)
+    s = scene.deforum
+    s.animation_mode, s.video_from_scene = "Video Input", True
+    snapshot = user_settings(scene, cam)
+    scene.render.engine, scene.cycles.samples = "CYCLES", 2
+    before = snapshot()
+    runner = addon.sub("runner")
+    op, reports = modal_stand_in(addon)
+    op._run = runner.start(bpy.context, runner.prepare(bpy.context))
+    tick = SimpleNamespace(type="TIMER", value="NOTHING")
+    assert op.modal(bpy.context, tick) == {"PASS_THROUGH"}
+    assert snapshot() == before  # the frame is collected: the scene is the user's again
+    result = {"PASS_THROUGH"}
+    deadline = time.monotonic() + 120
+    while result == {"PASS_THROUGH"} and time.monotonic() < deadline:
+        time.sleep(0.05)
+        result = op.modal(bpy.context, tick)
+    assert result == {"FINISHED"}, reports
+    assert snapshot() == before
+    renders = sorted(Path(json.loads(op._run.settings_path.read_text())["video_init_path"])
+                     .glob("*.png"))
+    frames = sorted((out / "Shot").glob("*_[0-9][0-9][0-9][0-9][0-9].png"))
+    assert len(renders) == len(frames) == FRAMES
+    for frame, render in zip(frames, renders):
+        assert np.array_equal(pixels(frame), pixels(render))

@@ -61,3 +61,61 @@ def test_depth_from_rgba_flips_rows_and_makes_uncovered_pixels_far():
     depth = depth_from_rgba(rgba.ravel(), width, height)
     assert depth.dtype == np.float32 and depth.shape == (2, 3)
     np.testing.assert_array_equal(depth, [[4.0, 5.0, np.inf], [1.0, 2.0, 3.0]])
+
+
+class FakeRender:
+    """Blender's render job stand-in: done after ``ticks`` polls; None = stopped by the user."""
+
+    def __init__(self, k, ticks, path):
+        self.k, self.ticks, self.path = k, ticks, path
+
+    @property
+    def done(self):
+        self.ticks -= 1
+        return self.ticks < 0
+
+    def result(self):
+        return self.path
+
+
+def background_pass(paths):
+    started = []
+
+    def start(k, frame):
+        started.append((k, frame))
+        return FakeRender(k, 2, paths[k])
+
+    def blocking(k, frame):
+        raise AssertionError("the modal path must not render in the foreground")
+
+    return ScenePass("scene frames", range(1, 1 + len(paths)), blocking,
+                     setting="video_from_scene", start=start), started
+
+
+def test_background_frames_are_started_then_collected_on_later_ticks():
+    p, started = background_pass([Path("00000.png"), Path("00001.png")])
+    p.advance(background=True)
+    assert started == [(0, 1)] and p.running and p.done == 0
+    p.advance(background=True)
+    p.advance(background=True)   # still rendering: nothing new starts
+    assert started == [(0, 1)] and p.done == 0
+    p.advance(background=True)   # collected
+    assert p.done == 1 and p.paths == [Path("00000.png")]
+    for _ in range(4):
+        p.advance(background=True)
+    assert started == [(0, 1), (1, 2)] and p.complete and not p.running
+
+
+def test_cancel_waits_for_the_render_in_flight_and_a_stopped_render_cancels():
+    p, started = background_pass([Path("00000.png"), Path("00001.png")])
+    p.advance(background=True)
+    p.cancel()
+    assert p.running and not p.stopped      # Blender's job still holds the scene's settings
+    for _ in range(3):
+        p.advance(background=True)
+    assert p.stopped and p.cancelled and p.done == 1 and started == [(0, 1)]
+
+    q, _ = background_pass([None, Path("00001.png")])   # Esc in the render window
+    for _ in range(4):
+        q.advance(background=True)
+    assert q.stopped and q.cancelled and q.done == 0
