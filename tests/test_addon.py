@@ -323,16 +323,24 @@ def test_missing_engine_python_and_unwritable_output_are_reported(ready):
         bpy.ops.deforum.render()
 
 
-def test_cancel_through_the_job_keeps_frames_and_leaves_no_process(ready, addon):
-    scene, _cam, out = ready
-    addon.prefs.keep_engine_warm = False  # one process per render (warm: test_addon_warm.py)
-    scene.frame_end = scene.frame_start + 1999
-    runner = addon.sub("runner")
+def start_long_run(scene, runner, frames: int):
+    """A run of ``frames`` started as invoke() would, polled until its first frame is
+    written; the scene range is then 3 frames again, for quick renders after it."""
+    scene.frame_end = scene.frame_start + frames - 1
     run = runner.start(bpy.context, runner.prepare(bpy.context))
     deadline = time.monotonic() + 60
     while not run.job.frames and not run.finished and time.monotonic() < deadline:
         runner.handle(bpy.context, run, run.job.wait_events(0.1))
     assert run.job.frames, run.job.failure_text()
+    scene.frame_end = scene.frame_start + 2
+    return run
+
+
+def test_cancel_through_the_job_keeps_frames_and_leaves_no_process(ready, addon):
+    scene, _cam, out = ready
+    addon.prefs.keep_engine_warm = False  # one process per render (warm: test_addon_warm.py)
+    runner = addon.sub("runner")
+    run = start_long_run(scene, runner, 2000)
     pid = run.job.pid
     assert run.job.cancel() == "CANCELLED"
     assert no_process(pid)
@@ -484,9 +492,7 @@ def test_panels_and_preferences_draw_only_existing_properties(ready, addon):
 def test_loading_a_file_stops_a_running_engine(ready, addon):
     scene, _cam, _out = ready
     addon.prefs.keep_engine_warm = False  # one process per render (warm: test_addon_warm.py)
-    scene.frame_end = scene.frame_start + 1999
-    runner = addon.sub("runner")
-    run = runner.start(bpy.context, runner.prepare(bpy.context))
+    run = start_long_run(scene, addon.sub("runner"), 2000)
     pid = run.job.pid
     bpy.ops.wm.read_homefile(use_empty=True)
     assert no_process(pid)

@@ -21,7 +21,8 @@ from tests.blender_helpers import addon, keyframed_camera_scene  # noqa: F401, I
 
 import bpy  # noqa: E402  (blender_helpers sets the hermetic environment first)
 
-from tests.test_addon import ENGINE_PY, ROOT, no_process, strips_of  # noqa: E402
+from tests.test_addon import (ENGINE_PY, ROOT, no_process, start_long_run,  # noqa: E402
+                               strips_of)
 
 FRAMES = "*_[0-9][0-9][0-9][0-9][0-9].png"
 
@@ -75,18 +76,6 @@ def render_to_first_step(runner, monkeypatch) -> float:
     monkeypatch.setattr(runner, "handle", handle)
     assert seen, "no step event reached Blender"
     return seen[0] - called
-
-
-def start_long_run(scene, runner, frames: int):
-    """A run started as invoke() would, polled until its first frame is written."""
-    scene.frame_end = scene.frame_start + frames - 1
-    run = runner.start(bpy.context, runner.prepare(bpy.context))
-    deadline = time.monotonic() + 60
-    while not run.job.frames and not run.finished and time.monotonic() < deadline:
-        runner.handle(bpy.context, run, run.job.wait_events(0.1))
-    assert run.job.frames, run.job.failure_text()
-    scene.frame_end = scene.frame_start + 2
-    return run
 
 
 def test_second_render_reuses_the_warm_engine_and_starts_at_once(warm, tiny_model,
