@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import bake_math, props
-from .engine.camera import vertical_fov
+from .engine.camera import shift_fractions, vertical_fov
 
 
 class BakeError(ValueError):
@@ -68,7 +68,7 @@ def sample(context, scene=None, *, with_camera: bool = True,
     width, height = render_size(scene)
     settings = scene.deforum
     current, subframe = scene.frame_current, scene.frame_subframe
-    matrices, fovs = [], []
+    matrices, fovs, shifts = [], [], []
     values: dict[str, list[float]] = {name: [] for name in props.NUMERIC_SCHEDULES}
     try:
         for frame in range(start, end + 1):
@@ -84,6 +84,8 @@ def sample(context, scene=None, *, with_camera: bool = True,
             fovs.append(vertical_fov(data.lens, data.sensor_width, data.sensor_height,
                                      data.sensor_fit, width, height,
                                      r.pixel_aspect_x, r.pixel_aspect_y))
+            shifts.append(shift_fractions(data.shift_x, data.shift_y, data.sensor_fit, width,
+                                          height, r.pixel_aspect_x, r.pixel_aspect_y))
     finally:
         scene.frame_set(current, subframe=subframe)
     schedules: dict[str, str] = {}
@@ -91,6 +93,6 @@ def sample(context, scene=None, *, with_camera: bool = True,
         schedules = bake_math.camera_schedules(np.stack(matrices), fovs,
                                                mode=settings.animation_mode,
                                                scale=settings.camera_scale if scale is None
-                                               else scale, height=height)
+                                               else scale, height=height, shifts=shifts)
     return Bake(start, end - start + 1, np.stack(matrices) if matrices else np.zeros((0, 4, 4)),
                 fovs, values, schedules)

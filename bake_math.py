@@ -53,10 +53,19 @@ def motion_2d(motion: dict, height: float) -> dict[str, list[float]]:
 
 
 def camera_schedules(matrices, fovs: Sequence[float], *, mode: str, scale: float,
-                     height: float) -> dict[str, str]:
-    """Schedules for ``mode`` ('2D' or '3D') from sampled camera matrices and fovs."""
+                     height: float,
+                     shifts: Sequence[tuple[float, float]] = ()) -> dict[str, str]:
+    """Schedules for ``mode`` ('2D' or '3D') from sampled camera matrices and fovs.
+
+    In 3D a lens shift (per frame, fractions of the picture) that is not zero
+    everywhere becomes ``lens_shift_x/y``, which the pinhole warp follows.
+    """
     if mode == "2D":
         motion = matrices_to_motion(matrices, fovs, scale=scale)
         return {key: format_schedule(values)
                 for key, values in motion_2d(motion, height).items()}
-    return matrices_to_schedules(matrices, fovs, scale=scale)
+    schedules = matrices_to_schedules(matrices, fovs, scale=scale)
+    if any(x or y for x, y in shifts):
+        schedules["lens_shift_x"] = schedule_from_values([x for x, _ in shifts])
+        schedules["lens_shift_y"] = schedule_from_values([y for _, y in shifts])
+    return schedules

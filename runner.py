@@ -289,11 +289,6 @@ def prepare(context, *, scene=None) -> Run:
                      "the warp is pinhole and the camera is baked at "
                      f"{TRANSLATION_SCALE:g} units per scene unit (warp_model and "
                      "camera_scale are not used)")
-        lens = bake.scene_camera(scene).data
-        if lens.shift_x or lens.shift_y:
-            notes.append(f"camera: lens shift ({lens.shift_x:g}, {lens.shift_y:g}) is not "
-                         "modelled by the warp, so the frames drift from the scene; set "
-                         "Shift X/Y to 0 for exact camera following")
 
     settings_path = jobs_dir / f"{stem}.json"
     with open(settings_path, "x", encoding="utf-8") as handle:

@@ -239,6 +239,23 @@ def vertical_fov(lens: float, sensor_width: float, sensor_height: float, sensor_
     return math.degrees(2.0 * math.atan(extent / (2.0 * lens)))
 
 
+def shift_fractions(shift_x: float, shift_y: float, sensor_fit: str, res_x: float,
+                    res_y: float, pixel_aspect_x: float = 1.0,
+                    pixel_aspect_y: float = 1.0) -> tuple[float, float]:
+    """Blender's lens shift as fractions of the rendered picture's width and height.
+
+    Blender measures both shifts in units of the fitted side (the width for a
+    horizontal fit, the height for a vertical one); ``lens_shift_x/y`` are per side.
+    """
+    width, height = res_x * pixel_aspect_x, res_y * pixel_aspect_y
+    if sensor_fit not in SENSOR_FITS:
+        raise ValueError(f"sensor_fit must be one of {', '.join(SENSOR_FITS)}, "
+                         f"got {sensor_fit!r}")
+    horizontal = sensor_fit == "HORIZONTAL" or (sensor_fit == "AUTO" and width >= height)
+    fitted = width if horizontal else height
+    return shift_x * fitted / width, shift_y * fitted / height
+
+
 def lens_from_vertical_fov(fov: float, sensor_width: float, sensor_height: float, sensor_fit: str,
                            res_x: float, res_y: float, pixel_aspect_x: float = 1.0,
                            pixel_aspect_y: float = 1.0) -> float:

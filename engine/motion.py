@@ -11,7 +11,7 @@ _2D = ("angle", "zoom", "translation_x", "translation_y")
 _FLIP = ("perspective_flip_theta", "perspective_flip_phi", "perspective_flip_gamma",
          "perspective_flip_fv")
 _3D = ("translation_x", "translation_y", "translation_z", "rotation_3d_x", "rotation_3d_y",
-       "rotation_3d_z", "fov", "near_plane", "far_plane")
+       "rotation_3d_z", "fov", "lens_shift_x", "lens_shift_y", "near_plane", "far_plane")
 
 
 class Motion:
@@ -41,23 +41,26 @@ class Motion:
                                 translation_y=v["translation_y"], border=s["border"],
                                 perspective_flip=flip)
         if self.mode == "3D":
-            prev_fov = float(self.values["fov"][max(frame - 1, 0)])
-            return warp.warp_3d(
-                image, depth,
-                translation=(v["translation_x"], v["translation_y"], v["translation_z"]),
-                rotation=(v["rotation_3d_x"], v["rotation_3d_y"], v["rotation_3d_z"]),
-                fov=v["fov"], prev_fov=prev_fov, near=v["near_plane"], far=v["far_plane"],
-                padding_mode=s["padding_mode"], sampling_mode=s["sampling_mode"],
-                warp_model=s["warp_model"])
+            return warp.warp_3d(image, depth, near=v["near_plane"], far=v["far_plane"],
+                                padding_mode=s["padding_mode"],
+                                sampling_mode=s["sampling_mode"], warp_model=s["warp_model"],
+                                **self._camera_step(frame))
         return image
+
+    def _camera_step(self, frame: int) -> dict:
+        """translation, rotation, fov and lens shift of ``frame`` and the frame before."""
+        v = {k: float(a[frame]) for k, a in self.values.items()}
+        prev = max(frame - 1, 0)
+        return dict(
+            translation=(v["translation_x"], v["translation_y"], v["translation_z"]),
+            rotation=(v["rotation_3d_x"], v["rotation_3d_y"], v["rotation_3d_z"]),
+            fov=v["fov"], prev_fov=float(self.values["fov"][prev]),
+            shift=(v["lens_shift_x"], v["lens_shift_y"]),
+            prev_shift=(float(self.values["lens_shift_x"][prev]),
+                        float(self.values["lens_shift_y"][prev])))
 
     def disocclusion(self, frame: int, prev_depth: np.ndarray, depth: np.ndarray) -> np.ndarray:
         """Bool mask of the pixels of ``frame`` that frame−1 did not see (3D pinhole)."""
         from . import warp
 
-        v = {k: float(a[frame]) for k, a in self.values.items()}
-        return warp.disocclusion_mask(
-            prev_depth, depth,
-            translation=(v["translation_x"], v["translation_y"], v["translation_z"]),
-            rotation=(v["rotation_3d_x"], v["rotation_3d_y"], v["rotation_3d_z"]),
-            fov=v["fov"], prev_fov=float(self.values["fov"][max(frame - 1, 0)]))
+        return warp.disocclusion_mask(prev_depth, depth, **self._camera_step(frame))

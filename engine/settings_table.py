@@ -130,6 +130,10 @@ SETTINGS: tuple[Setting, ...] = (
        "motion"),
     _s("fov", "schedule", "0:(40)", "3D vertical field of view, degrees", "motion",
        aliases=("fov_schedule",)),
+    _s("lens_shift_x", "schedule", "0:(0)", "3D pinhole: lens shift, a fraction of the "
+       "picture width (+ moves the view right, as Blender's Shift X)", "motion"),
+    _s("lens_shift_y", "schedule", "0:(0)", "3D pinhole: lens shift, a fraction of the "
+       "picture height (+ moves the view up)", "motion"),
     _s("near_plane", "schedule", "0:(200)", "3D near plane (no effect on the image, as in "
        "Deforum)", "motion", aliases=("near_schedule",)),
     _s("far_plane", "schedule", "0:(10000)", "3D far plane (no effect on the image)",

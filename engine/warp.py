@@ -24,6 +24,7 @@ _OUTSIDE = 4.0
 _LIMIT = 1.0e5
 
 Vec3 = tuple[float, float, float]
+Shift = tuple[float, float]
 
 
 def _validate_image(image: np.ndarray) -> None:
@@ -191,27 +192,35 @@ def _deforum_grid(grid, z, rotation: np.ndarray, shift: np.ndarray, k_new: tuple
 
 
 def _pinhole_grid(grid, z, rotation: np.ndarray, displacement: np.ndarray,
-                  k_new: tuple[float, float], k_old: tuple[float, float]):
+                  k_new: tuple[float, float], k_old: tuple[float, float],
+                  c_new: tuple[float, float], c_old: tuple[float, float]):
     """Unproject each output pixel at its depth, move it into the old camera, project.
 
     ``p_old = Q·(p_new + d')`` with Q's columns the new camera's axes in the
     old camera's frame and d' the camera's move in the new camera's axes
-    (x right, y down, z forward).  Points behind the old camera have no
-    source and take the padding.  Returns 1 / (depth in the old camera), 0 behind it.
+    (x right, y down, z forward); ``c`` is each camera's principal point in
+    NDC (lens shift).  Points behind the old camera have no source and take
+    the padding.  Returns 1 / (depth in the old camera), 0 behind it.
     """
     import torch
 
     _, _, centre_x, centre_y = _axes(*grid.shape[1:])
     q, d = rotation.tolist(), displacement.tolist()
-    point = ((centre_x / k_new[0] * z).add_(d[0]), (centre_y / k_new[1] * z).add_(d[1]),
-             z + d[2])
+    point = (((centre_x - c_new[0]) / k_new[0] * z).add_(d[0]),
+             ((centre_y - c_new[1]) / k_new[1] * z).add_(d[1]), z + d[2])
     old_z = _affine(torch.empty_like(grid[0]), zip(point, q[2]), 0.0)
     behind = old_z <= 0
     old_z.reciprocal_()
     for i in range(2):
-        _affine(grid[i], zip(point, q[i]), 0.0).mul_(old_z).mul_(k_old[i])
+        _affine(grid[i], zip(point, q[i]), 0.0).mul_(old_z).mul_(k_old[i]).add_(c_old[i])
         grid[i].masked_fill_(behind, _OUTSIDE)
     return old_z.masked_fill_(behind, 0.0)
+
+
+def _principal_point(shift: Shift) -> tuple[float, float]:
+    """NDC (x right, y down) of the optical axis for a lens shift given as fractions of
+    the picture's width and height (+x: the view moves right, +y: up)."""
+    return -2.0 * shift[0], 2.0 * shift[1]
 
 
 def _depth_tensor(depth: np.ndarray | None, height: int, width: int, name: str = "depth"):
@@ -226,7 +235,7 @@ def _depth_tensor(depth: np.ndarray | None, height: int, width: int, name: str =
 
 def _grid(height: int, width: int, depth: np.ndarray | None, translation: Vec3,
           rotation: Vec3, fov: float, prev_fov: float | None, warp_model: str,
-          aspect: float | None):
+          aspect: float | None, shift: Shift = (0.0, 0.0), prev_shift: Shift | None = None):
     """(2×H×W grid tensor, inverse old-camera depth or None) of one 3D step."""
     import torch
 
@@ -243,7 +252,10 @@ def _grid(height: int, width: int, depth: np.ndarray | None, translation: Vec3,
     if warp_model == "deforum":
         _deforum_grid(grid, z, rot, np.array([-tx, ty, -tz]), k_new, k_old)
     else:
-        inverse_old_z = _pinhole_grid(grid, z, rot, np.array([tx, -ty, tz]), k_new, k_old)
+        inverse_old_z = _pinhole_grid(grid, z, rot, np.array([tx, -ty, tz]), k_new, k_old,
+                                      _principal_point(shift),
+                                      _principal_point(shift if prev_shift is None
+                                                       else prev_shift))
     # Points on a camera plane project to infinity: keep them finite and far
     # outside the frame so they take the padding.
     grid.nan_to_num_(nan=_OUTSIDE).clamp_(-_LIMIT, _LIMIT)
@@ -252,7 +264,8 @@ def _grid(height: int, width: int, depth: np.ndarray | None, translation: Vec3,
 
 def grid_3d(height: int, width: int, depth: np.ndarray | None, *, translation: Vec3,
             rotation: Vec3, fov: float, prev_fov: float | None = None,
-            warp_model: str = "deforum", aspect: float | None = None) -> np.ndarray:
+            warp_model: str = "deforum", aspect: float | None = None,
+            shift: Shift = (0.0, 0.0), prev_shift: Shift | None = None) -> np.ndarray:
     """H×W×2 float32 NDC positions in the previous frame that each output pixel samples.
 
     Exposed so an image, its mask and a cadence pair can share one grid.
@@ -261,14 +274,15 @@ def grid_3d(height: int, width: int, depth: np.ndarray | None, *, translation: V
     fresh megabyte temporaries cost page faults on every frame.
     """
     grid, _ = _grid(height, width, depth, translation, rotation, fov, prev_fov, warp_model,
-                    aspect)
+                    aspect, shift, prev_shift)
     # Planar x and y: the view grid_sample reads as N×H×W×2 without a copy.
     return grid.permute(1, 2, 0).numpy()
 
 
 def disocclusion_mask(prev_depth: np.ndarray, depth: np.ndarray, *, translation: Vec3,
                       rotation: Vec3, fov: float, prev_fov: float | None = None,
-                      aspect: float | None = None, tolerance: float = 0.01) -> np.ndarray:
+                      aspect: float | None = None, shift: Shift = (0.0, 0.0),
+                      prev_shift: Shift | None = None, tolerance: float = 0.01) -> np.ndarray:
     """H×W bool: output pixels whose scene point the previous frame did not see.
 
     With true (metric) depth of both frames, each output pixel's point is
@@ -283,7 +297,7 @@ def disocclusion_mask(prev_depth: np.ndarray, depth: np.ndarray, *, translation:
 
     height, width = np.shape(depth)
     grid, inverse_old_z = _grid(height, width, depth, translation, rotation, fov, prev_fov,
-                                "pinhole", aspect)
+                                "pinhole", aspect, shift, prev_shift)
     inverse_prev = _depth_tensor(prev_depth, height, width, "prev_depth").reciprocal()
     with torch.no_grad():
         seen = F.grid_sample(inverse_prev[None, None], grid.permute(1, 2, 0)[None],
@@ -321,7 +335,8 @@ def warp_3d(image: np.ndarray, depth: np.ndarray | None, *, translation: Vec3, r
             fov: float, prev_fov: float | None = None, near: float = 200.0,
             far: float = 10000.0, padding_mode: str = "border",
             sampling_mode: str = "bicubic", warp_model: str = "deforum",
-            aspect: float | None = None) -> np.ndarray:
+            aspect: float | None = None, shift: Shift = (0.0, 0.0),
+            prev_shift: Shift | None = None) -> np.ndarray:
     """Move ``image`` by one Deforum 3D step.
 
     ``translation``/``rotation`` are the raw schedule values (degrees) of the new
@@ -329,12 +344,15 @@ def warp_3d(image: np.ndarray, depth: np.ndarray | None, *, translation: Vec3, r
     ``prev_fov`` are vertical fields of view of the new and previous frame.
     ``near``/``far`` are accepted for compatibility: as in the reference they do
     not change the image.  ``warp_model="deforum"`` reproduces the reference
-    formula, ``"pinhole"`` reprojects physically with metric depth.
+    formula, ``"pinhole"`` reprojects physically with metric depth; its
+    ``shift``/``prev_shift`` are the lens shifts of the new and previous frame
+    (fractions of the picture's width and height, +x right, +y up).
     """
     del near, far
     _validate_image(image)
     _validate_modes(sampling_mode, padding_mode)
     height, width = image.shape[:2]
     grid = grid_3d(height, width, depth, translation=translation, rotation=rotation, fov=fov,
-                   prev_fov=prev_fov, warp_model=warp_model, aspect=aspect)
+                   prev_fov=prev_fov, warp_model=warp_model, aspect=aspect, shift=shift,
+                   prev_shift=prev_shift)
     return sample_grid(image, grid, sampling_mode=sampling_mode, padding_mode=padding_mode)

@@ -11,7 +11,8 @@ import bpy
 from .. import job, prefs, props, runner
 
 MOTION_3D = ("translation_x", "translation_y", "translation_z", "rotation_3d_x",
-             "rotation_3d_y", "rotation_3d_z", "fov", "near_plane", "far_plane")
+             "rotation_3d_y", "rotation_3d_z", "fov", "lens_shift_x", "lens_shift_y",
+             "near_plane", "far_plane")
 MOTION_2D = ("angle", "zoom", "translation_x", "translation_y", "border",
              "flip_2d_perspective", "perspective_flip_theta", "perspective_flip_phi",
              "perspective_flip_gamma", "perspective_flip_fv")

@@ -53,17 +53,32 @@ def _world_turn(matrix: Matrix, angle_deg: float, pivot: Vector) -> Matrix:
     return turn @ matrix
 
 
-# name → (camera matrix after one frame from HOME, lens after one frame)
 HOME_MATRIX = look_at(HOME)
-MOVES: dict[str, tuple[Matrix, float]] = {
-    "dolly": (HOME_MATRIX @ Matrix.Translation((0.0, 0.0, -0.15)), LENS),
-    "truck": (HOME_MATRIX @ Matrix.Translation((0.10, 0.0, 0.0)), LENS),
-    "pedestal": (Matrix.Translation((0.0, 0.0, 0.08)) @ HOME_MATRIX, LENS),
-    "pan": (_world_turn(HOME_MATRIX, 1.5, HOME), LENS),
-    "tilt": (_local(HOME_MATRIX, "X", 1.0), LENS),
-    "roll": (_local(HOME_MATRIX, "Z", 2.0), LENS),
-    "orbit": (_world_turn(HOME_MATRIX, 2.0, TARGET), LENS),
-    "zoom": (HOME_MATRIX, LENS * 1.06),
+
+
+@dataclass
+class Move:
+    """The camera one frame after HOME: pose, lens, and Blender lens shift before/after."""
+
+    matrix: Matrix
+    lens: float = LENS
+    shift: tuple[float, float] = (0.0, 0.0)
+    home_shift: tuple[float, float] = (0.0, 0.0)
+
+
+ARCHITECTURAL = (0.05, 0.12)  # a shifted lens, as for upright verticals
+MOVES: dict[str, Move] = {
+    "dolly": Move(HOME_MATRIX @ Matrix.Translation((0.0, 0.0, -0.15))),
+    "truck": Move(HOME_MATRIX @ Matrix.Translation((0.10, 0.0, 0.0))),
+    "pedestal": Move(Matrix.Translation((0.0, 0.0, 0.08)) @ HOME_MATRIX),
+    "pan": Move(_world_turn(HOME_MATRIX, 1.5, HOME)),
+    "tilt": Move(_local(HOME_MATRIX, "X", 1.0)),
+    "roll": Move(_local(HOME_MATRIX, "Z", 2.0)),
+    "orbit": Move(_world_turn(HOME_MATRIX, 2.0, TARGET)),
+    "zoom": Move(HOME_MATRIX, LENS * 1.06),
+    "dolly, shifted lens": Move(HOME_MATRIX @ Matrix.Translation((0.0, 0.0, -0.15)),
+                                shift=ARCHITECTURAL, home_shift=ARCHITECTURAL),
+    "lens shift": Move(HOME_MATRIX, shift=(0.02, -0.015)),
 }
 
 
@@ -162,14 +177,16 @@ def build_scene():
     cam = bpy.data.objects.new("Cam", bpy.data.cameras.new("Cam"))
     scene.collection.objects.link(cam)
     scene.camera = cam
-    for m, (matrix, lens) in enumerate(MOVES.values()):
-        for frame, (pose, focal) in ((2 * m + 1, (HOME_MATRIX, LENS)),
-                                     (2 * m + 2, (matrix, lens))):
+    for m, move in enumerate(MOVES.values()):
+        for frame, pose, focal, shift in ((2 * m + 1, HOME_MATRIX, LENS, move.home_shift),
+                                          (2 * m + 2, move.matrix, move.lens, move.shift)):
             cam.matrix_world = pose
             cam.data.lens = focal
+            cam.data.shift_x, cam.data.shift_y = shift
             cam.keyframe_insert("location", frame=frame)
             cam.keyframe_insert("rotation_euler", frame=frame)
-            cam.data.keyframe_insert("lens", frame=frame)
+            for key in ("lens", "shift_x", "shift_y"):
+                cam.data.keyframe_insert(key, frame=frame)
     scene.frame_start, scene.frame_end = 1, 2 * len(MOVES)
     scene.frame_set(1)
     return scene, cam
@@ -207,7 +224,7 @@ def measure(folder: Path | None = None) -> list[Row]:
         scene.deforum.animation_mode = "3D"
         baked = bake.sample(bpy.context, scene, scale=200.0)
         motion = {key: evaluate_schedule(baked.camera_schedules[key], baked.frames)
-                  for key in MOTION + ("fov",)}
+                  for key in MOTION + ("fov", "lens_shift_x", "lens_shift_y")}
         rows = []
         for m, name in enumerate(MOVES):
             k = 2 * m + 1  # engine frame of the move's second frame
@@ -216,7 +233,10 @@ def measure(folder: Path | None = None) -> list[Row]:
             depths = [read_scene_depth(str(root / "depth"), i) for i in (k - 1, k)]
             step = {"translation": tuple(motion[key][k] for key in MOTION[:3]),
                     "rotation": tuple(motion[key][k] for key in MOTION[3:]),
-                    "fov": motion["fov"][k], "prev_fov": motion["fov"][k - 1]}
+                    "fov": motion["fov"][k], "prev_fov": motion["fov"][k - 1],
+                    "shift": (motion["lens_shift_x"][k], motion["lens_shift_y"][k]),
+                    "prev_shift": (motion["lens_shift_x"][k - 1],
+                                   motion["lens_shift_y"][k - 1])}
             covisible = ~disocclusion_mask(depths[0], depths[1], **step)
 
             def score(depth, model):

@@ -239,13 +239,18 @@ def test_scene_as_init_image_renders_only_the_first_frame_after_the_depth(plane_
     assert np.array_equal(pixels(first), pixels(init))
 
 
-def test_render_reports_what_scene_depth_does_and_a_lens_shift_it_cannot_follow(plane_scene,
-                                                                              addon):
+def test_render_reports_scene_depth_and_bakes_the_lens_shift_for_the_warp(plane_scene,
+                                                                         addon):
+    """Blender's shift is in units of the fitted side (the width here, 64 px): as
+    fractions of the picture that is 0.1 of the width and 0.05·64/48 of the height."""
     scene, cam, _out = plane_scene
-    cam.data.shift_x = 0.1
+    cam.data.shift_x, cam.data.shift_y = 0.1, 0.05
     run = addon.sub("runner").prepare(bpy.context)
     assert any("pinhole" in note and "200" in note for note in run.notes)
-    assert any("lens shift (0.1, 0)" in note for note in run.notes)
+    job = json.loads(run.settings_path.read_text())
+    assert evaluate_schedule(job["lens_shift_x"], FRAMES) == pytest.approx([0.1] * FRAMES)
+    assert evaluate_schedule(job["lens_shift_y"], FRAMES) == \
+        pytest.approx([0.05 * WIDTH / HEIGHT] * FRAMES)
 
 
 def test_scene_depth_without_the_camera_motion_is_refused_by_name(plane_scene):

@@ -359,3 +359,20 @@ def test_disocclusion_is_empty_for_a_pure_rotation_inside_the_frame_and_flags_be
     back = disocclusion_mask(depth, depth, translation=(0, 0, -2000), rotation=(0, 0, 0),
                              fov=50)               # 10 m back: everything new was behind
     assert back.all()
+
+
+def test_pinhole_lens_shift_moves_the_view_like_blenders_shift():
+    """Shift X +0.1 (of the width) moves the view right: content 6.4 px left at 64 wide;
+    Shift Y +0.25 (of the height) moves it up: content 12 px down at 48 high."""
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    depth = np.full((48, 64), 3.0, np.float32)
+    common = dict(translation=(0, 0, 0), rotation=(0, 0, 0), fov=40, warp_model="pinhole",
+                  sampling_mode="nearest")
+    right = warp_3d(image, depth, shift=(0.125, 0.0), prev_shift=(0.0, 0.0), **common)
+    assert np.array_equal(right[:, :-8], image[:, 8:])
+    up = warp_3d(image, depth, shift=(0.0, 0.25), prev_shift=(0.0, 0.0), **common)
+    assert np.array_equal(up[12:], image[:-12])
+    # The same shift in both frames changes nothing.
+    same = warp_3d(image, depth, shift=(0.2, -0.1), prev_shift=(0.2, -0.1), **common)
+    assert np.array_equal(same, image)
