@@ -322,3 +322,18 @@ def test_lens_from_vertical_fov_inverts(fit, res):
 def test_unknown_sensor_fit_is_rejected():
     with pytest.raises(ValueError):
         vertical_fov(50, 36, 24, "DIAGONAL", 1024, 576)
+
+
+def test_lens_shift_fractions_follow_blenders_fitted_side():
+    from engine.camera import shift_fractions
+
+    # Blender measures shift in units of the fitted side: the width when it fits the width.
+    assert shift_fractions(0.1, 0.05, "AUTO", 640, 480) == pytest.approx((0.1, 0.05 * 640 / 480))
+    assert shift_fractions(0.1, 0.05, "HORIZONTAL", 480, 640) == pytest.approx(
+        (0.1, 0.05 * 480 / 640))
+    # A portrait picture with AUTO (or VERTICAL) fits the height.
+    assert shift_fractions(0.1, 0.05, "AUTO", 480, 640) == pytest.approx((0.1 * 640 / 480, 0.05))
+    assert shift_fractions(0.1, 0.05, "VERTICAL", 640, 480) == pytest.approx(
+        (0.1 * 480 / 640, 0.05))
+    with pytest.raises(ValueError, match="sensor_fit"):
+        shift_fractions(0.1, 0.0, "DIAGONAL", 640, 480)
