@@ -11,7 +11,8 @@ never torch; diffusion runs in a separate engine process.
 
 import bpy
 
-from . import operators, panels, prefs, props, runner
+from . import operators, panels
+from .addon import prefs, props, runner
 
 _classes = (*prefs.CLASSES, *props.CLASSES, *operators.CLASSES, *panels.CLASSES)
 _register_classes, _unregister_classes = bpy.utils.register_classes_factory(_classes)
@@ -19,7 +20,7 @@ _register_classes, _unregister_classes = bpy.utils.register_classes_factory(_cla
 
 @bpy.app.handlers.persistent
 def _stop_engines_on_load(*_args) -> None:
-    """A loaded file starts without renders; the warm engine stays (job.py stops it at exit)."""
+    """A loaded file starts without renders; the warm engine stays (the client stops it at exit)."""
     runner.cancel_everything()
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.blender_helpers import Addon  # noqa: E402  (before bpy: hermetic environment)
-from tests.fidelity_scene import SAMPLES, SIZE, build_scene, measure, table  # noqa: E402
+from tests.blender.helpers import Addon  # noqa: E402  (before bpy: hermetic environment)
+from tests.blender.fidelity_scene import SAMPLES, SIZE, build_scene, measure, table  # noqa: E402
 
 
 def main() -> None:

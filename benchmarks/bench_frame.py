@@ -104,7 +104,7 @@ def main() -> None:
     from engine.models import load_pipelines
     from engine.progress import Progress
     from engine.settings import parse_settings
-    from tiny_depth import write_tiny_depth_model
+    from tests.engine.tiny_depth import write_tiny_depth_model
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-frame-"))
     half = args.device == "cuda"

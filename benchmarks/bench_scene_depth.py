@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.blender_helpers import ADDON, Addon  # noqa: E402  (before bpy: hermetic)
-from tests.fidelity_scene import build_scene  # noqa: E402
+from tests.blender.helpers import ADDON, Addon  # noqa: E402  (before bpy: hermetic)
+from tests.blender.fidelity_scene import build_scene  # noqa: E402
 
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
@@ -61,7 +61,7 @@ def main() -> None:
     rows = []
     try:
         scene, _cam = build_scene()
-        render_depth_frame = sys.modules[f"{ADDON}.scene_render"].render_depth_frame
+        render_depth_frame = sys.modules[f"{ADDON}.addon.scene_render"].render_depth_frame
         with tempfile.TemporaryDirectory() as tmp:
             for width, height in SIZES:
                 scene.render.resolution_x, scene.render.resolution_y = width, height

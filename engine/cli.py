@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import Cancelled, ModelError, SettingsError
+from .errors import EXIT_FAILED, Cancelled, ModelError, SettingsError
 from .output import batch_folder, new_timestring, timestring_in_use
 from .progress import Progress
 from .render import (CancelToken, render_animation, render_sequence, render_stills,
@@ -309,8 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         return Cancelled.exit_code
     except Exception as exc:  # noqa: BLE001 - report, then fail with the traceback on stderr
         traceback.print_exc()
-        progress.error(f"{type(exc).__name__}: {exc}", code=1)
-        return 1
+        progress.error(f"{type(exc).__name__}: {exc}", code=EXIT_FAILED)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

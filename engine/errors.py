@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+# The engine's exit codes: every process that reads them (the add-on, farms, scripts)
+# imports them from here.
+EXIT_DONE = 0
+EXIT_FAILED = 1  # an unexpected error: the traceback is in the log
+EXIT_SETTINGS = 2
+EXIT_MODEL = 3
+EXIT_CANCELLED = 130
+
 
 class SettingsError(ValueError):
     """A setting is missing, malformed or out of range (exit code 2)."""
 
-    exit_code = 2
+    exit_code = EXIT_SETTINGS
 
     def __init__(self, message: str, key: str | None = None, value: object = None) -> None:
         super().__init__(message)
@@ -21,10 +29,10 @@ class InputError(SettingsError):
 class ModelError(RuntimeError):
     """A model could not be loaded (exit code 3)."""
 
-    exit_code = 3
+    exit_code = EXIT_MODEL
 
 
 class Cancelled(Exception):
     """The user asked the run to stop (exit code 130)."""
 
-    exit_code = 130
+    exit_code = EXIT_CANCELLED

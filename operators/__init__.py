@@ -15,7 +15,8 @@ import numpy as np
 from bpy.props import BoolProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from .. import bake, compat, job, prefs, props, runner, settings_import
+from ..addon import bake, compat, prefs, props, runner, settings_import
+from ..engine.client import install, job, warm
 from ..engine.errors import SettingsError
 from ..engine.settings import effective_settings, load_settings
 
@@ -181,10 +182,10 @@ class DEFORUM_OT_release_engine(bpy.types.Operator):
 
     @classmethod
     def poll(cls, context):
-        return job.server_pid() is not None
+        return warm.server_pid() is not None
 
     def execute(self, context):
-        pid = job.server_pid()
+        pid = warm.server_pid()
         runner.release_engine()
         self.report({"INFO"}, f"Deforum: released the warm engine (process {pid})")
         runner.redraw()
@@ -457,14 +458,14 @@ class DEFORUM_OT_check_engine(bpy.types.Operator):
         addon_prefs = prefs.get(context)
         python = prefs.engine_python(addon_prefs)
         if bpy.app.background:
-            ok, message = job.run_self_check(python)
+            ok, message = install.run_self_check(python)
             if addon_prefs is not None:
                 addon_prefs.engine_status = message
             self.report({"INFO" if ok else "ERROR"}, message)
             return {"FINISHED"} if ok else {"CANCELLED"}
 
         def work():
-            _INSTALL_STATE["check"] = job.run_self_check(python)[1]
+            _INSTALL_STATE["check"] = install.run_self_check(python)[1]
 
         thread = threading.Thread(target=work, name="deforum-engine-check", daemon=True)
         _INSTALL_STATE["thread"] = thread
@@ -494,7 +495,7 @@ class DEFORUM_OT_install_engine(bpy.types.Operator):
                           description="Only report the commands")
 
     def commands(self) -> list[list[str]]:
-        return job.install_commands(base_python(), prefs.installed_venv(), requirements_file())
+        return install.install_commands(base_python(), prefs.installed_venv(), requirements_file())
 
     def execute(self, context):
         if not requirements_file().is_file():
@@ -526,7 +527,7 @@ class DEFORUM_OT_install_engine(bpy.types.Operator):
                         _INSTALL_STATE["check"] = (f"Install failed (exit {proc.returncode}); "
                                                    f"log: {log_path}")
                         return
-            ok, message = job.run_self_check(str(job.venv_python(prefs.installed_venv())))
+            ok, message = install.run_self_check(str(install.venv_python(prefs.installed_venv())))
             _INSTALL_STATE["check"] = ("Installed. " if ok else "Installed, but: ") + message
 
         thread = threading.Thread(target=work, name="deforum-engine-install", daemon=True)

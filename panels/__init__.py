@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import bpy
 
-from .. import job, prefs, props, runner
+from ..addon import prefs, props, runner
+from ..engine.client import warm
 
 MOTION_3D = ("translation_x", "translation_y", "translation_z", "rotation_3d_x",
              "rotation_3d_y", "rotation_3d_z", "fov", "lens_shift_x", "lens_shift_y",
@@ -65,7 +66,7 @@ class DEFORUM_PT_render(DeforumPanel, bpy.types.Panel):
         if run is None:
             layout.operator("deforum.render", icon="RENDER_ANIMATION")
             addon_prefs = prefs.get(context)
-            if job.server_pid() is not None or (addon_prefs and addon_prefs.keep_engine_warm):
+            if warm.server_pid() is not None or (addon_prefs and addon_prefs.keep_engine_warm):
                 layout.operator("deforum.release_engine", icon="UNLINKED")
         else:
             factor, text = run.progress()

@@ -15,7 +15,7 @@ from engine.render import video_input_generate
 from engine.settings import parse_settings
 from engine.video import extract_video, ffmpeg_executable
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_clip(path, frames=10, size=64, fps=5):

@@ -15,8 +15,8 @@ from engine.progress import Progress
 from engine.render import CancelToken, render_animation
 from engine.settings import parse_settings
 
-ROOT = Path(__file__).parent.parent
-DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).resolve().parents[2]
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def run_engine(*args, cwd=None):

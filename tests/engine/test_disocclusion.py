@@ -5,11 +5,10 @@ import math
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from engine.depth import write_scene_depth
 from engine.warp import warp_3d
-from tests.test_diffusion import png, run_engine, start_of, tiny_model  # noqa: F401
+from tests.engine.test_diffusion import png, run_engine, start_of, tiny_model  # noqa: F401
 
 H = W = 64
 FOV = 40.0

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.blender_helpers import (ADDON, ROOT, addon, blender_ext_script,  # noqa: F401, I001
+from tests.blender.helpers import (ADDON, ROOT, addon, blender_ext_script,  # noqa: F401, I001
                                    keyframed_camera_scene)
 
 import bpy  # noqa: E402  (blender_helpers sets the hermetic environment first)
@@ -109,7 +109,7 @@ def test_enables_as_extension_and_unregisters_cleanly(addon):
 def test_properties_are_generated_from_the_settings_table(addon):
     from engine.settings_table import BY_NAME
 
-    props = addon.sub("props")
+    props = addon.sub("addon.props")
     rna = bpy.context.scene.deforum.bl_rna.properties
     assert len(props.UI_SETTINGS) > 50
     for setting in props.UI_SETTINGS:
@@ -140,7 +140,7 @@ def test_manifest_validates_and_zip_builds(tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     (zip_path,) = dist.glob("deforum_blender-*.zip")
     names = set(zipfile.ZipFile(zip_path).namelist())
-    assert {"blender_manifest.toml", "__init__.py", "engine/camera.py", "compat.py",
+    assert {"blender_manifest.toml", "__init__.py", "engine/camera.py", "addon/compat.py",
             "requirements.txt"} <= names
     assert not any(n.startswith(("tests/", ".venv/", "output/")) for n in names)
 
@@ -194,7 +194,7 @@ def test_bake_signs_dolly_and_2d_pan_zoom(addon):
         cam.keyframe_insert("location", frame=f)
         cam.keyframe_insert("rotation_euler", frame=f)
         cam.data.keyframe_insert("lens", frame=f)
-    for fc in (*addon.sub("compat").fcurves_for(cam), *addon.sub("compat").fcurves_for(cam.data)):
+    for fc in (*addon.sub("addon.compat").fcurves_for(cam), *addon.sub("addon.compat").fcurves_for(cam.data)):
         for kp in fc.keyframe_points:
             kp.interpolation = "LINEAR"
     bpy.ops.deforum.bake_camera()
@@ -339,7 +339,7 @@ def start_long_run(scene, runner, frames: int):
 def test_cancel_through_the_job_keeps_frames_and_leaves_no_process(ready, addon):
     scene, _cam, out = ready
     addon.prefs.keep_engine_warm = False  # one process per render (warm: test_addon_warm.py)
-    runner = addon.sub("runner")
+    runner = addon.sub("addon.runner")
     run = start_long_run(scene, runner, 2000)
     pid = run.job.pid
     assert run.job.cancel() == "CANCELLED"
@@ -356,7 +356,7 @@ def test_cancel_through_the_job_keeps_frames_and_leaves_no_process(ready, addon)
 def test_disabling_the_addon_stops_a_running_engine(ready, addon):
     scene, _cam, _out = ready
     scene.frame_end = scene.frame_start + 1999
-    runner = addon.sub("runner")
+    runner = addon.sub("addon.runner")
     run = runner.start(bpy.context, runner.prepare(bpy.context))
     pid = run.job.pid
     addon.close()
@@ -384,7 +384,7 @@ def test_modal_timer_ticks_drive_the_run_to_its_strip(ready, addon):
     from types import SimpleNamespace
 
     scene, _cam, _out = ready
-    runner = addon.sub("runner")
+    runner = addon.sub("addon.runner")
     op, reports = modal_stand_in(addon)
     op._run = runner.start(bpy.context, runner.prepare(bpy.context))
     assert runner.running() is op._run
@@ -408,7 +408,7 @@ def test_modal_escape_cancels_and_keeps_frames(ready, addon):
     scene, _cam, out = ready
     addon.prefs.keep_engine_warm = False  # one process per render (warm: test_addon_warm.py)
     scene.frame_end = scene.frame_start + 1999
-    runner = addon.sub("runner")
+    runner = addon.sub("addon.runner")
     op, reports = modal_stand_in(addon)
     op._run = runner.start(bpy.context, runner.prepare(bpy.context))
     tick = SimpleNamespace(type="TIMER", value="NOTHING")
@@ -484,7 +484,7 @@ def test_panels_and_preferences_draw_only_existing_properties(ready, addon):
                  "camera_scale", "deforum.bake_camera", "output_dir", "sampler", "use_init",
                  "video_init_path", "angle", "translation_z", "deforum.check_engine"):
         assert name in drawn, name
-    props = addon.sub("props")
+    props = addon.sub("addon.props")
     undrawn = {s.name for s in props.UI_SETTINGS} - set(drawn)
     assert not undrawn, undrawn
 
@@ -492,7 +492,7 @@ def test_panels_and_preferences_draw_only_existing_properties(ready, addon):
 def test_loading_a_file_stops_a_running_engine(ready, addon):
     scene, _cam, _out = ready
     addon.prefs.keep_engine_warm = False  # one process per render (warm: test_addon_warm.py)
-    run = start_long_run(scene, addon.sub("runner"), 2000)
+    run = start_long_run(scene, addon.sub("addon.runner"), 2000)
     pid = run.job.pid
     bpy.ops.wm.read_homefile(use_empty=True)
     assert no_process(pid)
@@ -518,22 +518,7 @@ def test_prompts_round_trip_through_a_deforum_settings_file(ready, tmp_path):
     assert data["max_frames"] == 10
 
 
-def test_engine_commands_are_composed_as_documented(addon, tmp_path):
-    job = addon.sub("job")
-    req = tmp_path / "requirements.txt"
-    req.write_text("# pins\ntorch==2.13.0\nnumpy==1.26.4\n")
-    cmds = job.install_commands("/usr/bin/python3.11", tmp_path / "venv", req)
-    py = str(tmp_path / "venv" / "bin" / "python")
-    assert cmds == [["/usr/bin/python3.11", "-m", "venv", str(tmp_path / "venv")],
-                    [py, "-m", "pip", "install", "--upgrade", "pip"],
-                    [py, "-m", "pip", "install", "torch==2.13.0"],
-                    [py, "-m", "pip", "install", "-r", str(req)]]
-    cmd = job.engine_command("py", "s.json", "/out", preview=True, cancel_file="/out/c")
-    assert cmd == ["py", "-m", "engine", "--settings", "s.json", "--enable_animation_mode",
-                   "--outdir", "/out", "--progress", "jsonl", "--preview",
-                   "--cancel-file", "/out/c"]
-    env = job.engine_env()
-    assert Path(env["PYTHONPATH"]) == ROOT and (ROOT / "engine" / "cli.py").is_file()
+def test_dry_run_install_engine_operator_finishes(addon):
     assert bpy.ops.deforum.install_engine(dry_run=True) == {"FINISHED"}
 
 
@@ -552,7 +537,7 @@ def test_bake_fov_is_that_of_the_engine_picture_when_the_size_is_rounded(ready, 
 
     scene, cam = ready[0], ready[1]
     scene.render.resolution_x, scene.render.resolution_y = 1000, 563
-    baked = addon.sub("bake").sample(bpy.context, scene)
+    baked = addon.sub("addon.bake").sample(bpy.context, scene)
     data = cam.data
     scene.frame_set(scene.frame_start)
     expected = vertical_fov(data.lens, data.sensor_width, data.sensor_height, data.sensor_fit,

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import bake_math, props
-from .engine.camera import shift_fractions, vertical_fov
+from ..engine.camera import shift_fractions, vertical_fov
 
 
 class BakeError(ValueError):

@@ -20,12 +20,13 @@ from typing import Any
 
 import bpy
 
-from . import bake, compat, job, prefs, preview, props, scene_render, vse
+from ..engine.client import job, warm
+from . import bake, compat, prefs, preview, props, scene_render, vse
 from .bake_math import schedule_from_values
-from .engine.camera import TRANSLATION_SCALE
+from ..engine.camera import TRANSLATION_SCALE
 from .scene_pass import ScenePass
-from .engine.errors import SettingsError
-from .engine.settings import effective_settings, parse_settings
+from ..engine.errors import SettingsError
+from ..engine.settings import effective_settings, parse_settings
 
 
 class RunError(ValueError):
@@ -299,8 +300,8 @@ def prepare(context, *, scene=None) -> Run:
     command = job.engine_command(python, settings_path, outdir, preview=preview,
                                  cancel_file=cancel_file,
                                  video=bool(settings.make_video))
-    warm = addon_prefs is not None and addon_prefs.keep_engine_warm
-    kind = job.ServerJob if warm else job.EngineJob  # ServerJob: the session's warm engine
+    keep_warm = addon_prefs is not None and addon_prefs.keep_engine_warm
+    kind = warm.ServerJob if keep_warm else job.EngineJob  # ServerJob: the session's warm engine
     engine_job = kind(command=command, log_path=jobs_dir / f"{stem}.log",
                       cancel_file=cancel_file, env=job.engine_env(_addon_root()),
                       cwd=str(outdir))
@@ -322,8 +323,8 @@ def start(context, run: Run) -> Run:
         return run
     if scene is not None:
         _status(scene, "Starting engine…", error=False, log=str(run.job.log_path))
-    if not isinstance(run.job, job.ServerJob):
-        job.stop_server()  # warm engine switched off: free its memory
+    if not isinstance(run.job, warm.ServerJob):
+        warm.stop_server()  # warm engine switched off: free its memory
     run.job.start()
     return run
 
@@ -473,7 +474,7 @@ def cancel_everything() -> None:
 
 def release_engine() -> bool:
     """Stop the warm engine (a render on it is cancelled, frames kept); frees GPU memory."""
-    return job.stop_server()
+    return warm.stop_server()
 
 
 def redraw(context=None) -> None:

@@ -17,7 +17,7 @@ import bpy
 from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty,
                        IntProperty, PointerProperty, StringProperty)
 
-from .engine.settings_table import BOOKKEEPING, SETTINGS, Setting
+from ..engine.settings_table import BOOKKEEPING, SETTINGS, Setting
 
 # Decided by the Blender scene, the prompt list or the add-on preferences.
 FROM_BLENDER = frozenset({

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 NO_HEAVY_IMPORTS = """
 import sys
@@ -18,7 +18,7 @@ class Block:
             raise ImportError('blocked inside Blender: ' + name)
 sys.meta_path.insert(0, Block())
 sys.path.insert(0, sys.argv[1])
-from tests.blender_helpers import Addon, keyframed_camera_scene
+from tests.blender.helpers import Addon, keyframed_camera_scene
 import bpy
 addon = Addon()
 try:

@@ -1,6 +1,5 @@
 """Settings files of every Deforum dialect load, validate and round-trip."""
 
-import json
 import re
 from pathlib import Path
 
@@ -10,8 +9,8 @@ from engine.errors import InputError, SettingsError
 from engine.settings import effective_settings, load_settings, parse_settings, write_settings_file
 from engine.settings_table import ALIASES, BY_NAME, SETTINGS, TYPES
 
-DATA = Path(__file__).parent / "data"
-ROOT = Path(__file__).parent.parent
+DATA = Path(__file__).resolve().parents[1] / "data"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_table_is_complete_and_consistent():

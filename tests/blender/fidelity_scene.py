@@ -1,7 +1,7 @@
 """Scene-depth fidelity: does warping frame i with true depth reproduce Blender's frame i+1?
 
 Shared by tests/test_scene_fidelity.py (asserts) and benchmarks/bench_fidelity.py
-(prints the table). Needs bpy with the add-on enabled (tests.blender_helpers.Addon).
+(prints the table). Needs bpy with the add-on enabled (tests.blender.helpers.Addon).
 
 A small scene of emission-only objects (noise-free, smooth low-frequency
 procedural colours, so a pixel's value is the texture at its centre up to
@@ -27,7 +27,7 @@ from mathutils import Matrix, Vector
 from engine.depth import read_scene_depth
 from engine.schedules import evaluate_schedule
 from engine.warp import disocclusion_mask, warp_3d
-from tests.blender_helpers import ADDON
+from tests.blender.helpers import ADDON
 
 SIZE = (160, 120)
 SAMPLES = 64  # colour antialiasing; emission only, so nothing else is noisy
@@ -211,8 +211,8 @@ def measure(folder: Path | None = None) -> list[Row]:
     """Render, bake and warp every move of ``build_scene()``'s scene; one Row per move."""
     import sys
 
-    scene_render = sys.modules[f"{ADDON}.scene_render"]
-    bake = sys.modules[f"{ADDON}.bake"]
+    scene_render = sys.modules[f"{ADDON}.addon.scene_render"]
+    bake = sys.modules[f"{ADDON}.addon.bake"]
     scene = bpy.context.scene
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(folder or tmp)

@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 
 from .bake_math import MOTION_2D, MOTION_3D
-from .engine.camera import lens_from_vertical_fov, motion_to_matrices, vertical_fov
-from .engine.errors import SettingsError
-from .engine.schedules import PromptSchedule
-from .engine.settings import Settings
-from .engine.settings_table import Setting
+from ..engine.camera import lens_from_vertical_fov, motion_to_matrices, vertical_fov
+from ..engine.errors import SettingsError
+from ..engine.schedules import PromptSchedule
+from ..engine.settings import Settings
+from ..engine.settings_table import Setting
 
 CAMERA_MODES = {"3D": MOTION_3D, "2D": MOTION_2D}
 # A new camera starts at the origin looking along +Y, level (Blender's front view).

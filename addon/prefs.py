@@ -7,9 +7,10 @@ from pathlib import Path
 import bpy
 from bpy.props import BoolProperty, EnumProperty, StringProperty
 
-from . import job
+from ..engine.client import install
 
-ADDON = __package__  # "bl_ext.<repo>.<id>" as an extension, the folder name otherwise
+# The add-on's module: "bl_ext.<repo>.<id>" as an extension, the folder name otherwise.
+ADDON = __package__.rpartition(".")[0]
 
 
 def get(context=None):
@@ -43,7 +44,7 @@ def engine_python(prefs) -> str:
         extra = (installed_venv(),)
     except Exception:  # noqa: BLE001 - no user folder: just no candidate
         extra = ()
-    return job.default_engine_python(extra=extra)
+    return install.default_engine_python(extra=extra)
 
 
 class DeforumPreferences(bpy.types.AddonPreferences):
@@ -92,7 +93,7 @@ class DeforumPreferences(bpy.types.AddonPreferences):
         row.operator("deforum.install_engine", icon="IMPORT")
         if self.engine_status:
             col.label(text=self.engine_status)
-        from .operators import install_log_tail  # drawn from memory, nothing fallible
+        from ..operators import install_log_tail  # drawn from memory, nothing fallible
 
         for line in install_log_tail():
             col.label(text=line)

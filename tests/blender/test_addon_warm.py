@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.blender_helpers import addon, keyframed_camera_scene  # noqa: F401, I001
+from tests.blender.helpers import addon, keyframed_camera_scene  # noqa: F401, I001
 
 import bpy  # noqa: E402  (blender_helpers sets the hermetic environment first)
 
-from tests.test_addon import (ENGINE_PY, ROOT, no_process, start_long_run,  # noqa: E402
+from tests.blender.test_addon import (ENGINE_PY, ROOT, no_process, start_long_run,  # noqa: E402
                                strips_of)
 
 FRAMES = "*_[0-9][0-9][0-9][0-9][0-9].png"
@@ -53,7 +53,7 @@ def warm(addon, tmp_path, monkeypatch):
     addon.prefs.engine_python = ENGINE_PY
     addon.prefs.device = "cpu"
     assert addon.prefs.keep_engine_warm  # the default
-    return scene, tmp_path / "out", addon.sub("runner"), addon.sub("job")
+    return scene, tmp_path / "out", addon.sub("addon.runner"), addon.sub("engine.client.warm")
 
 
 def alive(pid) -> bool:
@@ -205,7 +205,7 @@ def test_live_render_shows_the_newest_frame_in_free_image_editors(warm, tmp_path
 EXIT_WITH_A_WARM_ENGINE = """
 import sys
 sys.path.insert(0, sys.argv[1])
-from tests.blender_helpers import Addon, keyframed_camera_scene
+from tests.blender.helpers import Addon, keyframed_camera_scene
 import bpy
 addon = Addon()
 scene, _cam = keyframed_camera_scene(start=1, end=3, size=(32, 32))
@@ -213,7 +213,7 @@ scene.deforum.animation_mode, scene.deforum.preview_motion = "2D", True
 scene.deforum.output_dir = sys.argv[2]
 addon.prefs.engine_python = sys.argv[3]
 scene.frame_end = 2000
-runner = addon.sub("runner")
+runner = addon.sub("addon.runner")
 run = runner.start(bpy.context, runner.prepare(bpy.context))
 while not run.job.frames and not run.finished:
     run.job.wait_events(0.1)
@@ -226,7 +226,7 @@ def test_blender_exit_mid_render_leaves_no_engine_process(tmp_path):
     import sys
 
     out = subprocess.run([sys.executable, "-c", EXIT_WITH_A_WARM_ENGINE,
-                          str(Path(__file__).parent.parent), str(tmp_path), ENGINE_PY],
+                          str(Path(__file__).resolve().parents[2]), str(tmp_path), ENGINE_PY],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     pid, state = out.stdout.split("server ")[1].split()[:2]

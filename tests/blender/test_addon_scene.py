@@ -14,13 +14,13 @@ from types import SimpleNamespace
 import pytest
 
 # blender_helpers first: it sets the hermetic environment before bpy loads.
-from tests.blender_helpers import addon  # noqa: F401, I001
+from tests.blender.helpers import addon  # noqa: F401, I001
 
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 
 from engine.schedules import evaluate_schedule  # noqa: E402
-from tests.test_addon import ENGINE_PY, modal_stand_in, strips_of  # noqa: E402
+from tests.blender.test_addon import ENGINE_PY, modal_stand_in, strips_of  # noqa: E402
 
 START, FRAMES, DISTANCE, STEP = 3, 4, 5.0, 0.1
 WIDTH, HEIGHT = 64, 48
@@ -125,7 +125,7 @@ def test_modal_ticks_render_one_depth_frame_each_and_escape_stops_cleanly(plane_
     scene, cam, out = plane_scene
     snapshot = user_settings(scene, cam)
     before = snapshot()
-    runner = addon.sub("runner")
+    runner = addon.sub("addon.runner")
     op, reports = modal_stand_in(addon)
     op._run = runner.start(bpy.context, runner.prepare(bpy.context))
     assert scene.deforum.status == f"Rendering scene depth 0/{FRAMES}"
@@ -157,7 +157,7 @@ def test_colour_pass_renders_the_scene_not_the_sequencer_and_restores_a_movie_ou
     if world.node_tree is None:
         world.use_nodes = True
     world.node_tree.nodes["Background"].inputs["Color"].default_value = (0.0, 0.0, 1.0, 1.0)
-    addon.sub("compat").set_movie_output(scene)
+    addon.sub("addon.compat").set_movie_output(scene)
     sed = scene.sequence_editor_create()  # a red strip: what the sequencer would render
     coll = sed.strips if hasattr(sed, "strips") else sed.sequences
     red = coll.new_effect(name="Red", type="COLOR", channel=1, frame_start=1,
@@ -167,7 +167,7 @@ def test_colour_pass_renders_the_scene_not_the_sequencer_and_restores_a_movie_ou
     before = (scene.render.image_settings.file_format, scene.render.filepath,
               scene.render.use_sequencer, scene.frame_current)
 
-    scene_pass = addon.sub("scene_render").colour_pass(scene, out / "colour")
+    scene_pass = addon.sub("addon.scene_render").colour_pass(scene, out / "colour")
     scene_pass.run()
     assert scene_pass.error == "" and scene_pass.complete
     assert [p.name for p in scene_pass.paths] == [f"{k:05d}.png" for k in range(FRAMES)]
@@ -245,7 +245,7 @@ def test_render_reports_scene_depth_and_bakes_the_lens_shift_for_the_warp(plane_
     fractions of the picture that is 0.1 of the width and 0.05·64/48 of the height."""
     scene, cam, _out = plane_scene
     cam.data.shift_x, cam.data.shift_y = 0.1, 0.05
-    run = addon.sub("runner").prepare(bpy.context)
+    run = addon.sub("addon.runner").prepare(bpy.context)
     assert any("pinhole" in note and "200" in note for note in run.notes)
     job = json.loads(run.settings_path.read_text())
     assert evaluate_schedule(job["lens_shift_x"], FRAMES) == pytest.approx([0.1] * FRAMES)
@@ -317,7 +317,7 @@ def test_modal_ticks_render_colour_frames_through_blenders_render_job(plane_scen
     snapshot = user_settings(scene, cam)
     scene.render.engine, scene.cycles.samples = "CYCLES", 2
     before = snapshot()
-    runner = addon.sub("runner")
+    runner = addon.sub("addon.runner")
     op, reports = modal_stand_in(addon)
     op._run = runner.start(bpy.context, runner.prepare(bpy.context))
     tick = SimpleNamespace(type="TIMER", value="NOTHING")

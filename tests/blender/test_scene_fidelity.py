@@ -5,7 +5,7 @@ dolly and a shift change with Blender's lens shift)
 frame i warped with frame i+1's scene depth and the add-on's bake must match
 Blender's frame i+1 at ≥ 35 dB PSNR on the pixels both frames see. What is
 left is antialiasing at silhouettes (a sky pixel beside an edge keeps the
-edge's colour from its own frame). See tests/fidelity_scene.py and
+edge's colour from its own frame). See tests/blender/fidelity_scene.py and
 benchmarks/bench_fidelity.py for the table.
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.blender_helpers import Addon  # noqa: I001  (sets the hermetic environment first)
-from tests.fidelity_scene import MOVES, build_scene, measure, table  # noqa: E402
+from tests.blender.helpers import Addon  # noqa: I001  (sets the hermetic environment first)
+from tests.blender.fidelity_scene import MOVES, build_scene, measure, table  # noqa: E402
 
 MIN_PSNR = 35.0
 

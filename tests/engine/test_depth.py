@@ -11,7 +11,7 @@ from engine.depth import (FAR_AWAY, DepthEstimator, FlatDepth, ModelDepth, Scene
                           read_scene_depth, save_depth_map, write_scene_depth)
 from engine.errors import InputError, ModelError
 from engine.settings import parse_settings
-from tests.tiny_depth import write_tiny_depth_model
+from tests.engine.tiny_depth import write_tiny_depth_model
 
 KINDS = ("dpt", "depth_anything")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.blender_helpers import addon, keyframed_camera_scene  # noqa: F401, I001
+from tests.blender.helpers import addon, keyframed_camera_scene  # noqa: F401, I001
 
 import bpy  # noqa: E402  (blender_helpers sets the hermetic environment first)
 import numpy as np  # noqa: E402
@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 from engine.schedules import evaluate_schedule  # noqa: E402
 from engine.settings import load_settings, parse_settings  # noqa: E402
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 FILE_3D = DATA / "runSettings_3D_local.txt"
 FILE_2D = DATA / "webui_2D.txt"
 KEYS_3D = ("translation_x", "translation_y", "translation_z", "rotation_3d_x",
@@ -38,7 +38,7 @@ def import_file(path) -> set:
 
 
 def baked_schedules(addon, scene) -> dict[str, str]:
-    return addon.sub("bake").sample(bpy.context, scene).camera_schedules
+    return addon.sub("addon.bake").sample(bpy.context, scene).camera_schedules
 
 
 def assert_bake_reproduces(baked: dict[str, str], file, keys, frames: int) -> None:
@@ -70,7 +70,7 @@ def test_3d_file_becomes_a_camera_whose_bake_gives_back_its_motion(addon):
     assert (r.resolution_x, r.resolution_y, r.resolution_percentage) == (512, 512, 100)
     assert r.fps / r.fps_base == 24
     assert cam.rotation_mode == "QUATERNION"
-    curves = [*addon.sub("compat").fcurves_for(cam), *addon.sub("compat").fcurves_for(cam.data)]
+    curves = [*addon.sub("addon.compat").fcurves_for(cam), *addon.sub("addon.compat").fcurves_for(cam.data)]
     assert {fc.data_path for fc in curves} == {"location", "rotation_quaternion", "lens"}
     assert all(len(fc.keyframe_points) == 12 for fc in curves)
     assert all(p.interpolation == "LINEAR" for fc in curves for p in fc.keyframe_points)
@@ -182,8 +182,8 @@ def test_reimport_replaces_the_camera_animation(addon, tmp_path):
     path.write_text(json.dumps(changed))
     assert import_file(path) == {"FINISHED"}
     assert deforum_cameras(scene) == [first] and scene.camera == first
-    curves = [*addon.sub("compat").fcurves_for(first),
-              *addon.sub("compat").fcurves_for(first.data)]
+    curves = [*addon.sub("addon.compat").fcurves_for(first),
+              *addon.sub("addon.compat").fcurves_for(first.data)]
     assert all(len(fc.keyframe_points) == 20 for fc in curves)
     assert_bake_reproduces(baked_schedules(addon, scene), parse_settings(changed), KEYS_3D, 20)
 
@@ -204,8 +204,8 @@ def test_a_deforum_seed_beyond_32_bits_survives_import_and_render_settings(addon
     assert bpy.ops.deforum.import_settings(filepath=str(path)) == {"FINISHED"}
     scene = bpy.context.scene
     assert scene.deforum.seed == "3521683328"
-    runner = addon.sub("runner")
-    baked = addon.sub("bake").sample(bpy.context, scene, with_camera=False)
+    runner = addon.sub("addon.runner")
+    baked = addon.sub("addon.bake").sample(bpy.context, scene, with_camera=False)
     checked = runner.validate(runner.compose_settings(scene, baked, None))
     assert checked["seed"] == 3521683328
     scene.deforum.seed = "many"

@@ -40,7 +40,7 @@ from typing import Any
 import bpy
 
 from . import bake, compat
-from .engine.depth import write_scene_depth
+from ..engine.depth import write_scene_depth
 from .scene_pass import ScenePass, depth_from_rgba, mask_rgba
 
 DEPTH_LABEL = "scene depth"

@@ -6,7 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from scene_pass import ScenePass, depth_from_rgba
+from tests.addon.pure import addon_module
+
+scene_pass = addon_module("addon.scene_pass")
+ScenePass, depth_from_rgba = scene_pass.ScenePass, scene_pass.depth_from_rgba
 
 
 def recording_pass(fail_at: int | None = None):

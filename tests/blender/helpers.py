@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 REPO_MODULE = "deforum_test"
 ADDON_ID = "deforum_blender"
 ADDON = f"bl_ext.{REPO_MODULE}.{ADDON_ID}"
@@ -68,7 +68,7 @@ class Addon:
 
     def close(self) -> None:
         if self.module is not None:
-            self.module.runner.cancel_everything()
+            self.module.addon.runner.cancel_everything()
         addon_utils.disable(ADDON, default_set=True)
         repos = bpy.context.preferences.extensions.repos
         if self.repo is not None and self.repo.name in {r.name for r in repos}:

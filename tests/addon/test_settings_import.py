@@ -8,32 +8,19 @@ and those must equal the file's schedules evaluated at every frame.
 
 from __future__ import annotations
 
-import importlib
 import math
 import subprocess
 import sys
-import types
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-PACKAGE = "deforum_pure"  # the add-on folder as a package whose __init__ (bpy) never runs
+from tests.addon.pure import PACKAGE, ROOT, addon_module
 
-
-def _addon_module(name: str):
-    if PACKAGE not in sys.modules:
-        package = types.ModuleType(PACKAGE)
-        package.__path__ = [str(ROOT)]
-        sys.modules[PACKAGE] = package
-    return importlib.import_module(f"{PACKAGE}.{name}")
-
-
-si = _addon_module("settings_import")
-bake_math = _addon_module("bake_math")
-parse_settings = _addon_module("engine.settings").parse_settings
-evaluate_schedule = _addon_module("engine.schedules").evaluate_schedule
+si = addon_module("addon.settings_import")
+bake_math = addon_module("addon.bake_math")
+parse_settings = addon_module("engine.settings").parse_settings
+evaluate_schedule = addon_module("engine.schedules").evaluate_schedule
 
 SENSOR = si.Sensor(36.0, 24.0, "AUTO", 512, 384)
 MOTION_3D = {
@@ -199,7 +186,7 @@ def test_modes_without_camera_are_refused():
 
 # ---------------------------------------------------------------- settings, prompts, fps
 
-ROWS = [row for row in _addon_module("engine.settings_table").SETTINGS
+ROWS = [row for row in addon_module("engine.settings_table").SETTINGS
         if row.name in ("strength_schedule", "zoom", "noise_schedule", "translation_z",
                         "seed", "steps", "sampler", "use_depth_warping")]
 NUMERIC = ("strength_schedule", "zoom", "noise_schedule", "translation_z")
@@ -256,6 +243,6 @@ def test_the_module_needs_no_bpy():
             "sys.meta_path.insert(0, Block())\n"
             f"p = types.ModuleType({PACKAGE!r}); p.__path__ = [{str(ROOT)!r}]\n"
             f"sys.modules[{PACKAGE!r}] = p\n"
-            f"importlib.import_module({PACKAGE!r} + '.settings_import')\n")
+            f"importlib.import_module({PACKAGE!r} + '.addon.settings_import')\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

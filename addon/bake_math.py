@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from .engine.camera import (format_number, format_schedule, matrices_to_motion,
+from ..engine.camera import (format_number, format_schedule, matrices_to_motion,
                             matrices_to_schedules)
 
 MOTION_3D = ("translation_x", "translation_y", "translation_z",

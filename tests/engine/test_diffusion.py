@@ -18,7 +18,7 @@ from engine.render import CancelToken
 from engine.samplers import SAMPLER_NAMES
 from engine.settings import parse_settings
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +32,7 @@ def tiny_model(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_depth(tmp_path_factory):
-    from tests.tiny_depth import write_tiny_depth_model
+    from tests.engine.tiny_depth import write_tiny_depth_model
 
     return write_tiny_depth_model(tmp_path_factory.mktemp("tiny-dpt"), kind="dpt")
 
