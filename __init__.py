@@ -1,12 +1,12 @@
 """Deforum for Blender: keyframed camera → Deforum animation → VSE strip.
 
-Layout (blender-reference §5): ``props`` (scene.deforum, generated from the
-engine's settings table), ``prefs`` (engine Python, models), ``operators/``
-and ``panels/`` (Blender-facing), ``runner`` (one render run), ``job`` (the
-engine process, no bpy), ``bake``/``bake_math`` (camera sampling → schedules),
-``vse`` (strips), ``compat`` (every Blender-version switch). ``engine/`` is
-the engine itself: Blender imports only its light modules (numpy only) and
-never torch; diffusion runs in a separate engine process.
+The house in one sentence: the top level is what Blender registers (this file,
+``operators/``, ``panels/``), ``addon/`` is the add-on's machinery inside Blender
+(properties, preferences, version shims, camera bake, scene passes, VSE strip, live
+preview and the run that ties them together), and ``engine/`` is everything that
+runs without Blender: the Deforum engine process and, in ``engine/client/``,
+Blender's end of the protocol with it. Blender imports only the engine's light
+modules (numpy only), never torch.
 """
 
 import bpy

@@ -11,10 +11,7 @@ from collections.abc import Sequence
 
 from ..engine.camera import (format_number, format_schedule, matrices_to_motion,
                             matrices_to_schedules)
-
-MOTION_3D = ("translation_x", "translation_y", "translation_z",
-             "rotation_3d_x", "rotation_3d_y", "rotation_3d_z", "fov")
-MOTION_2D = ("angle", "zoom", "translation_x", "translation_y")
+from ..engine.settings_table import camera_keys
 
 
 def schedule_from_values(values: Sequence[float]) -> str:
@@ -40,7 +37,7 @@ def motion_2d(motion: dict, height: float) -> dict[str, list[float]]:
     and is not mapped; use 3D mode for it.
     """
     fov = [float(v) for v in motion["fov"]]
-    out: dict[str, list[float]] = {key: [0.0] * len(fov) for key in MOTION_2D}
+    out: dict[str, list[float]] = {key: [0.0] * len(fov) for key in camera_keys("2D")}
     out["zoom"][0] = 1.0
     for k in range(1, len(fov)):
         focal = (height / 2.0) / math.tan(math.radians(fov[k]) / 2.0)

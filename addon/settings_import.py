@@ -17,14 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from .bake_math import MOTION_2D, MOTION_3D
-from ..engine.camera import lens_from_vertical_fov, motion_to_matrices, vertical_fov
+from ..engine.camera import (SCHEDULE_KEYS, lens_from_vertical_fov, motion_to_matrices,
+                            vertical_fov)
 from ..engine.errors import SettingsError
 from ..engine.schedules import PromptSchedule
 from ..engine.settings import Settings
-from ..engine.settings_table import Setting
+from ..engine.settings_table import Setting, camera_keys
 
-CAMERA_MODES = {"3D": MOTION_3D, "2D": MOTION_2D}
+# What an imported camera carries per mode (a file's lens shift stays a schedule).
+CAMERA_MODES = {"3D": SCHEDULE_KEYS, "2D": camera_keys("2D")}
 # A new camera starts at the origin looking along +Y, level (Blender's front view).
 DEFAULT_START = np.array([[1.0, 0.0, 0.0, 0.0],
                           [0.0, 0.0, -1.0, 0.0],

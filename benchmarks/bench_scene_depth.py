@@ -1,6 +1,6 @@
 """Scene depth for the engine: the add-on's Cycles route against Python ray casting.
 
-The route ``scene_render.render_depth_frame`` takes (Cycles, 1 centre ray per
+The route ``scene_passes.depth.render_depth_frame`` takes (Cycles, 1 centre ray per
 pixel, a material override emitting View Z Depth, EXR read back, .npy written)
 beside the obvious alternative, ``scene.ray_cast`` per pixel centre from
 Python, on the fidelity test's scene. Both give depth along the view axis;
@@ -61,7 +61,7 @@ def main() -> None:
     rows = []
     try:
         scene, _cam = build_scene()
-        render_depth_frame = sys.modules[f"{ADDON}.addon.scene_render"].render_depth_frame
+        render_depth_frame = sys.modules[f"{ADDON}.addon.scene_passes.depth"].render_depth_frame
         with tempfile.TemporaryDirectory() as tmp:
             for width, height in SIZES:
                 scene.render.resolution_x, scene.render.resolution_y = width, height

@@ -3,9 +3,12 @@
 Blender gives absolute camera-to-world matrices (camera looks down local −Z,
 +Y up, +X right, world Z up). Deforum wants, for every frame k ≥ 1, the motion
 from frame k−1 to k (key 0 is always 0) plus an absolute vertical ``fov``.
-The convention is product.md §8 / blender-reference §1.4, derived from the
-reference warp in deforum-reference §4.2–4.3. This module needs numpy only so
-that it runs inside Blender's Python as well as in the engine.
+Deforum's 3D warp moves the picture as a camera that translates by
+(tx, ty, −tz)/200 in its own axes (+x right, +y up, +z forward) and turns by the
+XYZ Euler angles (rx, −ry, −rz); this module states Blender's camera motion in
+those terms, so a frame warped with the schedules shows what the Blender camera
+sees next, and inverts it for importing a settings file as a camera. It needs
+numpy only so that it runs inside Blender's Python as well as in the engine.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-TRANSLATION_SCALE = 200.0  # Deforum translation units per scene unit
+from .settings_table import camera_keys
+from .units import TRANSLATION_SCALE
+
 DEFAULT_FOV = 40.0  # DSD/CLI default vertical fov, degrees
-MOTION_KEYS = ("translation_x", "translation_y", "translation_z",
-               "rotation_3d_x", "rotation_3d_y", "rotation_3d_z")
+# The camera's pose change per frame: translation x y z, then rotation x y z.
+MOTION_KEYS = tuple(k for k in camera_keys("3D") if k.startswith(("translation_", "rotation_")))
 SCHEDULE_KEYS = MOTION_KEYS + ("fov",)
 SENSOR_FITS = ("AUTO", "HORIZONTAL", "VERTICAL")
 

@@ -7,11 +7,15 @@ from typing import Any
 
 import numpy as np
 
-_2D = ("angle", "zoom", "translation_x", "translation_y")
-_FLIP = ("perspective_flip_theta", "perspective_flip_phi", "perspective_flip_gamma",
-         "perspective_flip_fv")
-_3D = ("translation_x", "translation_y", "translation_z", "rotation_3d_x", "rotation_3d_y",
-       "rotation_3d_z", "fov", "lens_shift_x", "lens_shift_y", "near_plane", "far_plane")
+from .settings_table import BY_NAME, motion_keys
+
+_FLIP = tuple(k for k in motion_keys("2D") if k.startswith("perspective_flip_"))
+
+
+def _schedules(mode: str, flip: bool) -> tuple[str, ...]:
+    """The motion schedules of ``mode``; the flip's only when the flip is on."""
+    return tuple(k for k in motion_keys(mode)
+                 if BY_NAME[k].is_schedule and (flip or k not in _FLIP))
 
 
 class Motion:
@@ -20,8 +24,7 @@ class Motion:
     def __init__(self, settings: Mapping[str, Any], frames: int) -> None:
         self.mode = settings["animation_mode"]
         self.settings = settings
-        names = {"2D": _2D + (_FLIP if settings["flip_2d_perspective"] else ()),
-                 "3D": _3D}.get(self.mode, ())
+        names = _schedules(self.mode, settings["flip_2d_perspective"])
         self.values = {n: np.asarray(settings.schedule(n).values(frames)) for n in names}
 
     @property

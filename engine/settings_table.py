@@ -34,6 +34,8 @@ class Setting:
     minimum: float | None = None
     maximum: float | None = None
     used: bool = True  # False: recognised, accepted, but has no effect in this engine
+    modes: tuple[str, ...] = ()  # motion settings: the animation modes they act in
+    camera: bool = False  # the camera bake writes it (in each of its modes)
 
     @property
     def is_schedule(self) -> bool:
@@ -59,6 +61,7 @@ def _ignored(group: str, defaults: dict[str, Any], why: str) -> tuple[Setting, .
     return tuple(Setting(k, kind(v), v, why, group, used=False) for k, v in defaults.items())
 
 
+_2D, _3D = ("2D",), ("3D",)
 _COLOR_ALIASES = {"LAB": "Match Frame 0 LAB", "HSV": "Match Frame 0 HSV",
                   "RGB": "Match Frame 0 RGB"}
 
@@ -104,47 +107,53 @@ SETTINGS: tuple[Setting, ...] = (
     _s("still_prompts", "json", [], "Prompts of still-image runs (a list; the CLI's "
        "'prompts' list)", "prompts"),
     # --- motion -------------------------------------------------------------
-    _s("border", "choice", "replicate", "2D edge fill: wrap, or replicate (any other value "
-       "replicates, as in Deforum)", "motion", choices=("replicate", "wrap"), choice_aliases={"warp": "replicate"}),
     _s("angle", "schedule", "0:(0)", "2D rotation per frame, degrees counter-clockwise",
-       "motion"),
-    _s("zoom", "schedule", "0:(1.04)", "2D zoom factor per frame (1.04 = 4 % in)", "motion"),
+       "motion", modes=_2D, camera=True),
+    _s("zoom", "schedule", "0:(1.04)", "2D zoom factor per frame (1.04 = 4 % in)", "motion",
+       modes=_2D, camera=True),
     _s("translation_x", "schedule", "0:(10*sin(2*3.14*t/10))", "Move per frame: 2D pixels "
-       "(+ right); 3D units (+ camera right)", "motion"),
+       "(+ right); 3D units (+ camera right)", "motion", modes=_2D + _3D, camera=True),
     _s("translation_y", "schedule", "0:(0)", "Move per frame: 2D pixels (+ down); 3D units "
-       "(+ camera up)", "motion"),
-    _s("translation_z", "schedule", "0:(10)", "3D move per frame (+ camera forward)", "motion"),
-    _s("rotation_3d_x", "schedule", "0:(0)", "3D pitch per frame, degrees (+ up)", "motion"),
-    _s("rotation_3d_y", "schedule", "0:(0)", "3D yaw per frame, degrees (+ right)", "motion"),
+       "(+ camera up)", "motion", modes=_2D + _3D, camera=True),
+    _s("translation_z", "schedule", "0:(10)", "3D move per frame (+ camera forward)", "motion",
+       modes=_3D, camera=True),
+    _s("rotation_3d_x", "schedule", "0:(0)", "3D pitch per frame, degrees (+ up)", "motion",
+       modes=_3D, camera=True),
+    _s("rotation_3d_y", "schedule", "0:(0)", "3D yaw per frame, degrees (+ right)", "motion",
+       modes=_3D, camera=True),
     _s("rotation_3d_z", "schedule", "0:(0)", "3D roll per frame, degrees (+ clockwise)",
-       "motion"),
+       "motion", modes=_3D, camera=True),
+    _s("border", "choice", "replicate", "2D edge fill: wrap, or replicate (any other value "
+       "replicates, as in Deforum)", "motion", choices=("replicate", "wrap"),
+       choice_aliases={"warp": "replicate"}, modes=_2D),
     _s("flip_2d_perspective", "bool", False, "2D perspective flip", "motion",
-       aliases=("enable_perspective_flip",)),
+       aliases=("enable_perspective_flip",), modes=_2D),
     _s("perspective_flip_theta", "schedule", "0:(0)", "Perspective flip theta, degrees",
-       "motion"),
+       "motion", modes=_2D),
     _s("perspective_flip_phi", "schedule", "0:(t%15)", "Perspective flip phi, degrees",
-       "motion"),
+       "motion", modes=_2D),
     _s("perspective_flip_gamma", "schedule", "0:(0)", "Perspective flip gamma, degrees",
-       "motion"),
+       "motion", modes=_2D),
     _s("perspective_flip_fv", "schedule", "0:(53)", "Perspective flip field of view, degrees",
-       "motion"),
+       "motion", modes=_2D),
     _s("fov", "schedule", "0:(40)", "3D vertical field of view, degrees", "motion",
-       aliases=("fov_schedule",)),
+       aliases=("fov_schedule",), modes=_3D, camera=True),
     _s("lens_shift_x", "schedule", "0:(0)", "3D pinhole: lens shift, a fraction of the "
-       "picture width (+ moves the view right, as Blender's Shift X)", "motion"),
+       "picture width (+ moves the view right, as Blender's Shift X)", "motion",
+       modes=_3D, camera=True),
     _s("lens_shift_y", "schedule", "0:(0)", "3D pinhole: lens shift, a fraction of the "
-       "picture height (+ moves the view up)", "motion"),
+       "picture height (+ moves the view up)", "motion", modes=_3D, camera=True),
     _s("near_plane", "schedule", "0:(200)", "3D near plane (no effect on the image, as in "
-       "Deforum)", "motion", aliases=("near_schedule",)),
+       "Deforum)", "motion", aliases=("near_schedule",), modes=_3D),
     _s("far_plane", "schedule", "0:(10000)", "3D far plane (no effect on the image)",
-       "motion", aliases=("far_schedule",)),
+       "motion", aliases=("far_schedule",), modes=_3D),
     _s("padding_mode", "choice", "border", "3D warp edge fill", "motion",
-       choices=("border", "reflection", "zeros")),
+       choices=("border", "reflection", "zeros"), modes=_3D),
     _s("sampling_mode", "choice", "bicubic", "3D warp resampling", "motion",
-       choices=("bicubic", "bilinear", "nearest")),
+       choices=("bicubic", "bilinear", "nearest"), modes=_3D),
     _s("warp_model", "choice", "deforum", "deforum = Deforum's 3D formula; pinhole = "
        "physically correct reprojection with metric depth", "motion",
-       choices=("deforum", "pinhole")),
+       choices=("deforum", "pinhole"), modes=_3D),
     # --- frame processing ---------------------------------------------------
     _s("noise_schedule", "schedule", "0:(0.02)", "Gaussian noise added before diffusion",
        "coherence"),
@@ -300,3 +309,13 @@ SETTINGS = SETTINGS + _ignored("unsupported", {
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 ALIASES: dict[str, str] = {a: s.name for s in SETTINGS for a in s.aliases}
+
+
+def motion_keys(mode: str) -> tuple[str, ...]:
+    """The motion settings that act in animation mode ``mode``, in table order."""
+    return tuple(s.name for s in SETTINGS if mode in s.modes)
+
+
+def camera_keys(mode: str) -> tuple[str, ...]:
+    """The motion settings the camera bake writes in ``mode`` ('2D' or '3D'), in table order."""
+    return tuple(s.name for s in SETTINGS if s.camera and mode in s.modes)

@@ -14,7 +14,9 @@ from functools import lru_cache
 
 import numpy as np
 
-TRANSLATION_SCALE = 1.0 / 200.0
+from .units import TRANSLATION_SCALE
+
+_UNITS_TO_DEPTH = 1.0 / TRANSLATION_SCALE  # translation schedule units → depth units
 SAMPLING_MODES = ("bicubic", "bilinear", "nearest")
 PADDING_MODES = ("border", "reflection", "zeros")
 WARP_MODELS = ("deforum", "pinhole")
@@ -246,7 +248,7 @@ def _grid(height: int, width: int, depth: np.ndarray | None, translation: Vec3,
     k_new = _focal(fov, aspect)
     k_old = _focal(fov if prev_fov is None else prev_fov, aspect)
     rot = _rotation_xyz(*rotation)
-    tx, ty, tz = (v * TRANSLATION_SCALE for v in translation)
+    tx, ty, tz = (v * _UNITS_TO_DEPTH for v in translation)
     grid = torch.empty((2, height, width))
     inverse_old_z = None
     if warp_model == "deforum":

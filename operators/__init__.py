@@ -15,7 +15,7 @@ import numpy as np
 from bpy.props import BoolProperty, StringProperty
 from bpy_extras.io_utils import ExportHelper, ImportHelper
 
-from ..addon import bake, compat, prefs, props, runner, settings_import
+from ..addon import bake, compat, compose, prefs, props, runner, settings_import
 from ..engine.client import install, job, warm
 from ..engine.errors import SettingsError
 from ..engine.settings import effective_settings, load_settings
@@ -82,7 +82,7 @@ class DEFORUM_OT_render(bpy.types.Operator):
     def _prepare(self, context):
         try:
             run = runner.prepare(context)
-        except runner.RunError as exc:
+        except compose.RunError as exc:
             _report_error(self, context.scene, str(exc))
             return None
         for note in run.notes:
@@ -415,9 +415,9 @@ class DEFORUM_OT_settings_export(bpy.types.Operator, ExportHelper):
         scene = context.scene
         try:
             baked = bake.sample(context, scene, with_camera=scene.deforum.use_camera)
-            data = runner.compose_settings(scene, baked, prefs.get(context))
-            checked = runner.validate(data)
-        except (bake.BakeError, runner.RunError) as exc:
+            data = compose.compose_settings(scene, baked, prefs.get(context))
+            checked = compose.validate(data)
+        except (bake.BakeError, compose.RunError) as exc:
             return _report_error(self, scene, str(exc))
         with open(self.filepath, "w", encoding="utf-8") as handle:
             json.dump(effective_settings(checked), handle, indent=4, ensure_ascii=False)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bpy
 
-from ..addon import prefs, props, runner
+from ..addon import compose, prefs, props, runner
 from ..engine.client import warm
 
 MOTION_3D = ("translation_x", "translation_y", "translation_z", "rotation_3d_x",
@@ -130,7 +130,7 @@ class DEFORUM_PT_motion(_Sub, bpy.types.Panel):
         col = layout.column()
         col.active = settings.use_camera
         col.prop(settings, "camera")
-        scene_depth = runner.uses_scene_depth(settings)
+        scene_depth = compose.uses_scene_depth(settings)
         sub = col.column()
         sub.active = not scene_depth  # scene depth bakes at 200 units per scene unit
         sub.prop(settings, "camera_scale")
@@ -156,7 +156,7 @@ class DEFORUM_PT_depth(_Sub, bpy.types.Panel):
     def draw(self, context):
         layout, settings = self.setup(context)
         draw_group(layout, settings, "depth")
-        if runner.uses_scene_depth(settings):
+        if compose.uses_scene_depth(settings):
             box = layout.box()
             box.label(text="Scene depth: the camera's depth is rendered (Cycles) first",
                       icon="INFO")

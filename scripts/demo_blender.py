@@ -110,6 +110,48 @@ def use_cycles(scene) -> None:
         scene.cycles.use_denoising = False
 
 
+def configure(bpy, scene, args, out: Path) -> None:
+    """The demo's preferences, settings and prompts: a 3D run with scene depth."""
+    prefs = bpy.context.preferences.addons[ADDON].preferences
+    prefs.engine_python = args.engine_python
+    prefs.model_path = args.model
+    settings = scene.deforum
+    settings.output_dir = str(out)
+    settings.batch_name = "BlenderDemo"
+    settings.animation_mode = "3D"
+    settings.depth_source = "scene"  # (the Blender default) true depth, pinhole warp
+    settings.init_from_scene = True  # frame 1 rendered with Cycles starts the run
+    settings.strength = 0.65
+    settings.seed = "1234"
+    settings.diffusion_cadence = 2
+    settings.make_video = True
+    for frame, prompt, negative in ((1, "a sunlit temple in a misty forest, highly "
+                                        "detailed", "blurry"),
+                                    (args.frames // 2, "the same temple at dusk, "
+                                                      "lanterns glowing", "blurry")):
+        row = settings.prompts.add()
+        row.frame, row.prompt, row.negative = frame, prompt, negative
+
+
+def report(bpy, scene) -> int:
+    """Save the .blend beside the frames and print where everything is; the exit code."""
+    sed = scene.sequence_editor
+    strips = list(sed.strips if hasattr(sed, "strips") else sed.sequences)
+    (strip,) = [s for s in strips if s.get("deforum_owner")]
+    folder = Path(strip["deforum_batch_folder"])
+    timestring = strip["deforum_timestring"]
+    movie = folder / f"{timestring}.mp4"
+    blend = folder / "deforum_demo.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend), copy=True)
+    print(f"demo: strip {strip.name!r}: {len(strip.elements)} frames from frame "
+          f"{strip.frame_final_start}, channel {strip.channel}")
+    print(f"demo: frames  {folder}/{timestring}_00000.png …")
+    print(f"demo: movie   {movie} ({'ok' if movie.is_file() else 'MISSING'})")
+    print(f"demo: blend   {blend}")
+    print(f"demo: settings {strip['deforum_settings']}")
+    return 0 if movie.is_file() and blend.is_file() else 1
+
+
 def main() -> int:
     args = parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
@@ -132,47 +174,15 @@ def main() -> int:
         use_cycles(scene)
         print(f"demo: scene built in {time.monotonic() - t0:.1f}s")
 
-        prefs = bpy.context.preferences.addons[ADDON].preferences
-        prefs.engine_python = args.engine_python
-        prefs.model_path = args.model
-        settings = scene.deforum
-        settings.output_dir = str(out)
-        settings.batch_name = "BlenderDemo"
-        settings.animation_mode = "3D"
-        settings.depth_source = "scene"  # (the Blender default) true depth, pinhole warp
-        settings.init_from_scene = True  # frame 1 rendered with Cycles starts the run
-        settings.strength = 0.65
-        settings.seed = "1234"
-        settings.diffusion_cadence = 2
-        settings.make_video = True
-        for frame, prompt, negative in ((1, "a sunlit temple in a misty forest, highly "
-                                            "detailed", "blurry"),
-                                        (args.frames // 2, "the same temple at dusk, "
-                                                          "lanterns glowing", "blurry")):
-            row = settings.prompts.add()
-            row.frame, row.prompt, row.negative = frame, prompt, negative
+        configure(bpy, scene, args, out)
 
         t1 = time.monotonic()
         result = bpy.ops.deforum.render()
         print(f"demo: deforum.render → {result} in {time.monotonic() - t1:.1f}s: "
-              f"{settings.status}")
+              f"{scene.deforum.status}")
         if result != {"FINISHED"}:
             return 1
-        sed = scene.sequence_editor
-        strips = list(sed.strips if hasattr(sed, "strips") else sed.sequences)
-        (strip,) = [s for s in strips if s.get("deforum_owner")]
-        folder = Path(strip["deforum_batch_folder"])
-        timestring = strip["deforum_timestring"]
-        movie = folder / f"{timestring}.mp4"
-        blend = folder / "deforum_demo.blend"
-        bpy.ops.wm.save_as_mainfile(filepath=str(blend), copy=True)
-        print(f"demo: strip {strip.name!r}: {len(strip.elements)} frames from frame "
-              f"{strip.frame_final_start}, channel {strip.channel}")
-        print(f"demo: frames  {folder}/{timestring}_00000.png …")
-        print(f"demo: movie   {movie} ({'ok' if movie.is_file() else 'MISSING'})")
-        print(f"demo: blend   {blend}")
-        print(f"demo: settings {strip['deforum_settings']}")
-        return 0 if movie.is_file() and blend.is_file() else 1
+        return report(bpy, scene)
     finally:
         addon_utils.disable(ADDON, default_set=True)
         bpy.context.preferences.extensions.repos.remove(repo)

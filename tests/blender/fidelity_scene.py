@@ -5,7 +5,7 @@ Shared by tests/test_scene_fidelity.py (asserts) and benchmarks/bench_fidelity.p
 
 A small scene of emission-only objects (noise-free, smooth low-frequency
 procedural colours, so a pixel's value is the texture at its centre up to
-antialiasing) is rendered with Cycles by the add-on's own ``scene_render``
+antialiasing) is rendered with Cycles by the add-on's own ``scene_passes``
 passes: colour frames and depth maps. Each camera move is one realistic
 per-frame step between two keyframed frames; the add-on's bake (scale 200)
 gives the Deforum motion, and frame i warped into i+1 is compared with the
@@ -211,13 +211,13 @@ def measure(folder: Path | None = None) -> list[Row]:
     """Render, bake and warp every move of ``build_scene()``'s scene; one Row per move."""
     import sys
 
-    scene_render = sys.modules[f"{ADDON}.addon.scene_render"]
+    passes = f"{ADDON}.addon.scene_passes"
     bake = sys.modules[f"{ADDON}.addon.bake"]
     scene = bpy.context.scene
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(folder or tmp)
-        for scene_pass in (scene_render.colour_pass(scene, root / "colour"),
-                           scene_render.depth_pass(scene, root / "depth")):
+        for scene_pass in (sys.modules[f"{passes}.colour"].colour_pass(scene, root / "colour"),
+                           sys.modules[f"{passes}.depth"].depth_pass(scene, root / "depth")):
             scene_pass.run()
             if scene_pass.error:
                 raise RuntimeError(scene_pass.error)

@@ -204,10 +204,10 @@ def test_a_deforum_seed_beyond_32_bits_survives_import_and_render_settings(addon
     assert bpy.ops.deforum.import_settings(filepath=str(path)) == {"FINISHED"}
     scene = bpy.context.scene
     assert scene.deforum.seed == "3521683328"
-    runner = addon.sub("addon.runner")
+    compose = addon.sub("addon.compose")
     baked = addon.sub("addon.bake").sample(bpy.context, scene, with_camera=False)
-    checked = runner.validate(runner.compose_settings(scene, baked, None))
+    checked = compose.validate(compose.compose_settings(scene, baked, None))
     assert checked["seed"] == 3521683328
     scene.deforum.seed = "many"
-    with pytest.raises(runner.RunError, match="seed"):
-        runner.validate(runner.compose_settings(scene, baked, None))
+    with pytest.raises(compose.RunError, match="seed"):
+        compose.validate(compose.compose_settings(scene, baked, None))

@@ -167,7 +167,7 @@ def test_colour_pass_renders_the_scene_not_the_sequencer_and_restores_a_movie_ou
     before = (scene.render.image_settings.file_format, scene.render.filepath,
               scene.render.use_sequencer, scene.frame_current)
 
-    scene_pass = addon.sub("addon.scene_render").colour_pass(scene, out / "colour")
+    scene_pass = addon.sub("addon.scene_passes.colour").colour_pass(scene, out / "colour")
     scene_pass.run()
     assert scene_pass.error == "" and scene_pass.complete
     assert [p.name for p in scene_pass.paths] == [f"{k:05d}.png" for k in range(FRAMES)]

@@ -1,4 +1,4 @@
-"""Per-frame passes over the scene range, without bpy: the driver and the pixel maths.
+"""The driver of a scene pass, without bpy: one frame per step, cancellable.
 
 A ``ScenePass`` renders one file per frame of the scene range, one frame per
 ``advance()`` call, so the modal operator does one frame per timer tick (the
@@ -11,10 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
-
-import numpy as np
-
-FAR = np.inf  # depth of pixels that hit nothing (the engine reads +inf as far away)
 
 
 class Pending(Protocol):
@@ -114,24 +110,3 @@ class ScenePass:
         """Stop before the next frame (a frame in Blender's render job finishes first)."""
         if self.running:
             self.cancelled = True
-
-
-def depth_from_rgba(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
-    """float32 H×W depth (row 0 at the top) from a bottom-up RGBA float buffer.
-
-    The depth render stores view-axis depth in R and coverage in alpha
-    (transparent film); a pixel whose ray hit nothing (alpha < ½) is ``FAR``,
-    never 0, so the warp treats sky as infinitely far.
-    """
-    rgba = np.asarray(pixels, dtype=np.float32).reshape(height, width, 4)[::-1]
-    depth = np.array(rgba[..., 0], dtype=np.float32)
-    depth[rgba[..., 3] < 0.5] = FAR
-    return depth
-
-
-def mask_rgba(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Bottom-up RGBA floats of a grey mask from the coverage (alpha) of a render:
-    white where it is covered (diffused), black elsewhere, opaque."""
-    alpha = np.asarray(pixels, dtype=np.float32).reshape(height, width, 4)[..., 3]
-    grey = np.clip(alpha, 0.0, 1.0)
-    return np.stack([grey, grey, grey, np.ones_like(grey)], axis=-1).ravel()

@@ -8,8 +8,8 @@ import numpy as np
 
 from tests.addon.pure import addon_module
 
-scene_pass = addon_module("addon.scene_pass")
-ScenePass, depth_from_rgba = scene_pass.ScenePass, scene_pass.depth_from_rgba
+ScenePass = addon_module("addon.scene_passes.driver").ScenePass
+depth_from_rgba = addon_module("addon.scene_passes.pixels").depth_from_rgba
 
 
 def recording_pass(fail_at: int | None = None):

@@ -1,0 +1,268 @@
+"""The job of a scene: from ``scene.deforum``, the baked camera and the preferences to a
+validated Deforum settings file in ``<output>/jobs/`` and the scene passes to render
+before the engine starts. Errors are ``RunError`` with a message that names the
+setting to fix.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import bpy
+
+from ..engine.units import TRANSLATION_SCALE
+from ..engine.client.job import engine_root
+from ..engine.errors import SettingsError
+from ..engine.settings import effective_settings, parse_settings
+from . import bake, prefs, props
+from .bake_math import schedule_from_values
+from .scene_passes import colour, depth, mask
+from .scene_passes.driver import ScenePass
+
+
+class RunError(ValueError):
+    """The run cannot start; the message names the setting to fix."""
+
+
+@dataclass
+class Composed:
+    """A job ready to run: its settings file, and what the engine command needs."""
+
+    python: str
+    outdir: Path
+    jobs_dir: Path
+    stem: str
+    settings_path: Path
+    preview: bool
+    frames: int
+    notes: list[str] = field(default_factory=list)  # reported when the run starts
+    scene_passes: list[ScenePass] = field(default_factory=list)  # rendered before the engine
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def output_dir(scene, addon_prefs) -> Path:
+    """The scene's output folder, else the preferences' default, else beside the .blend."""
+    settings = scene.deforum
+    if settings.output_dir:
+        return Path(bpy.path.abspath(settings.output_dir))
+    default = addon_prefs.default_output_dir if addon_prefs is not None else ""
+    if default:
+        path = Path(bpy.path.abspath(default))
+        if _inside(path, engine_root()):
+            raise RunError(f"default_output_dir: {path} is inside the add-on folder, which "
+                           "is replaced on updates; choose another folder in the preferences")
+        return path
+    if bpy.data.filepath:
+        return Path(bpy.path.abspath("//deforum"))
+    raise RunError("output_dir: the file is not saved, so there is no folder beside it; "
+                   "set Deforum › Output › Output Folder (or a default in the preferences)")
+
+
+def _writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".deforum_write_test"):
+            pass
+    except OSError as exc:
+        raise RunError(f"output_dir: cannot write to {folder}: {exc.strerror or exc}") from None
+
+
+def _abspath(value: str) -> str:
+    return bpy.path.abspath(value) if value else ""
+
+
+def prompt_rows(scene) -> tuple[dict[str, str], dict[str, str]]:
+    """animation_prompts / negative_prompts keyed by Deforum frame (scene start = 0)."""
+    rows = sorted(scene.deforum.prompts, key=lambda r: r.frame)
+    positive: dict[str, str] = {}
+    negative: dict[str, str] = {}
+    for row in rows:
+        key = str(max(0, row.frame - scene.frame_start))
+        positive[key] = row.prompt
+        negative[key] = row.negative
+    if not any(negative.values()):
+        negative = {}
+    return positive, negative
+
+
+def compose_settings(scene, baked: bake.Bake, addon_prefs, *,
+                     preview: bool | None = None) -> dict[str, Any]:
+    """The Deforum settings dict of this scene (before validation by the engine's table)."""
+    settings = scene.deforum
+    data: dict[str, Any] = {}
+    for setting in props.UI_SETTINGS:
+        name = setting.name
+        value = getattr(settings, name)
+        if name in props.NUMERIC_SCHEDULES:
+            override = getattr(settings, name + "_override").strip()
+            value = override or schedule_from_values(baked.values[name])
+        elif setting.type == "path":
+            value = _abspath(value)
+        data[name] = value
+    if settings.use_camera:
+        for name, schedule in baked.camera_schedules.items():
+            if name in props.NUMERIC_SCHEDULES and getattr(settings, name + "_override").strip():
+                continue  # an explicit override wins over the camera
+            data[name] = schedule
+    width, height = bake.render_size(scene)
+    positive, negative = prompt_rows(scene)
+    if positive:
+        data["animation_prompts"] = positive
+        data["negative_prompts"] = negative
+    data.update(max_frames=baked.frames, W=width, H=height,
+                fps=scene.render.fps / scene.render.fps_base)
+    if addon_prefs is not None:
+        data.update(model_path=_abspath(addon_prefs.model_path),
+                    depth_model_path=_abspath(addon_prefs.depth_model_path),
+                    device=addon_prefs.device, half_precision=addon_prefs.half_precision)
+    if preview is not None:
+        data["preview_motion"] = preview
+    return data
+
+
+def validate(data: dict[str, Any]):
+    """The engine's own validation, in Blender, before anything starts."""
+    try:
+        return parse_settings(data, source="scene.deforum")
+    except SettingsError as exc:
+        key = getattr(exc, "key", None)
+        hint = ""
+        if key in props.NUMERIC_SCHEDULES:
+            hint = f" (Deforum › {key}: check its schedule override and keyframes)"
+        raise RunError(f"{exc}{hint}") from None
+
+
+def uses_scene_depth(settings) -> bool:
+    """3D with depth warping from depth_source 'scene': the camera's depth is rendered first."""
+    return (settings.animation_mode == "3D" and settings.use_depth_warping
+            and settings.depth_source == "scene")
+
+
+def scene_depth_settings(folder: Path) -> dict[str, Any]:
+    """What scene depth forces: its maps, and the warp that is exact with metric depth."""
+    return {"depth_maps_path": str(folder), "warp_model": "pinhole"}
+
+
+def _scene_input_passes(scene, data: dict[str, Any], stem: Path) -> list[ScenePass]:
+    """Stylise the scene: its own renders as the Video Input frames or frame 0's init.
+
+    The frames are rendered with the scene's render engine and settings into
+    ``{stem}_scene/`` (engine frame k = Blender frame start + k), which the
+    engine reads in place as an image sequence; with ``stylise_mask`` the
+    masks of that collection go to ``{stem}_masks/`` as the mask video.
+    """
+    settings = scene.deforum
+    folder = stem.with_name(stem.name + "_scene")
+    if settings.animation_mode == "Video Input" and settings.video_from_scene:
+        data["video_init_path"] = str(folder)
+        passes = [colour.colour_pass(scene, folder, setting="video_from_scene")]
+        if settings.stylise_mask is not None:
+            masks = stem.with_name(stem.name + "_masks")
+            data.update(use_mask_video=True, video_mask_path=str(masks))
+            passes.append(mask.mask_pass(scene, masks, settings.stylise_mask))
+        return passes
+    if settings.animation_mode in ("2D", "3D") and settings.init_from_scene:
+        data.update(use_init=True, init_image=str(folder / "00000.png"))
+        return [colour.colour_pass(scene, folder, setting="init_from_scene",
+                                         frames=[scene.frame_start])]
+    return []
+
+
+def _new_stem(jobs_dir: Path, batch_name: str) -> str:
+    """``{batch}_{timestamp}[_n]``: the name of a job file that does not exist yet."""
+    safe_batch = "".join(c if c.isalnum() or c in "-_" else "_" for c in batch_name)
+    stamp = time.strftime("%Y%m%d%H%M%S")
+    stem = f"{safe_batch or 'Deforum'}_{stamp}"
+    n = 1
+    while (jobs_dir / f"{stem}.json").exists():
+        n += 1
+        stem = f"{safe_batch or 'Deforum'}_{stamp}_{n}"
+    return stem
+
+
+def _engine_python(addon_prefs) -> str:
+    python = prefs.engine_python(addon_prefs)
+    if not python or not Path(python).is_file():
+        raise RunError("engine_python: no engine Python found" +
+                       (f" at {python}" if python else "") +
+                       "; set it in Preferences › Add-ons › Deforum for Blender, or press "
+                       "Install Engine there")
+    return python
+
+
+def _model(addon_prefs) -> str:
+    model = _abspath(addon_prefs.model_path) if addon_prefs is not None else ""
+    if model and not Path(model).exists():
+        raise RunError(f"model_path: {model} does not exist (clear it to render the motion "
+                       "preview)")
+    return model
+
+
+def _bake(context, scene, scene_depth: bool) -> bake.Bake:
+    settings = scene.deforum
+    if scene_depth and not settings.use_camera:
+        raise RunError("depth_source: 'scene' renders the camera's depth, which only matches "
+                       "the motion when the motion comes from that camera; turn on Motion › "
+                       "Motion from Camera, or choose depth source 'model' or 'none'")
+    try:
+        return bake.sample(context, scene,
+                           with_camera=settings.use_camera and settings.animation_mode in
+                           ("2D", "3D"),
+                           scale=TRANSLATION_SCALE if scene_depth else None)
+    except bake.BakeError as exc:
+        raise RunError(str(exc)) from None
+
+
+def _write_job(path: Path, checked) -> None:
+    with open(path, "x", encoding="utf-8") as handle:
+        json.dump(effective_settings(checked), handle, indent=4, ensure_ascii=False)
+        handle.write("\n")
+
+
+def compose_job(context, scene) -> Composed:
+    """Everything before the engine starts, the settings file written; RunError if not."""
+    settings = scene.deforum
+    addon_prefs = prefs.get(context)
+    if settings.animation_mode == "None":
+        raise RunError("animation_mode: 'None' renders still images, which have no place in "
+                       "the sequencer; choose 2D or 3D (or Video Input / Interpolation)")
+    python = _engine_python(addon_prefs)
+    preview = bool(settings.preview_motion or not _model(addon_prefs))
+    outdir = output_dir(scene, addon_prefs)
+    _writable(outdir)
+    scene_depth = uses_scene_depth(settings)
+    baked = _bake(context, scene, scene_depth)
+    data = compose_settings(scene, baked, addon_prefs, preview=preview)
+    jobs_dir = outdir / "jobs"
+    jobs_dir.mkdir(parents=True, exist_ok=True)
+    stem = _new_stem(jobs_dir, settings.batch_name)
+    passes = []
+    if scene_depth:
+        depth_folder = jobs_dir / f"{stem}_depth"
+        data.update(scene_depth_settings(depth_folder))
+        passes.append(depth.depth_pass(scene, depth_folder))
+    passes += _scene_input_passes(scene, data, jobs_dir / stem)
+    checked = validate(data)
+    notes = list(checked.warnings)
+    if scene_depth:
+        notes.append("depth_source = scene: the camera's depth is rendered with Cycles first; "
+                     "the warp is pinhole and the camera is baked at "
+                     f"{TRANSLATION_SCALE:g} units per scene unit (warp_model and "
+                     "camera_scale are not used)")
+    settings_path = jobs_dir / f"{stem}.json"
+    _write_job(settings_path, checked)
+    return Composed(python=python, outdir=outdir, jobs_dir=jobs_dir, stem=stem,
+                    settings_path=settings_path, preview=preview, frames=baked.frames,
+                    notes=notes, scene_passes=passes)
