@@ -1,0 +1,48 @@
+"""The motion panel: the camera to bake, the warp options and the mode's motion schedules."""
+
+from __future__ import annotations
+
+import bpy
+
+from ..addon import runner
+from .draw import SubPanel, draw_setting
+
+MOTION_3D = ("translation_x", "translation_y", "translation_z", "rotation_3d_x",
+             "rotation_3d_y", "rotation_3d_z", "fov", "lens_shift_x", "lens_shift_y",
+             "near_plane", "far_plane")
+MOTION_2D = ("angle", "zoom", "translation_x", "translation_y", "border",
+             "flip_2d_perspective", "perspective_flip_theta", "perspective_flip_phi",
+             "perspective_flip_gamma", "perspective_flip_fv")
+
+
+class DEFORUM_PT_motion(SubPanel, bpy.types.Panel):
+    bl_label = "Motion"
+    bl_options = set()
+
+    def draw(self, context):
+        layout, settings = self.setup(context)
+        layout.prop(settings, "use_camera")
+        col = layout.column()
+        col.active = settings.use_camera
+        col.prop(settings, "camera")
+        scene_depth = runner.uses_scene_depth(settings)
+        sub = col.column()
+        sub.active = not scene_depth  # scene depth bakes at 200 units per scene unit
+        sub.prop(settings, "camera_scale")
+        col.operator("deforum.bake_camera", icon="CAMERA_DATA")
+        mode = settings.animation_mode
+        if mode == "3D":
+            sub = layout.column()
+            sub.active = not scene_depth  # scene depth forces the pinhole warp
+            sub.prop(settings, "warp_model")
+            layout.prop(settings, "padding_mode")
+            layout.prop(settings, "sampling_mode")
+        keys = MOTION_3D if mode == "3D" else MOTION_2D if mode == "2D" else ()
+        box = layout.box()
+        box.label(text="Schedules (the camera replaces the motion keys)"
+                  if settings.use_camera else "Schedules")
+        for name in keys:
+            draw_setting(box, settings, name)
+
+
+CLASSES = (DEFORUM_PT_motion,)
