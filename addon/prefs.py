@@ -12,6 +12,10 @@ from ..engine.client import install
 # The add-on's module: "bl_ext.<repo>.<id>" as an extension, the folder name otherwise.
 ADDON = __package__.rpartition(".")[0]
 
+# The engine check/install running in the background: the operators start it, the
+# preferences draw its output.
+INSTALLER = install.Installer()
+
 
 def get(context=None):
     """This add-on's preferences (None while it is not enabled)."""
@@ -93,9 +97,7 @@ class DeforumPreferences(bpy.types.AddonPreferences):
         row.operator("deforum.install_engine", icon="IMPORT")
         if self.engine_status:
             col.label(text=self.engine_status)
-        from ..operators import install_log_tail  # drawn from memory, nothing fallible
-
-        for line in install_log_tail():
+        for line in INSTALLER.tail():  # drawn from memory, nothing fallible
             col.label(text=line)
         col.separator()
         col.prop(self, "model_path")

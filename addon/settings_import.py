@@ -1,11 +1,10 @@
 """What importing a Deforum settings file writes into a scene, computed without bpy.
 
-The operator (``operators.DEFORUM_OT_import_settings``) only applies what this
-module returns: property values, prompt rows, the scene frame rate, and for
-2D/3D files the per-frame camera keys (location, quaternion, lens) whose bake
-(``bake.sample`` → ``bake_math.camera_schedules``) gives back the file's motion
-schedules. Everything is computed before the scene is touched, so a file that
-fails here changes nothing.
+``import_scene`` (the bpy side) only applies what this module returns: property
+values, prompt rows, the scene frame rate, and for 2D/3D files the per-frame
+camera keys (location, quaternion, lens) whose bake (``bake.sample`` →
+``bake_math.camera_schedules``) gives back the file's motion schedules. Everything
+is computed before the scene is touched, so a file that fails here changes nothing.
 """
 
 from __future__ import annotations

@@ -1,12 +1,14 @@
 """Setting up the engine's Python from Blender: the self-check, the install commands,
-finding an interpreter. No bpy, no torch."""
+finding an interpreter, and the background thread that runs them. No bpy, no torch."""
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from .job import engine_env, engine_root
@@ -77,6 +79,71 @@ def install_commands(base_python: str, venv: str | Path,
         cmds.append([py, "-m", "pip", "install", torch_pin])
     cmds.append([py, "-m", "pip", "install", "-r", str(requirements)])
     return cmds
+
+
+class Installer:
+    """Runs the engine check or install in a background thread, so Blender's UI stays
+    responsive for the minutes a pip install takes; Blender polls ``take_result`` and
+    draws ``tail`` (the last lines of output) from a timer.
+    """
+
+    def __init__(self, tail_lines: int = 8) -> None:
+        self._tail: collections.deque[str] = collections.deque(maxlen=tail_lines)
+        self._thread: threading.Thread | None = None
+        self._result: str | None = None
+
+    def busy(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def tail(self) -> list[str]:
+        """The last output lines of the latest install (shown in the preferences)."""
+        return list(self._tail)
+
+    def take_result(self) -> str | None:
+        """The one-line outcome of a finished check or install, once; else None."""
+        result, self._result = self._result, None
+        return result
+
+    def check(self, python: str) -> None:
+        """Start the self-check of ``python``."""
+        def work() -> None:
+            self._result = run_self_check(python)[1]
+
+        self._start(work, "deforum-engine-check")
+
+    def install(self, commands: list[list[str]], log_path: Path, python: Path) -> None:
+        """Start running ``commands`` (output appended to ``log_path``), then self-check
+        ``python``, the interpreter they installed."""
+        def work() -> None:
+            with open(log_path, "a", encoding="utf-8") as log:
+                for cmd in commands:
+                    self._tail.append("$ " + " ".join(cmd))
+                    log.write("$ " + " ".join(cmd) + "\n")
+                    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
+                                            stderr=subprocess.STDOUT, text=True,
+                                            stdin=subprocess.DEVNULL)
+                    for line in proc.stdout:
+                        log.write(line)
+                        self._tail.append(line.rstrip()[:120])
+                    if proc.wait() != 0:
+                        self._result = (f"Install failed (exit {proc.returncode}); "
+                                        f"log: {log_path}")
+                        return
+            ok, message = run_self_check(str(python))
+            self._result = ("Installed. " if ok else "Installed, but: ") + message
+
+        self._tail.clear()
+        self._start(work, "deforum-engine-install")
+
+    def join(self) -> None:
+        """Wait for the running check or install (Blender without a UI has no timers)."""
+        if self._thread is not None:
+            self._thread.join()
+
+    def _start(self, work, name: str) -> None:
+        self._thread = threading.Thread(target=work, name=name, daemon=True)
+        self._thread.start()
+
 
 def default_engine_python(root: Path | None = None,
                           extra: list[Path] | tuple[Path, ...] = ()) -> str:

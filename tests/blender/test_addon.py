@@ -366,7 +366,7 @@ def test_disabling_the_addon_stops_a_running_engine(ready, addon):
 
 def modal_stand_in(addon):
     """The modal operator's own methods on a plain object (bpy runs no event loop)."""
-    cls = addon.sub("operators").DEFORUM_OT_render
+    cls = addon.sub("operators.render").DEFORUM_OT_render
     reports = []
 
     class Op:

@@ -1,8 +1,9 @@
 """Blender's end of the engine protocol (``engine.client``), without Blender."""
 
+import sys
 from pathlib import Path
 
-from engine.client.install import install_commands
+from engine.client.install import Installer, install_commands
 from engine.client.job import engine_command, engine_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,3 +24,19 @@ def test_engine_commands_are_composed_as_documented(tmp_path):
                    "--cancel-file", "/out/c"]
     env = engine_env()
     assert Path(env["PYTHONPATH"]) == ROOT and (ROOT / "engine" / "cli.py").is_file()
+
+
+def test_installer_runs_commands_in_a_thread_keeps_the_tail_and_reports_once(tmp_path):
+    log = tmp_path / "install.log"
+    installer = Installer(tail_lines=2)
+    installer.install([[sys.executable, "-c", "print('one'); print('two')"]], log,
+                      Path(sys.executable))
+    installer.join()
+    assert not installer.busy()
+    assert installer.tail() == ["one", "two"]
+    assert installer.take_result().startswith("Installed")
+    assert installer.take_result() is None
+    installer.install([[sys.executable, "-c", "raise SystemExit(3)"]], log, Path("/none"))
+    installer.join()
+    assert installer.take_result() == f"Install failed (exit 3); log: {log}"
+    assert "$ " in log.read_text()

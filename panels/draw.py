@@ -1,0 +1,59 @@
+"""Drawing helpers shared by the sidebar panels: one setting row, one settings-table
+group, and the base classes that put a panel in the 3D Viewport's "Deforum" tab.
+
+The setting rows are drawn from the settings table's groups, so a new row in
+``engine/settings_table.py`` shows up in its panel without edits here.
+"""
+
+from __future__ import annotations
+
+from ..addon import props
+
+# Settings a panel draws in its own place, so their group's generic list skips them.
+SHOWN_ELSEWHERE = {"animation_mode", "preview_motion", "batch_name", "warp_model",
+                   "padding_mode", "sampling_mode"}
+
+
+def draw_setting(layout, settings, name: str) -> None:
+    """One setting; a numeric schedule gets its animatable value and its raw override."""
+    if name in props.NUMERIC_SCHEDULES:
+        col = layout.column(align=True)
+        override = getattr(settings, name + "_override")
+        row = col.row(align=True)
+        row.active = not override
+        row.prop(settings, name)
+        col.prop(settings, name + "_override", text="Schedule", icon="TEXT")
+    else:
+        layout.prop(settings, name)
+
+
+def draw_group(layout, settings, group: str, skip=()) -> None:
+    """Every setting of a settings-table group but ``skip`` and those drawn elsewhere."""
+    for setting in props.BY_GROUP.get(group, ()):
+        if setting.name not in skip and setting.name not in SHOWN_ELSEWHERE:
+            draw_setting(layout, settings, setting.name)
+
+
+class DeforumPanel:
+    """Where every Deforum panel lives, and the layout they share."""
+
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Deforum"
+
+    @classmethod
+    def poll(cls, context):
+        return getattr(context.scene, "deforum", None) is not None
+
+    def setup(self, context):
+        layout = self.layout
+        layout.use_property_split = True
+        layout.use_property_decorate = True  # keyframe diamonds
+        return layout, context.scene.deforum
+
+
+class SubPanel(DeforumPanel):
+    """A closed-by-default panel under the main Deforum panel."""
+
+    bl_parent_id = "DEFORUM_PT_render"
+    bl_options = {"DEFAULT_CLOSED"}

@@ -1,0 +1,57 @@
+"""The settings panels below Motion, one per settings-table group (Depth and Output
+add their own rows), in their sidebar order."""
+
+from __future__ import annotations
+
+import bpy
+
+from ..addon import compose
+from .draw import SubPanel, draw_group
+
+
+class DEFORUM_PT_depth(SubPanel, bpy.types.Panel):
+    bl_label = "Depth"
+
+    def draw(self, context):
+        layout, settings = self.setup(context)
+        draw_group(layout, settings, "depth")
+        if compose.uses_scene_depth(settings):
+            box = layout.box()
+            box.label(text="Scene depth: the camera's depth is rendered (Cycles) first",
+                      icon="INFO")
+            box.label(text="It forces the pinhole warp and 200 units per scene unit")
+            box.label(text="(Motion › Warp Model and Scale are not used)")
+
+
+def _group_panel(group: str, title: str, skip=(), first=()):
+    """A panel of one settings-table group; ``first``: add-on options drawn above it."""
+    def draw(self, context):
+        layout, settings = self.setup(context)
+        for name in first:
+            layout.prop(settings, name)
+        draw_group(layout, settings, group, skip)
+    return type(f"DEFORUM_PT_{group}", (SubPanel, bpy.types.Panel),
+                {"bl_label": title, "draw": draw, "__doc__": f"Deforum {title} settings"})
+
+
+class DEFORUM_PT_output(SubPanel, bpy.types.Panel):
+    bl_label = "Output"
+
+    def draw(self, context):
+        layout, settings = self.setup(context)
+        layout.prop(settings, "output_dir")
+        layout.prop(settings, "batch_name")
+        draw_group(layout, settings, "output")
+        draw_group(layout, settings, "run", skip=("animation_mode", "preview_motion"))
+        if settings.last_log:
+            layout.prop(settings, "last_log")
+
+
+CLASSES = (
+    _group_panel("coherence", "Coherence"),
+    DEFORUM_PT_depth,
+    _group_panel("sampling", "Sampling"),
+    _group_panel("init", "Init & Mask", first=("init_from_scene",)),
+    _group_panel("video", "Video Input", first=("video_from_scene", "stylise_mask")),
+    DEFORUM_PT_output,
+)
