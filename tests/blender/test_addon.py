@@ -1,7 +1,6 @@
 """The Blender add-on in the real PyPI bpy module (5.0.1 in CI; see README for 4.2/4.5).
 
-Covers issue #5's acceptance list: extension enable, manifest validation and
-zip build, camera bake == engine.camera on the sampled matrices, render via
+Extension enable, manifest validation and zip build, camera bake == engine.camera on the sampled matrices, render via
 execute() → frames + exactly one VSE strip, re-render replaces only its own
 strip, bad settings → clear report and no strip, cancel keeps frames and
 leaves no process.
@@ -9,8 +8,7 @@ leaves no process.
 Same suite on another Blender (the engine keeps running in .venv):
     python3.11 -m venv /tmp/bpy42
     /tmp/bpy42/bin/pip install bpy==4.2.23 "numpy<2" pytest==9.2.0   # or bpy==4.5.4
-    DEFORUM_TEST_ENGINE_PYTHON=.venv/bin/python \
-        /tmp/bpy42/bin/python -m pytest tests/test_addon.py tests/test_addon_process.py
+    DEFORUM_TEST_ENGINE_PYTHON=.venv/bin/python /tmp/bpy42/bin/python -m pytest tests/blender
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ def rigid(mats: np.ndarray) -> np.ndarray:
     return out
 
 
-# -------------------------------------------------- sign table (blender-reference §1.4)
+# -------------------------------------------------- signs: each Blender camera move → its Deforum key
 
 def test_dolly_forward_is_positive_tz():
     # looking along world +Y; forward 1 m
@@ -284,7 +284,7 @@ def test_format_schedule_writes_every_frame():
     assert format_schedule([0, 0.5, -1]) == "0:(0), 1:(0.5), 2:(-1)"
 
 
-# -------------------------------------------------- field of view (blender-reference §3.5)
+# -------------------------------------------------- field of view: Blender's sensor fit → vertical fov
 
 def test_vertical_fov_probe_auto_landscape():
     assert vertical_fov(50, 36, 24, "AUTO", 1024, 576) == pytest.approx(22.895, abs=1e-3)

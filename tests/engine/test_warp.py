@@ -1,4 +1,4 @@
-"""2D and 3D warps: what a user sees move, and agreement with the reference formula."""
+"""2D and 3D warps: what a user sees move, and agreement with Deforum's own formula (the reference)."""
 
 import math
 
@@ -61,7 +61,7 @@ def focal(fov: float, aspect: float = W / H) -> tuple[float, float]:
     return k11 / aspect, k11
 
 
-# ----------------------------------------------- reference 3D formula (§4.2)
+# ----------------------------------------------- Deforum's own 3D formula, written as Deforum does
 
 def rotation_xyz(rx: float, ry: float, rz: float) -> np.ndarray:
     a, b, c = map(math.radians, (rx, ry, rz))
@@ -146,7 +146,7 @@ def test_2d_wrap_border_tiles_and_replicate_border_stretches():
 
 
 def reference_flip(theta, phi, gamma, fv):
-    """deforum-reference §3's flip homography, built with OpenCV as the reference does."""
+    """Deforum's perspective-flip homography, built with OpenCV as Deforum's code does."""
     half = math.radians(fv / 2)
     d = math.hypot(W, H)
     side, h = d / math.cos(half), d / (2 * math.sin(half))
