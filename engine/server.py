@@ -237,7 +237,8 @@ def serve(stdin: BinaryIO | None = None, stdout: TextIO | None = None) -> int:
 
 
 def _event_channel() -> TextIO:
-    """Keep stdout for events alone: anything else that prints (Python or native) goes to stderr."""
+    """stdout for the events alone: whatever else prints, from Python or native code, goes
+    to stderr (the log), so a stray print cannot corrupt the event channel."""
     sys.stdout.flush()
     events = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())

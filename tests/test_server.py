@@ -220,3 +220,18 @@ def test_bad_lines_leave_the_server_working_and_it_exits_when_input_ends(tmp_pat
     finally:
         hung.cancel()
         server.process.kill()
+
+
+def test_stray_prints_go_to_stderr_not_the_event_channel():
+    """A print from the engine or a library (Python or native) must not corrupt the events."""
+    script = ("import os\n"
+              "from engine.server import _event_channel\n"
+              "events = _event_channel()\n"
+              "print('a stray print')\n"
+              "os.write(1, b'a native write\\n')\n"
+              "events.write('{\"event\": \"ready\"}\\n')\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert [event(line) for line in result.stdout.splitlines()] == [{"event": "ready"}]
+    assert b"a stray print" in result.stderr and b"a native write" in result.stderr
