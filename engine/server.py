@@ -12,21 +12,37 @@ carry ``"job": id`` and end with ``done``, ``error`` or ``cancelled``, followed
 by ``{"event": "finished", "job": id, "code": exit code}``.  Models (pipelines
 and depth estimators) stay loaded, keyed by what identifies them, so a second
 render of the same model starts diffusing without loading anything.
+
+No line can stop the server.  A line that is no command (not UTF-8, not JSON,
+nested too deeply, not an object, or over ``LINE_LIMIT`` bytes, whose rest is
+skipped unread) gets an ``error`` event with code 2, tagged with its job id and
+followed by ``finished`` when the line starts with one; blank lines are ignored.
+Bad argv is the job's ``error`` (code 2); ``--help`` and ``--version`` are
+refused the same way, as they render nothing.  stdout carries only the JSON
+events: whatever else prints goes to stderr.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import io
 import json
+import os
 import queue
+import re
 import sys
 import threading
 import traceback
-from typing import Any, TextIO
+from collections.abc import Iterator
+from typing import Any, BinaryIO, NamedTuple, TextIO
 
 from .cli import Loaders, build_parser, run
 from .errors import Cancelled, ModelError, SettingsError
 from .progress import Progress
 from .render import CancelToken
+
+LINE_LIMIT = 1 << 20  # bytes in one command line; job lines are a few hundred
 
 
 class CachedLoaders(Loaders):
@@ -49,26 +65,97 @@ class CachedLoaders(Loaders):
                          lambda: super(CachedLoaders, self).depth_model(path, device, half))
 
 
-def _reader(stream: TextIO, jobs: queue.Queue, cancels: dict[str, CancelToken],
-            lock: threading.Lock) -> None:
-    """Read commands; cancels act at once, jobs queue up."""
-    for line in stream:
-        if not line.strip():
-            continue
-        try:
-            command = json.loads(line)
-        except ValueError:
-            jobs.put({"invalid": line.strip()[:200]})
-            continue
-        if isinstance(command, dict) and "cancel" in command:
-            with lock:
-                token = cancels.get(str(command["cancel"]))
-            if token is not None:
-                token.request()
-            continue
-        jobs.put(command)
-        if isinstance(command, dict) and command.get("quit"):
+class Rejected(NamedTuple):
+    """A line that is no command: it gets an error event (and ``finished`` when it names a job)."""
+
+    message: str
+    job: str | None
+
+
+def _lines(stream: BinaryIO) -> Iterator[tuple[bytes, bool]]:
+    """Lines of input, each with whether it is whole: of one over ``LINE_LIMIT`` bytes
+    only the head comes, the rest is skipped.
+
+    Reading at most ``LINE_LIMIT`` bytes at a time keeps a runaway client from
+    filling the server's memory with one line.
+    """
+    while True:
+        line = stream.readline(LINE_LIMIT + 1)
+        if not line:
             return
+        if len(line) <= LINE_LIMIT or line.endswith(b"\n"):
+            yield line, True
+            continue
+        yield line, False
+        while line and not line.endswith(b"\n"):
+            line = stream.readline(LINE_LIMIT)
+
+
+_LEADING_ID = re.compile(r'\s*\{\s*"id"\s*:\s*')
+
+
+def _leading_id(text: str) -> str | None:
+    """The job id of a line that cannot be read whole, when the line starts with it.
+
+    The client writes ``{"id": ..., "argv": ...}``, so a broken job line still
+    names its job and the client hears that this job finished.
+    """
+    match = _LEADING_ID.match(text)
+    if match is None:
+        return None
+    try:
+        value, _ = json.JSONDecoder().raw_decode(text, match.end())
+    except (ValueError, RecursionError):
+        return None
+    return str(value) if isinstance(value, (str, int)) else None
+
+
+def _command(line: bytes) -> dict | Rejected:
+    """One input line as a command object, or why it is none."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Rejected(f"not UTF-8 text: {exc.reason} at byte {exc.start}",
+                        _leading_id(line.decode("utf-8", errors="replace")))
+    try:
+        command = json.loads(text)
+    except RecursionError:
+        return Rejected("not a JSON command: nested too deeply", _leading_id(text))
+    except ValueError as exc:
+        return Rejected(f"not a JSON command: {exc}", _leading_id(text))
+    if not isinstance(command, dict):
+        return Rejected(f"not a command: expected a JSON object, got {type(command).__name__}",
+                        None)
+    return command
+
+
+def _reader(stream: BinaryIO, jobs: queue.Queue, cancels: dict[str, CancelToken],
+            lock: threading.Lock) -> None:
+    """Read commands; cancels act at once, jobs and rejected lines queue up."""
+    try:
+        for line, whole in _lines(stream):
+            if not whole:
+                jobs.put(Rejected(f"line longer than {LINE_LIMIT} bytes: not read",
+                                  _leading_id(line.decode("utf-8", errors="replace"))))
+                continue
+            if not line.strip():
+                continue
+            try:
+                command = _command(line)
+            except Exception as exc:  # noqa: BLE001 - no line may end the reader
+                command = Rejected(f"could not read the command: {type(exc).__name__}: {exc}",
+                                   None)
+            if isinstance(command, dict) and "cancel" in command:
+                with lock:
+                    token = cancels.get(str(command["cancel"]))
+                if token is not None:
+                    token.request()
+                continue
+            jobs.put(command)
+            if isinstance(command, dict) and command.get("quit"):
+                return
+    except (OSError, ValueError):
+        pass  # stdin broke or was closed under us: the client is gone, as at end of input
     # End of input without "quit": the client (Blender) is gone and nobody reads the
     # events, so the running job stops too (its frames are kept).
     with lock:
@@ -77,7 +164,35 @@ def _reader(stream: TextIO, jobs: queue.Queue, cancels: dict[str, CancelToken],
     jobs.put({"quit": True})
 
 
-def serve(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
+def _parse(parser: argparse.ArgumentParser, argv: Any) -> argparse.Namespace:
+    """A job's arguments; SettingsError where the command line would print and exit.
+
+    argparse writes usage, help and version text to stdout/stderr and exits; in
+    the server stdout is the event channel and an exit would end every later job,
+    so that text is caught here and bad argv becomes the job's error event.
+    ``--help`` and ``--version`` render nothing and are refused the same way.
+    """
+    if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
+        raise SettingsError("argv: expected a list of command-line arguments",
+                            key="argv", value=argv)
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+            return parser.parse_args(argv + ["--progress", "jsonl"])
+    except SystemExit as exc:
+        if exc.code == 0:
+            raise SettingsError("argv: --help and --version print text, not a render; "
+                                "run python -m engine --help in a terminal",
+                                key="argv", value=argv) from None
+        reason = printed.getvalue().rpartition(": error: ")[2].strip()
+        raise SettingsError(f"argv: {reason or 'not valid engine arguments'}", key="argv",
+                            value=argv) from None
+
+
+def serve(stdin: BinaryIO | None = None, stdout: TextIO | None = None) -> int:
+    """Run jobs from ``stdin`` (bytes) until quit or end of input; events go to ``stdout``."""
+    stdin = stdin if stdin is not None else sys.stdin.buffer
+    stdout = stdout if stdout is not None else sys.stdout
     loaders = CachedLoaders()
     jobs: queue.Queue = queue.Queue()
     cancels: dict[str, CancelToken] = {}
@@ -87,8 +202,12 @@ def serve(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
     Progress(jsonl=True, out=stdout).emit("ready")
     while True:
         command = jobs.get()
-        if not isinstance(command, dict) or "invalid" in command:
-            Progress(jsonl=True, out=stdout).error(f"not a JSON command: {command!r}", code=2)
+        if isinstance(command, Rejected):
+            tag = {"job": command.job} if command.job is not None else None
+            progress = Progress(jsonl=True, out=stdout, tag=tag)
+            progress.error(command.message, code=2)
+            if command.job is not None:
+                progress.emit("finished", code=2)
             continue
         if command.get("quit"):
             return 0
@@ -98,15 +217,7 @@ def serve(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
         with lock:
             cancels[job] = token
         try:
-            argv = command.get("argv")
-            if not isinstance(argv, list) or not all(isinstance(a, str) for a in argv):
-                raise SettingsError("argv: expected a list of command-line arguments",
-                                    key="argv", value=argv)
-            try:
-                args = parser.parse_args(argv + ["--progress", "jsonl"])
-            except SystemExit:
-                raise SettingsError(f"argv: not valid engine arguments: {argv}", key="argv",
-                                    value=argv) from None
+            args = _parse(parser, command.get("argv"))
             token.cancel_file = CancelToken(args.cancel_file).cancel_file
             code = run(args, progress, loaders=loaders, cancel=token)
         except (SettingsError, ModelError) as exc:
@@ -125,5 +236,15 @@ def serve(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
         progress.emit("finished", code=code)
 
 
+def _event_channel() -> TextIO:
+    """stdout for the events alone: whatever else prints, from Python or native code, goes
+    to stderr (the log), so a stray print cannot corrupt the event channel."""
+    sys.stdout.flush()
+    events = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
+    return events
+
+
 if __name__ == "__main__":
-    sys.exit(serve())
+    sys.exit(serve(stdout=_event_channel()))
