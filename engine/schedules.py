@@ -268,6 +268,8 @@ class Schedule:
         a key that depends on t is evaluated on every frame until the next key,
         all frames of a key in one vectorised call.
         """
+        if len(self.keys) == 1 and self.keys[0].expression is None:  # the usual "0:(1)"
+            return np.full(count, self.keys[0].value)
         self._check_work(count)
         frames = np.arange(count, dtype=np.float64)
         starts = np.asarray(self._frames, dtype=np.float64)

@@ -188,9 +188,9 @@ def parse_settings(data: Mapping[str, Any], *, source: str = "settings") -> Sett
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for setting in SETTINGS:
-            if setting.is_schedule and setting.used:
-                Schedule(values[setting.name], key=setting.name,
-                         max_frames=values["max_frames"], seed=seed)
+            if setting.is_schedule and setting.used:  # every frame, so nan fails here
+                Schedule(values[setting.name], key=setting.name, max_frames=values["max_frames"],
+                         seed=seed).values(values["max_frames"])
         PromptSchedule(values["animation_prompts"], negative=values["negative_prompts"] or None,
                        max_frames=values["max_frames"], seed=seed)
     notes.extend(str(w.message) for w in caught)
