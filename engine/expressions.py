@@ -110,7 +110,12 @@ class Expression:
         caller decides whether a non-finite value is an error.
         """
         with np.errstate(all="ignore"):
-            value = _evaluate(self.tree.body, variables, self.text)
+            return self.evaluate(variables)
+
+    def evaluate(self, variables: Mapping[str, float | np.ndarray]) -> float | np.ndarray:
+        """As calling the expression, for a caller that holds ``np.errstate(all="ignore")``
+        around many evaluations: entering it costs more than a small expression."""
+        value = _evaluate(self.tree.body, variables, self.text)
         return float(value) if np.ndim(value) == 0 else np.asarray(value, dtype=np.float64)
 
 

@@ -31,8 +31,9 @@ MAX_SCHEDULE_CHARS = 1_000_000
 MAX_KEYS = 100_000
 MAX_FRAME = 10**9
 # Expressions (in values or key frames) cost a parse, a check and a trial
-# evaluation each, about 10 µs plus 5 µs per node; plain numbers cost neither.
-MAX_EXPRESSIONS = 10_000
+# evaluation each, about 20 µs plus 2 µs per node; plain numbers cost neither.
+# A hand-written schedule has tens of them.
+MAX_EXPRESSIONS = 5_000
 MAX_EXPRESSION_NODES = 50_000
 # Expression nodes evaluated per schedule, summed over the frames that evaluate
 # them (an expression of 20 nodes over 1,000,000 frames is 2e7).
@@ -164,7 +165,7 @@ def _frame_number(frame_text: str, key: str, text: str, variables: Mapping[str, 
         expr = compile_(raw)
         if "t" in expr.uses:
             raise ExpressionError("a key frame cannot depend on t", raw)
-        value = expr(variables)
+        value = expr.evaluate(variables)  # the caller holds np.errstate
     except ExpressionError as exc:
         raise _error(key, text, f"bad key frame ({exc})", exc.fragment) from None
     if not math.isfinite(value) or value > MAX_FRAME or value < 0 and _NUMBER.fullmatch(raw):
@@ -207,10 +208,11 @@ class Schedule:
         self.variables = {"max_f": max_frames - 1, "max_frames": max_frames, "s": seed}
         self._compile = _Compiler()
         keys: dict[int, Key] = {}
-        for frame_text, value_text in _split_keys(text, key):
-            frame = _frame_number(frame_text, key, text, self.variables, self._compile)
-            if frame is not None:
-                keys[frame] = self._compile_value(frame, value_text)
+        with np.errstate(all="ignore"):
+            for frame_text, value_text in _split_keys(text, key):
+                frame = _frame_number(frame_text, key, text, self.variables, self._compile)
+                if frame is not None:
+                    keys[frame] = self._compile_value(frame, value_text)
         if not keys:
             raise _error(key, text, "no keys found; expected e.g. \"0:(1)\"")
         self.keys = [keys[f] for f in sorted(keys)]
@@ -225,7 +227,7 @@ class Schedule:
             return Key(frame, stripped, self._finite(float(stripped), frame, stripped), None)
         try:
             expr = self._compile(stripped)
-            value = expr({**self.variables, "t": frame})  # surface errors before the run
+            value = expr.evaluate({**self.variables, "t": frame})  # errors before the run
         except ExpressionError as exc:
             raise _error(self.key, self.text, str(exc), exc.fragment) from None
         self._finite(value, frame, stripped)
@@ -242,7 +244,8 @@ class Schedule:
         for start in range(0, len(frames), _CHUNK):
             part = frames[start:start + _CHUNK]
             try:
-                out[start:start + len(part)] = key.expression({**self.variables, "t": part})
+                out[start:start + len(part)] = key.expression.evaluate(
+                    {**self.variables, "t": part})
             except ExpressionError as exc:
                 raise _error(self.key, self.text, str(exc), exc.fragment) from None
         return out
@@ -271,6 +274,10 @@ class Schedule:
         if len(self.keys) == 1 and self.keys[0].expression is None:  # the usual "0:(1)"
             return np.full(count, self.keys[0].value)
         self._check_work(count)
+        with np.errstate(all="ignore"):
+            return self._values(count)
+
+    def _values(self, count: int) -> np.ndarray:
         frames = np.arange(count, dtype=np.float64)
         starts = np.asarray(self._frames, dtype=np.float64)
         index = np.maximum(np.searchsorted(starts, frames, side="right") - 1, 0)
@@ -281,10 +288,9 @@ class Schedule:
         w = np.where(span > 0, (frames - starts[index]) / np.where(span > 0, span, 1.0), 0.0)
         w = np.clip(w, 0.0, 1.0)
         c, t = at_key[index], at_key[following]
-        with np.errstate(all="ignore"):
-            out = c + (t - c) * w
-            wide = ~np.isfinite(out)  # t − c overflowed: the convex form does not
-            out[wide] = c[wide] * (1.0 - w[wide]) + t[wide] * w[wide]
+        out = c + (t - c) * w
+        wide = ~np.isfinite(out)  # t − c overflowed: the convex form does not
+        out[wide] = c[wide] * (1.0 - w[wide]) + t[wide] * w[wide]
         for i, key in enumerate(self.keys):
             if key.expression is None:
                 continue
@@ -354,19 +360,20 @@ class PromptSchedule:
                                 value=f"{len(items)} prompts")
         keyed: dict[int, str] = {}
         compile_ = _Compiler()
-        for frame, prompt in items:
-            if not isinstance(prompt, str):
-                raise SettingsError(f"{key}: the prompt for frame {_shown(frame)} must be "
-                                    f"text, got {_shown(prompt)}", key=key, value=prompt)
-            if isinstance(frame, int) and not isinstance(frame, bool):
-                if not 0 <= frame <= MAX_FRAME:
-                    raise SettingsError(f"{key}: key frame {_shown(frame)} is not a frame "
-                                        f"0…{MAX_FRAME}", key=key, value=frame)
-                number = frame
-            else:
-                number = _frame_number_required(str(frame), key, str(frame), variables,
-                                                compile_)
-            keyed[number] = prompt
+        with np.errstate(all="ignore"):  # entered once: it costs more than a small key
+            for frame, prompt in items:
+                if not isinstance(prompt, str):
+                    raise SettingsError(f"{key}: the prompt for frame {_shown(frame)} must be "
+                                        f"text, got {_shown(prompt)}", key=key, value=prompt)
+                if isinstance(frame, int) and not isinstance(frame, bool):
+                    if not 0 <= frame <= MAX_FRAME:
+                        raise SettingsError(f"{key}: key frame {_shown(frame)} is not a frame "
+                                            f"0…{MAX_FRAME}", key=key, value=frame)
+                    number = frame
+                else:
+                    number = _frame_number_required(str(frame), key, str(frame), variables,
+                                                    compile_)
+                keyed[number] = prompt
         return sorted(keyed.items()) or [(0, "")]
 
     @property
