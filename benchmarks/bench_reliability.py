@@ -88,9 +88,11 @@ def run_section(name: str, inputs: Iterator[object], check: Callable[[object], N
 # ---------------------------------------------------------------- hostile text
 
 UNICODE_DIGITS = "²³¹٠١٢٣٤٥٦٧٨٩０１２３४५"
-NAMES = ("t", "max_f", "max_frames", "s", "pi", "e", "x", "__import__", "t.real")
+NAMES = ("t", "max_f", "max_frames", "s", "pi", "e")
+BAD_NAMES = ("x", "__import__", "t.real", "eval", "open", "lambda", "1j", "True", "'1'")
 BINARY = ("+", "-", "*", "/", "//", "%", "**", "&", "|", "<", "<=", ">", ">=", "==", "!=",
-          " and ", " or ", "@", "<<")
+          " and ", " or ")
+BAD_BINARY = ("@", "<<", ",", " if ", "=")
 UNARY = ("-", "+", "~", "not ")
 RAW = "0123456789.:(),-+eE tmax_fsin*/\"' \n\t#\\[]{}" + UNICODE_DIGITS
 
@@ -101,6 +103,10 @@ class Hostile:
     def __init__(self, seed: int) -> None:
         self.r = random.Random(seed)
 
+    def pick(self, good: tuple[str, ...], bad: tuple[str, ...]) -> str:
+        """Mostly valid tokens, so that most inputs reach evaluation; now and then not."""
+        return self.r.choice(bad if self.r.random() < 0.03 else good)
+
     def digits(self, most: int = 400) -> str:
         n = self.r.choice((1, 2, 3, 9, 10, 17, 309, most))
         return "".join(self.r.choice("0123456789") for _ in range(self.r.randint(1, n)))
@@ -109,34 +115,37 @@ class Hostile:
         r = self.r
         return r.choice((
             lambda: repr(r.uniform(-1e3, 1e3)),
+            lambda: str(r.randint(0, 100)),
             lambda: f"{r.choice(('', '-'))}1e{r.randint(-330, 330)}",
             lambda: self.digits(),
             lambda: f"{self.digits(20)}.{self.digits(20)}e{r.choice('+-')}{r.randint(0, 999)}",
             lambda: r.choice(("1e309", "-1e309", "1e-400", ".5", "5.", "0x" + "f" * 300,
-                              "0/0", "1/0", "9**9**9**9", "1_000", "1j", "True", "'1'")),
+                              "0/0", "1/0", "9**9**9**9", "1_000")),
         ))()
 
     def expression(self, depth: int = 0) -> str:
         r = self.r
         if depth > 4 or r.random() < 0.3:
-            return self.number() if r.random() < 0.5 else r.choice(NAMES)
+            return self.number() if r.random() < 0.5 else self.pick(NAMES, BAD_NAMES)
         kind = r.random()
         if kind < 0.35:
-            return f"({self.expression(depth + 1)}{r.choice(BINARY)}{self.expression(depth + 1)})"
+            op = self.pick(BINARY, BAD_BINARY)
+            return f"({self.expression(depth + 1)}{op}{self.expression(depth + 1)})"
         if kind < 0.45:
             return f"{r.choice(UNARY)}({self.expression(depth + 1)})"
         if kind < 0.55:
             parts = [self.expression(depth + 1) for _ in range(3)]
             return f"({parts[0]} if {parts[1]} else {parts[2]})"
-        name = r.choice(sorted(FUNCTIONS) + ["eval", "open", "lambda"])
+        name = self.pick(tuple(sorted(FUNCTIONS)), BAD_NAMES)
         low, high = _ARITY.get(name, (1, 1))
-        count = r.randint(max(low - 1, 0), min(high, 4) + 1)
+        count = r.randint(low, min(high, 4)) if r.random() < 0.95 else r.choice((low - 1, high + 1))
         return f"{name}({', '.join(self.expression(depth + 1) for _ in range(count))})"
 
     def frame(self) -> str:
         r = self.r
+        if r.random() < 0.7:
+            return str(r.randint(0, 1000))
         return r.choice((
-            lambda: str(r.randint(0, 1000)),
             lambda: str(r.randint(0, 2 * MAX_FRAME)),
             lambda: self.digits(5000),
             lambda: repr(r.uniform(-5, 1e4)),
@@ -168,13 +177,26 @@ class Hostile:
             lambda: "0:(" + "+".join(["sin(t*1.1)"] * 60) + ")",
         ))()
 
+    def plausible(self) -> str:
+        """A schedule someone might write: small numbers, t, the usual functions."""
+        r = self.r
+        frames = sorted(r.sample(range(0, 2000), r.randint(1, 6)))
+        values = (lambda: f"{r.uniform(-10, 10):.3f}",
+                  lambda: f"{r.uniform(0, 2):.2f}*sin({r.uniform(0, 1):.3f}*t)+1",
+                  lambda: f"where(t>{r.randint(0, 100)}, {r.uniform(-2, 2):.2f}, max(t/100, 0.5))",
+                  lambda: f"round(abs(cos(t/{r.randint(1, 60)})), {r.randint(-1, 4)})",
+                  lambda: f"{r.uniform(0, 1):.2f}**(t/max_f+1)")
+        return ", ".join(f"{f}:({r.choice(values)()})" for f in frames)
+
     def schedule(self) -> str:
         r = self.r.random()
         if r < 0.02:
             return self.large()
-        if r < 0.2:
+        if r < 0.1:
             return self.raw()
-        return ", ".join(self.key() for _ in range(self.r.randint(1, 8)))
+        if r < 0.3:
+            return self.plausible()
+        return ", ".join(self.key() for _ in range(self.r.randint(1, 6)))
 
     def frames(self) -> int:
         return self.r.choice((1, 1, 2, 10, 100, 1000, 1000, 10_000, 100_000, 1_000_000))
