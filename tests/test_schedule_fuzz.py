@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from engine.errors import SettingsError
 from engine.expressions import _ARITY, FUNCTIONS
-from engine.schedules import MAX_FRAME, PromptSchedule, ScheduleWarning, evaluate_schedule
+from engine.schedules import (MAX_FRAME, MAX_KEYS, PromptSchedule, ScheduleWarning,
+                              evaluate_schedule)
 
 SECOND = 1.0
 FUZZ = settings(max_examples=500, deadline=None,
@@ -233,3 +234,10 @@ def test_ten_thousand_frame_camera_bake():
     values = evaluate_schedule(text, 10_000, key="translation_x")
     assert time.perf_counter() - started < 0.5
     np.testing.assert_array_equal(values, expected)
+
+
+def test_key_limit_is_exact():
+    keys = [f"{i % 10}:1" for i in range(MAX_KEYS + 1)]
+    assert check_schedule(",".join(keys[:-1]), 3) is not None
+    with pytest.raises(SettingsError, match=f"more than {MAX_KEYS} keys"):
+        evaluate_schedule(",".join(keys), 3, key="zoom")
