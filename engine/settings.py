@@ -102,7 +102,11 @@ def _convert(setting: Setting, key: str, value: Any) -> Any:
                 raise _bad(setting, key, value) from None
         else:
             raise _bad(setting, key, value)
-        if not math.isfinite(number):
+        try:
+            finite = math.isfinite(number)
+        except OverflowError:  # an integer of hundreds of digits
+            finite = False
+        if not finite:
             raise _bad(setting, key, value)
         if kind == "int":
             if number != int(number):

@@ -241,3 +241,11 @@ def test_key_limit_is_exact():
     assert check_schedule(",".join(keys[:-1]), 3) is not None
     with pytest.raises(SettingsError, match=f"more than {MAX_KEYS} keys"):
         evaluate_schedule(",".join(keys), 3, key="zoom")
+
+
+def test_integer_setting_of_hundreds_of_digits_is_a_settings_error():
+    from engine.settings import parse_settings
+
+    with pytest.raises(SettingsError) as info:
+        parse_settings({"seed": 10**400})
+    assert info.value.key == "seed"
