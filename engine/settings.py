@@ -102,7 +102,11 @@ def _convert(setting: Setting, key: str, value: Any) -> Any:
                 raise _bad(setting, key, value) from None
         else:
             raise _bad(setting, key, value)
-        if not math.isfinite(number):
+        try:
+            finite = math.isfinite(number)
+        except OverflowError:  # an integer of hundreds of digits
+            finite = False
+        if not finite:
             raise _bad(setting, key, value)
         if kind == "int":
             if number != int(number):
@@ -188,9 +192,9 @@ def parse_settings(data: Mapping[str, Any], *, source: str = "settings") -> Sett
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for setting in SETTINGS:
-            if setting.is_schedule and setting.used:
-                Schedule(values[setting.name], key=setting.name,
-                         max_frames=values["max_frames"], seed=seed)
+            if setting.is_schedule and setting.used:  # every frame, so nan fails here
+                Schedule(values[setting.name], key=setting.name, max_frames=values["max_frames"],
+                         seed=seed).values(values["max_frames"])
         PromptSchedule(values["animation_prompts"], negative=values["negative_prompts"] or None,
                        max_frames=values["max_frames"], seed=seed)
     notes.extend(str(w.message) for w in caught)
