@@ -37,7 +37,9 @@ DEFAULT_START = np.array([[1.0, 0.0, 0.0, 0.0],
 def plain_constant(settings: Settings, name: str) -> float | None:
     """The value of a schedule that is one constant key (``"0: (1.04)"``), else None."""
     keys = settings.schedule(name).keys
-    return keys[0].constant if len(keys) == 1 else None
+    if len(keys) != 1 or keys[0].expression is not None:
+        return None
+    return keys[0].value
 
 
 def property_values(settings: Settings, rows: Iterable[Setting], numeric: Collection[str], *,
