@@ -26,7 +26,7 @@ from typing import Any, TextIO
 from .cli import Loaders, build_parser, run
 from .errors import Cancelled, ModelError, SettingsError
 from .progress import Progress
-from .render import CancelToken
+from .modes.common import CancelToken
 
 
 class CachedLoaders(Loaders):
