@@ -83,11 +83,11 @@ def _recorded_seed(folder: Path, timestring: str) -> int | None:
 class Loaders:
     """How a run gets its models; a warm engine (``engine.server``) caches them."""
 
-    def pipelines(self, path: str, config: str | None, device: str, half: bool):
+    def pipelines(self, path: str, config: str | None, device: str, half: bool) -> Any:
         from .models import load_pipelines
         return load_pipelines(path, config=config, device=device, half=half)
 
-    def depth_model(self, path: str, device: Any, half: bool):
+    def depth_model(self, path: str, device: Any, half: bool) -> Any:
         from .depth import load_depth_model
         return load_depth_model(path, device, half)
 
@@ -216,6 +216,7 @@ def _movie(settings: Settings, job: Job, audio: str | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m engine``: run one job and turn errors into exit codes."""
     args = build_parser().parse_args(argv)
     progress = Progress(jsonl=args.progress == "jsonl")
     try:

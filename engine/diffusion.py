@@ -138,7 +138,7 @@ def embed_prompt(pipes: Any, prompt: str, negative: str) -> tuple:
         return tuple(pipe.encode_prompt(prompt, pipes.device, 1, True, negative or None))
 
 
-def slerp(a, b, t: float):
+def slerp(a: Any, b: Any, t: float) -> Any:
     """Spherical interpolation of each token vector (last axis); lerp where parallel."""
     import torch
 

@@ -37,6 +37,10 @@ from .common import CancelToken, Job, Mode, init_image, warn_inpaint_ignored
 Generate = Callable[..., np.ndarray]
 # depth(frame, image): z for warping ``image`` (the picture at frame−1) into ``frame``.
 DepthFn = Callable[[int, np.ndarray], np.ndarray | None]
+# on_depth(frame, z): receives the depth estimated from frame's picture (save_depth_maps).
+DepthSaver = Callable[[int, np.ndarray], None]
+# scene_depth(frame): the true (metric) depth of frame, from the scene's depth maps.
+SceneDepthFn = Callable[[int], np.ndarray]
 
 
 class Animation(Mode):
@@ -48,8 +52,8 @@ class Animation(Mode):
     def __init__(self, job: Job) -> None:
         super().__init__(job)
         self.depth: DepthFn | None = None
-        self.on_depth: Callable[[int, np.ndarray], None] | None = None
-        self.scene_depth: Callable[[int], np.ndarray] | None = None
+        self.on_depth: DepthSaver | None = None
+        self.scene_depth: SceneDepthFn | None = None
         self.resume: ResumeState | None = None
         self.generate: Generate | None = None
 
@@ -76,7 +80,8 @@ class Animation(Mode):
                                 scene_depth=self.scene_depth)
 
 
-def depth_set_up(settings: Settings, job: Job) -> tuple[DepthFn, Any, Any]:
+def depth_set_up(settings: Settings,
+                 job: Job) -> tuple[DepthFn, DepthSaver | None, SceneDepthFn | None]:
     """The loop's depth function, the saver (``save_depth_maps``) and, for scene
     depth with the pinhole warp, the true depth per frame (disocclusion masks)."""
     from ..depth import ModelDepth, SceneDepth, depth_map_path, make_depth_source, save_depth_map
@@ -207,8 +212,8 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
                      progress: Progress, cancel: CancelToken,
                      generate: Generate | None = None, depth: DepthFn | None = None,
                      resume: ResumeState | None = None,
-                     on_depth: Callable[[int, np.ndarray], None] | None = None,
-                     scene_depth: Callable[[int], np.ndarray] | None = None) -> int:
+                     on_depth: DepthSaver | None = None,
+                     scene_depth: SceneDepthFn | None = None) -> int:
     """Render frames 0…max_frames−1 into ``folder``; returns the number written.
 
     ``on_depth(frame, z)`` receives, once, the depth estimated from the picture
@@ -229,8 +234,8 @@ class _Loop:
 
     def __init__(self, settings: Mapping[str, Any], folder: Path, timestring: str,
                  progress: Progress, cancel: CancelToken, generate: Generate, depth: DepthFn,
-                 on_depth: Callable[[int, np.ndarray], None] | None,
-                 scene_depth: Callable[[int], np.ndarray] | None, keep_existing: bool) -> None:
+                 on_depth: DepthSaver | None,
+                 scene_depth: SceneDepthFn | None, keep_existing: bool) -> None:
         self.settings, self.folder, self.timestring = settings, folder, timestring
         self.progress, self.cancel, self.generate = progress, cancel, generate
         self.depth, self.on_depth, self.keep_existing = depth, on_depth, keep_existing
@@ -332,7 +337,7 @@ def disocclusion_path(folder: Path, timestring: str, frame: int) -> Path:
 class _Disocclusions:
     """Per-frame disocclusion masks from true depth, saved once, kept for one block."""
 
-    def __init__(self, motion: Motion, scene_depth: Callable[[int], np.ndarray],
+    def __init__(self, motion: Motion, scene_depth: SceneDepthFn,
                  depth: DepthFn, folder: Path, timestring: str, cadence: int) -> None:
         self.motion, self.scene_depth, self.depth = motion, scene_depth, depth
         self.folder, self.timestring, self.cadence = folder, timestring, cadence
