@@ -1,6 +1,6 @@
 """Per-stage time of one rendered 3D frame: where does a frame's time go?
 
-Runs the real render loop (``engine.render.render_animation`` with the real
+Runs the real render loop (``engine.modes.animation.render_animation`` with the real
 diffusion step) and times each stage by wrapping the functions the loop calls:
 depth, warp, colour, noise + latent preparation, VAE encode, UNet, VAE decode
 and file I/O.  Prints ms per diffused frame and the share of everything except
@@ -26,7 +26,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-import numpy as np  # noqa: E402
 
 TIMES: dict[str, float] = defaultdict(float)
 
@@ -98,9 +97,11 @@ def main() -> None:
 
     import torch
 
-    import engine.render as render
+    import engine.modes.animation as animation
     from engine.depth import ModelDepth, load_depth_model
-    from engine.diffusion import Diffusion, animation_generate
+    from engine.diffusion import Diffusion
+    from engine.modes.animation import animation_generate
+    from engine.modes.common import CancelToken
     from engine.models import load_pipelines
     from engine.progress import Progress
     from engine.settings import parse_settings
@@ -134,15 +135,15 @@ def main() -> None:
     pipe.vae.encode = timed("VAE encode", pipe.vae.encode, device)
     pipe.vae.decode = timed("VAE decode", pipe.vae.decode, device)
     pipe.text_encoder.forward = timed("text encoder", pipe.text_encoder.forward, device)
-    render.match_colors = timed("colour", render.match_colors)
-    render.write_png = timed("file I/O", render.write_png)
-    warp = render.Motion.warp
-    render.Motion.warp = lambda self, *a, **k: timed("warp", warp)(self, *a, **k)
+    animation.match_colors = timed("colour", animation.match_colors)
+    animation.write_png = timed("file I/O", animation.write_png)
+    warp = animation.Motion.warp
+    animation.Motion.warp = lambda self, *a, **k: timed("warp", warp)(self, *a, **k)
     randn = torch.randn
     torch.randn = timed("noise", randn)  # the init noise (and any sampler noise)
     depth = ModelDepth(estimator)
 
-    cancel = render.CancelToken()
+    cancel = CancelToken()
     diffusion = Diffusion(pipes, settings, cancel)
     generate = animation_generate(diffusion, settings, None)
     depth_fn = timed("depth", depth.for_frame, device)
@@ -153,8 +154,8 @@ def main() -> None:
     first = generate(None, 0)
     TIMES.clear()
     started = time.perf_counter()
-    state = render.ResumeState(1, first, None)
-    render.render_animation(settings, folder, "bench", Progress(log=open(os.devnull, "w")),
+    state = animation.ResumeState(1, first, None)
+    animation.render_animation(settings, folder, "bench", Progress(log=open(os.devnull, "w")),
                             cancel, generate=generate, depth=depth_fn, resume=state)
     total = time.perf_counter() - started
     torch.randn = randn

@@ -12,19 +12,17 @@ import os
 import random
 import sys
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import __version__
 from .errors import EXIT_FAILED, Cancelled, ModelError, SettingsError
+from .modes import MODES
+from .modes.common import CancelToken, Job, Mode
 from .output import batch_folder, new_timestring, timestring_in_use
 from .progress import Progress
-from .render import (CancelToken, render_animation, render_sequence, render_stills,
-                     resume_state, video_input_generate)
 from .settings import Settings, effective_settings, load_settings, write_settings_file
-
-MOTION_MODES = ("2D", "3D")
-ANIMATION_MODES = MOTION_MODES + ("Video Input", "Interpolation")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,13 +83,23 @@ def _recorded_seed(folder: Path, timestring: str) -> int | None:
 class Loaders:
     """How a run gets its models; a warm engine (``engine.server``) caches them."""
 
-    def pipelines(self, path: str, config: str | None, device: str, half: bool):
+    def pipelines(self, path: str, config: str | None, device: str, half: bool) -> Any:
         from .models import load_pipelines
         return load_pipelines(path, config=config, device=device, half=half)
 
-    def depth_model(self, path: str, device: Any, half: bool):
+    def depth_model(self, path: str, device: Any, half: bool) -> Any:
         from .depth import load_depth_model
         return load_depth_model(path, device, half)
+
+
+@dataclass(frozen=True)
+class _Place:
+    """Where a run writes: its batch folder, frame timestring and settings file name."""
+
+    folder: Path
+    timestring: str
+    settings_name: str  # a resumed run records its settings under a new timestring
+    resuming: bool
 
 
 def run(args: argparse.Namespace, progress: Progress, loaders: Loaders | None = None,
@@ -102,10 +110,49 @@ def run(args: argparse.Namespace, progress: Progress, loaders: Loaders | None = 
     for note in settings.warnings:
         progress.warning(note)
     settings = _apply_arguments(settings, args)
-    mode = settings["animation_mode"]
-    model = settings["model_path"]
+    kind = MODES[settings["animation_mode"]]
+    preview = _preview(settings, kind, progress)
+    settings, place = _place(settings, Path(args.outdir), kind.resumable)
+    pipes = None
+    if not preview:
+        progress.info(f"loading model {settings['model_path']}")
+        pipes = loaders.pipelines(settings["model_path"], settings["model_config"] or None,
+                                  settings["device"], settings["half_precision"])
+    settings = _seed(settings, progress)
+    if cancel is None:
+        cancel = CancelToken(args.cancel_file)
+        cancel.install_signal_handlers()
+    job = Job(place.folder, place.timestring, progress, cancel, pipes, loaders, place.resuming)
+    mode = kind(job)
+    mode.set_up(settings)
+    job.folder.mkdir(parents=True, exist_ok=True)
+    settings = mode.prepare(settings).replace(timestring=job.timestring, preview_motion=preview)
+    write_settings_file(job.folder / f"{place.settings_name}_settings.txt",
+                        effective_settings(settings))
+    diffusion = mask = None
+    if pipes is not None:
+        from .diffusion import Diffusion
+        from .masks import load_mask
+
+        mask = load_mask(settings)
+        diffusion = Diffusion(pipes, settings, cancel, progress)
+    wants_video = kind.makes_movie and (args.video or settings["make_video"] or (
+        "skip_video_creation" in settings.given and not settings["skip_video_creation"]))
+    audio = _soundtrack(settings) if wants_video else None
+    total = mode.start(settings, diffusion, mask)
+    progress.start(job.timestring, str(job.folder), total, seed=settings["seed"],
+                   preview=preview, resumed=job.resuming)
+    count = mode.render()
+    extra = {"video": _movie(settings, job, audio)} if wants_video else {}
+    progress.done(outdir=str(job.folder), timestring=job.timestring, written=count, **extra)
+    return 0
+
+
+def _preview(settings: Settings, kind: type[Mode], progress: Progress) -> bool:
+    """Whether the run renders the motion preview; a mode that cannot needs a model."""
+    mode, model = settings["animation_mode"], settings["model_path"]
     preview = settings["preview_motion"] or not model
-    if preview and mode not in MOTION_MODES + ("Video Input",):
+    if preview and kind.needs_model:
         raise ModelError(f"no model configured: animation_mode {mode!r} needs a Stable "
                          "Diffusion model (--model PATH, model_path or $DEFORUM_MODEL)"
                          if not model else
@@ -113,142 +160,36 @@ def run(args: argparse.Namespace, progress: Progress, loaders: Loaders | None = 
     if preview and not settings["preview_motion"]:
         progress.warning("no model configured: rendering the motion preview (warp, colour "
                          "coherence, contrast and cadence without diffusion)", key="model_path")
-
-    root = Path(args.outdir)
-    resuming = settings["resume_from_timestring"] and mode in MOTION_MODES
-    if resuming:
-        run_timestring = settings["resume_timestring"]
-        folder = batch_folder(root, settings["batch_name"], run_timestring)
-        if not folder.is_dir():
-            raise SettingsError(f"resume_timestring: folder {folder} does not exist",
-                                key="resume_timestring", value=run_timestring)
-        recorded = _recorded_seed(folder, run_timestring)
-        if settings["seed"] == -1 and recorded is not None:
-            settings = settings.replace(seed=recorded)
-        settings_name = new_timestring(lambda ts: (folder / f"{ts}_settings.txt").exists())
-    else:
-        run_timestring = new_timestring(lambda ts: timestring_in_use(
-            batch_folder(root, settings["batch_name"], ts), ts))
-        folder = batch_folder(root, settings["batch_name"], run_timestring)
-        settings_name = run_timestring
-
-    pipes = None
-    if not preview:
-        progress.info(f"loading model {model}")
-        pipes = loaders.pipelines(model, settings["model_config"] or None, settings["device"],
-                                  settings["half_precision"])
-    if settings["seed"] == -1:
-        seed = random.SystemRandom().randrange(2**32)
-        progress.info(f"seed -1: using random seed {seed}")
-        settings = settings.replace(seed=seed)
-    if cancel is None:
-        cancel = CancelToken(args.cancel_file)
-        cancel.install_signal_handlers()
-
-    depth_fn = on_depth = scene_depth = None
-    if mode == "3D" or (settings["save_depth_maps"] and mode in MOTION_MODES):
-        depth_fn, on_depth, scene_depth = _depth(settings, pipes, folder, run_timestring,
-                                                 progress, loaders)
-    if settings["inpaint_disocclusions"] and scene_depth is None:
-        progress.warning("inpaint_disocclusions needs animation_mode 3D, depth_source 'scene' "
-                         "and warp_model 'pinhole'; it is ignored", key="inpaint_disocclusions")
-
-    folder.mkdir(parents=True, exist_ok=True)
-    video_frames = video_masks = None
-    if mode == "Video Input":
-        settings, video_frames, video_masks = _extract(settings, folder, progress)
-    elif mode == "Interpolation":
-        from .interpolation import interpolation_plan
-
-        # The frame count follows the prompts; record it before the settings are written.
-        settings = settings.replace(max_frames=len(interpolation_plan(settings)[1]))
-        if settings["seed_behavior"] != "fixed":
-            progress.warning("Interpolation keeps one seed for every frame: seed_behavior "
-                             f"{settings['seed_behavior']!r} is ignored", key="seed_behavior")
-    settings = settings.replace(timestring=run_timestring, preview_motion=preview)
-    write_settings_file(folder / f"{settings_name}_settings.txt", effective_settings(settings))
-    resume = resume_state(settings, folder, run_timestring, depth_fn or (lambda f, i: None)) \
-        if resuming else None
-
-    generate = diffusion = mask = None
-    if pipes is not None:
-        from .diffusion import Diffusion, animation_generate
-        from .masks import load_mask
-
-        mask = load_mask(settings)
-        diffusion = Diffusion(pipes, settings, cancel, progress)
-        if mode in MOTION_MODES:
-            generate = animation_generate(diffusion, settings, mask)
-    wants_video = mode in ANIMATION_MODES and (args.video or settings["make_video"] or (
-        "skip_video_creation" in settings.given and not settings["skip_video_creation"]))
-    audio = _soundtrack(settings) if wants_video else None
-    make = None
-    if mode == "Video Input":
-        make = video_input_generate(settings, video_frames, video_masks, diffusion)
-    elif mode == "Interpolation":
-        from .interpolation import interpolation_generate
-
-        _, make = interpolation_generate(diffusion, settings)
-    total = settings["max_frames"] if mode in ANIMATION_MODES else len(
-        settings["still_prompts"] or settings["animation_prompts"]) * settings["n_batch"]
-    progress.start(run_timestring, str(folder), total, seed=settings["seed"],
-                   preview=preview, resumed=bool(resuming))
-    if mode in MOTION_MODES:
-        count = render_animation(settings, folder, run_timestring, progress, cancel,
-                                 generate=generate, depth=depth_fn, resume=resume,
-                                 on_depth=on_depth, scene_depth=scene_depth)
-    elif make is not None:
-        count = render_sequence(settings["max_frames"], make, folder, run_timestring, progress,
-                                cancel)
-    else:
-        count = render_stills(settings, folder, run_timestring, progress, cancel, diffusion,
-                              mask)
-    extra = {}
-    if wants_video:
-        from .video import write_video
-
-        movie = write_video(folder, run_timestring, settings["max_frames"], settings["fps"],
-                            audio=audio)
-        progress.info(f"movie: {movie}")
-        extra["video"] = str(movie)
-    progress.done(outdir=str(folder), timestring=run_timestring, written=count, **extra)
-    return 0
+    return preview
 
 
-def _extract(settings: Settings, folder: Path, progress: Progress):
-    """Video Input: extract the clip (and mask clip); max_frames follows the clip."""
-    from .video import extract_video
-
-    method = settings["video_decoder"]
-    nth = settings["extract_nth_frame"]
-    overwrite = settings["overwrite_extracted_frames"]
-    _, frames, note = extract_video(settings["video_init_path"], folder / "inputframes", nth,
-                                    overwrite=overwrite, key="video_init_path", method=method)
-    _report(progress, note, "video_init_path")
-    masks = None
-    if settings["use_mask_video"]:
-        _, masks, note = extract_video(settings["video_mask_path"], folder / "maskframes", nth,
-                                       overwrite=overwrite, key="video_mask_path", method=method)
-        _report(progress, note, "video_mask_path")
-        if len(masks) != len(frames):
-            progress.warning(f"video_mask_path: the mask video gives {len(masks)} frames and "
-                             f"the video {len(frames)}; masks apply to the first "
-                             f"{min(len(masks), len(frames))} frames", key="video_mask_path")
-    changes: dict[str, Any] = {"max_frames": len(frames)}
-    if settings["max_frames"] != len(frames):
-        progress.info(f"max_frames: {len(frames)} (every {nth}. frame of the video)")
-    if settings["diffusion_cadence"] != 1:
-        progress.warning("diffusion_cadence: Video Input diffuses every frame; using 1",
-                         key="diffusion_cadence")
-        changes["diffusion_cadence"] = 1
-    return settings.replace(**changes), frames, masks
+def _place(settings: Settings, root: Path, resumable: bool) -> tuple[Settings, _Place]:
+    """A new timestring, or the resumed run's folder (and its recorded seed for seed −1)."""
+    batch = settings["batch_name"]
+    if not (settings["resume_from_timestring"] and resumable):
+        timestring = new_timestring(
+            lambda ts: timestring_in_use(batch_folder(root, batch, ts), ts))
+        folder = batch_folder(root, batch, timestring)
+        return settings, _Place(folder, timestring, timestring, resuming=False)
+    timestring = settings["resume_timestring"]
+    folder = batch_folder(root, batch, timestring)
+    if not folder.is_dir():
+        raise SettingsError(f"resume_timestring: folder {folder} does not exist",
+                            key="resume_timestring", value=timestring)
+    recorded = _recorded_seed(folder, timestring)
+    if settings["seed"] == -1 and recorded is not None:
+        settings = settings.replace(seed=recorded)
+    settings_name = new_timestring(lambda ts: (folder / f"{ts}_settings.txt").exists())
+    return settings, _Place(folder, timestring, settings_name, resuming=True)
 
 
-def _report(progress: Progress, note: str | None, key: str) -> None:
-    if note and " reusing " in note:
-        progress.info(note)
-    elif note:
-        progress.warning(note, key=key)
+def _seed(settings: Settings, progress: Progress) -> Settings:
+    """Seed −1 becomes a random seed, recorded in the settings file like any other."""
+    if settings["seed"] != -1:
+        return settings
+    seed = random.SystemRandom().randrange(2**32)
+    progress.info(f"seed -1: using random seed {seed}")
+    return settings.replace(seed=seed)
 
 
 def _soundtrack(settings: Settings) -> str | None:
@@ -264,39 +205,18 @@ def _soundtrack(settings: Settings) -> str | None:
     return path
 
 
-def _depth(settings: Settings, pipes: Any, folder: Path, timestring: str,
-           progress: Progress, loaders: Loaders):
-    """The loop's depth function, the saver (``save_depth_maps``) and, for scene
-    depth with the pinhole warp, the true depth per frame (disocclusion masks)."""
-    from .depth import ModelDepth, SceneDepth, depth_map_path, make_depth_source, save_depth_map
+def _movie(settings: Settings, job: Job, audio: str | None) -> str:
+    """Encode the frames into ``{timestring}.mp4``; returns its path."""
+    from .video import write_video
 
-    device = pipes.device if pipes is not None else "cpu"
-    source, notices = make_depth_source(settings, device, settings["half_precision"],
-                                        load=loaders.depth_model)
-    for note in notices:
-        progress.warning(note)
-    on_depth = None
-    if settings["save_depth_maps"]:
-        if isinstance(source, ModelDepth):
-            def on_depth(frame: int, z) -> None:
-                path = depth_map_path(folder, timestring, frame)
-                if not path.exists():  # a resumed run keeps the maps it already has
-                    save_depth_map(path, z)
-        else:
-            progress.warning("save_depth_maps: depth maps are written only when a depth model "
-                             "estimates them (depth_model_path)", key="save_depth_maps")
-    scene_depth = None
-    if isinstance(source, SceneDepth):
-        if settings["warp_model"] == "pinhole":
-            scene_depth = source.depth
-        else:
-            progress.warning("depth_source 'scene' is metric: warp_model 'pinhole' follows the "
-                             "camera exactly; with 'deforum' no disocclusion masks are made",
-                             key="warp_model")
-    return source.for_frame, on_depth, scene_depth
+    movie = write_video(job.folder, job.timestring, settings["max_frames"], settings["fps"],
+                        audio=audio)
+    job.progress.info(f"movie: {movie}")
+    return str(movie)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m engine``: run one job and turn errors into exit codes."""
     args = build_parser().parse_args(argv)
     progress = Progress(jsonl=args.progress == "jsonl")
     try:

@@ -1,6 +1,6 @@
 """Colour coherence: pull a frame's palette towards a reference by histogram matching.
 
-Follows the reference's ``maintain_colors`` (OpenCV 8-bit conversions, then
+Follows Deforum's ``maintain_colors`` (OpenCV 8-bit conversions, then
 ``skimage.exposure.match_histograms`` per channel) in true RGB channel order
 and with the result rounded instead of truncated.
 """

@@ -124,45 +124,6 @@ class Diffusion:
         return image
 
 
-def animation_generate(diffusion: Diffusion, settings: Any, mask: np.ndarray | None):
-    """The render loop's ``generate(init, frame, uncovered)`` for a 2D/3D run.
-
-    Frame 0 is txt2img without an init image, else img2img with ``strength``;
-    keyframe F > 0 uses the strength and noise schedules at F, the prompt of
-    F and the seed of the F/c-th diffused frame.  ``uncovered`` (inpainting
-    disocclusions) limits the diffusion to that area, with every step.
-    """
-    from .seeds import seed_sequence
-
-    frames = settings["max_frames"]
-    cadence = max(1, min(settings["diffusion_cadence"], frames))
-    keyframes = list(range(0, frames, cadence))
-    strength = settings.schedule("strength_schedule").values(frames)
-    noise = settings.schedule("noise_schedule").values(frames)
-    seed_values = settings.schedule("seed_schedule").values(frames) \
-        if settings["seed_behavior"] == "schedule" else None
-    seeds = seed_sequence(settings["seed"], settings["seed_behavior"], len(keyframes),
-                          iter_n=settings["seed_iter_N"], schedule=seed_values, frames=keyframes)
-    prompts = settings.prompts()
-
-    def generate(init: np.ndarray | None, frame: int,
-                 uncovered: np.ndarray | None = None) -> np.ndarray:
-        positive, negative = prompts.at(frame)
-        if frame == 0:
-            return diffusion(init, strength=settings["strength"], seed=seeds[0], noise=0.0,
-                             prompt=positive, negative=negative, mask=mask, frame=0)
-        if uncovered is not None:
-            # Newly visible scene: generated from scratch (all steps) inside the
-            # uncovered area, the rest held at the warped picture.
-            return diffusion(init, strength=0.0, seed=seeds[frame // cadence],
-                             noise=noise[frame], prompt=positive, negative=negative,
-                             mask=uncovered if mask is None else uncovered * mask, frame=frame)
-        return diffusion(init, strength=strength[frame], seed=seeds[frame // cadence],
-                         noise=noise[frame], prompt=positive, negative=negative, mask=mask,
-                         frame=frame)
-    return generate
-
-
 def embed_prompt(pipes: Any, prompt: str, negative: str) -> tuple:
     """Text conditioning (positive, negative[, pooled, negative pooled]) of one prompt."""
     import torch
@@ -177,7 +138,7 @@ def embed_prompt(pipes: Any, prompt: str, negative: str) -> tuple:
         return tuple(pipe.encode_prompt(prompt, pipes.device, 1, True, negative or None))
 
 
-def slerp(a, b, t: float):
+def slerp(a: Any, b: Any, t: float) -> Any:
     """Spherical interpolation of each token vector (last axis); lerp where parallel."""
     import torch
 

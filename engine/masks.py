@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .errors import InputError
+from .paths import local_path
 
 
 def adjust_mask(mask: np.ndarray, *, brightness: float = 1.0, contrast: float = 1.0,
@@ -36,10 +36,7 @@ def load_mask(settings: Mapping[str, Any]) -> np.ndarray | None:
         path, key = settings["mask_file"], "mask_file"
     if not path:
         raise InputError(f"{key}: use_mask is on but no mask file is given", key=key, value=path)
-    if "://" in path:
-        raise InputError(f"{key}: {path!r} is a URL; this engine never downloads, give a local "
-                         "file", key=key, value=path)
-    if not Path(path).is_file():
+    if not local_path(path, key).is_file():
         raise InputError(f"{key}: file not found: {path}", key=key, value=path)
     data = np.fromfile(path, dtype=np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None

@@ -1,4 +1,4 @@
-"""Seeds per diffused frame, following Deforum's ``seed_behavior`` (reference §5.6)."""
+"""Seeds per diffused frame, following Deforum's ``seed_behavior`` options."""
 
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ from typing import Any, BinaryIO, NamedTuple, TextIO
 from .cli import Loaders, build_parser, run
 from .errors import Cancelled, ModelError, SettingsError
 from .progress import Progress
-from .render import CancelToken
+from .modes.common import CancelToken
 
 LINE_LIMIT = 1 << 20  # bytes in one command line; job lines are a few hundred
 

@@ -81,72 +81,97 @@ def _convert(setting: Setting, key: str, value: Any) -> Any:
     kind = setting.type
     if kind == "json" or not setting.used and value is None:
         return value
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-            return value.strip().lower() in _TRUE
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value)
+    converter = _CONVERTERS.get(kind)
+    if converter is None:
+        raise AssertionError(kind)
+    return converter(setting, key, value)
+
+
+def _to_bool(setting: Setting, key: str, value: Any) -> bool:
+    """true/false, also as the strings and 0/1 that Deforum files use."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise _bad(setting, key, value)
+
+
+def _to_number(setting: Setting, key: str, value: Any) -> int | float:
+    """A finite int or float (also from a numeric string) within the row's range."""
+    number: float
+    if isinstance(value, bool):
         raise _bad(setting, key, value)
-    if kind in ("int", "float"):
-        number: float
-        if isinstance(value, bool):
-            raise _bad(setting, key, value)
-        if isinstance(value, (int, float)):
-            number = value
-        elif isinstance(value, str):
-            try:
-                number = float(value.strip())
-            except ValueError:
-                raise _bad(setting, key, value) from None
-        else:
-            raise _bad(setting, key, value)
+    if isinstance(value, (int, float)):
+        number = value
+    elif isinstance(value, str):
         try:
-            finite = math.isfinite(number)
-        except OverflowError:  # an integer of hundreds of digits
-            finite = False
-        if not finite:
-            raise _bad(setting, key, value)
-        if kind == "int":
-            if number != int(number):
-                raise _bad(setting, key, value)
-            number = int(number)
-        else:
-            number = float(number)
-        if setting.minimum is not None and number < setting.minimum or \
-                setting.maximum is not None and number > setting.maximum:
-            raise _bad(setting, key, value, f" between {setting.minimum} and {setting.maximum}")
-        return number
-    if kind in ("str", "path"):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)  # e.g. a resume timestring written as a number
-        if not isinstance(value, str):
-            raise _bad(setting, key, value)
-        return value
-    if kind == "choice":
-        if isinstance(value, str):
-            text = value.strip()
-            lookup = {c.lower(): c for c in setting.choices}
-            lookup.update({a.lower(): c for a, c in setting.choice_aliases.items()})
-            if text.lower() in lookup:
-                return lookup[text.lower()]
+            number = float(value.strip())
+        except ValueError:
+            raise _bad(setting, key, value) from None
+    else:
         raise _bad(setting, key, value)
-    if kind == "schedule":
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return f"0:({value})"
-        if not isinstance(value, str):
-            raise _bad(setting, key, value)
-        return value
-    if kind == "prompts":
-        if isinstance(value, str):
-            return {"0": value}
-        if isinstance(value, list) and all(isinstance(p, str) for p in value):
-            return {str(i): p for i, p in enumerate(value)}
-        if isinstance(value, dict):
-            return {str(k): v for k, v in value.items()}
+    try:
+        finite = math.isfinite(number)
+    except OverflowError:  # an integer of hundreds of digits
+        finite = False
+    if not finite:
         raise _bad(setting, key, value)
-    raise AssertionError(kind)
+    if setting.type == "int":
+        if number != int(number):
+            raise _bad(setting, key, value)
+        number = int(number)
+    else:
+        number = float(number)
+    if setting.minimum is not None and number < setting.minimum or \
+            setting.maximum is not None and number > setting.maximum:
+        raise _bad(setting, key, value, f" between {setting.minimum} and {setting.maximum}")
+    return number
+
+
+def _to_str(setting: Setting, key: str, value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)  # e.g. a resume timestring written as a number
+    if not isinstance(value, str):
+        raise _bad(setting, key, value)
+    return value
+
+
+def _to_choice(setting: Setting, key: str, value: Any) -> str:
+    """One of the row's choices or their aliases, in any case; returns the choice."""
+    if isinstance(value, str):
+        text = value.strip()
+        lookup = {c.lower(): c for c in setting.choices}
+        lookup.update({a.lower(): c for a, c in setting.choice_aliases.items()})
+        if text.lower() in lookup:
+            return lookup[text.lower()]
+    raise _bad(setting, key, value)
+
+
+def _to_schedule(setting: Setting, key: str, value: Any) -> str:
+    """A schedule string; a bare number is the constant schedule ``0:(n)``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"0:({value})"
+    if not isinstance(value, str):
+        raise _bad(setting, key, value)
+    return value
+
+
+def _to_prompts(setting: Setting, key: str, value: Any) -> dict[str, Any]:
+    """Prompts by frame; one string is frame 0's, a list numbers its prompts 0, 1, …"""
+    if isinstance(value, str):
+        return {"0": value}
+    if isinstance(value, list) and all(isinstance(p, str) for p in value):
+        return {str(i): p for i, p in enumerate(value)}
+    if isinstance(value, dict):
+        return {str(k): v for k, v in value.items()}
+    raise _bad(setting, key, value)
+
+
+_CONVERTERS = {"bool": _to_bool, "int": _to_number, "float": _to_number, "str": _to_str,
+               "path": _to_str, "choice": _to_choice, "schedule": _to_schedule,
+               "prompts": _to_prompts}
 
 
 def parse_settings(data: Mapping[str, Any], *, source: str = "settings") -> Settings:

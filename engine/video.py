@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .errors import InputError
 from .output import FRAME_DIGITS, image_files
+from .paths import local_path
 
 MARKER = ".extracted.json"
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".gif"}
@@ -32,16 +33,14 @@ def ffmpeg_executable() -> str | None:
 
 # ---------------------------------------------------------------- extraction
 
-def _check_video(path: str, key: str) -> Path:
+def _source(path: str, key: str) -> Path:
+    """The local video file or image folder that ``path`` names."""
     if not path:
         raise InputError(f"{key}: no video given", key=key, value=path)
-    if "://" in path:
-        raise InputError(f"{key}: {path!r} is a URL; this engine never downloads, give a local "
-                         "file", key=key, value=path)
-    video = Path(path)
-    if not video.is_file():
-        raise InputError(f"{key}: video not found: {video}", key=key, value=path)
-    return video
+    source = local_path(path, key)
+    if not source.is_dir() and not source.is_file():
+        raise InputError(f"{key}: video not found: {source}", key=key, value=path)
+    return source
 
 
 def _signature(video: Path, nth: int) -> dict:
@@ -102,9 +101,9 @@ def extract_video(path: str, folder: Path, nth: int, *, overwrite: bool, key: st
     images (an image sequence, e.g. frames Blender rendered), every ``nth``
     image is used where it is, losslessly.
     """
-    if path and "://" not in path and Path(path).is_dir():
-        return _image_sequence(Path(path), nth, key)
-    video = _check_video(path, key)
+    video = _source(path, key)
+    if video.is_dir():
+        return _image_sequence(video, nth, key)
     if video.suffix.lower() not in VIDEO_SUFFIXES:
         raise InputError(f"{key}: {video.name} is not a video file (expected one of "
                          f"{', '.join(sorted(VIDEO_SUFFIXES))})", key=key, value=path)

@@ -1,10 +1,10 @@
 """Deforum's 2D and 3D frame warps on uint8 images (H×W or H×W×C).
 
-2D follows the reference matrix order through OpenCV.  3D builds a backward
+2D follows Deforum's matrix order through OpenCV.  3D builds a backward
 sampling grid in normalised device coordinates (Deforum's formula, or a true
 pinhole reprojection) and samples the previous frame with torch's
 ``grid_sample``: OpenCV's ``remap`` quantises positions to 1/32 pixel, which
-misses the reference by several grey levels on sharp edges.
+misses Deforum's pictures by several grey levels on sharp edges.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def _tensor(array: np.ndarray, dtype: type | None = None):
 
 def _flip_homography(width: int, height: int, theta: float, phi: float, gamma: float,
                      fv: float) -> np.ndarray:
-    """The reference's perspective-flip homography B (source → destination pixels).
+    """Deforum's perspective-flip homography B (source → destination pixels).
 
     The image is placed as a plane in front of an OpenGL-style camera, rotated,
     projected, and the homography between its corners before and after is solved.
@@ -98,8 +98,8 @@ def matrix_2d(width: int, height: int, *, angle: float, zoom: float, translation
     """3×3 source→destination matrix of a Deforum 2D step, shared by images and masks.
 
     Translate first, then rotate/zoom about ``(W//2, H//2)``; with a flip
-    ``(theta, phi, gamma, fv)`` the flip homography is applied last.  Unlike
-    the reference, translation is kept when the flip is on.
+    ``(theta, phi, gamma, fv)`` the flip homography is applied last.  Deforum
+    drops the translation when the flip is on; here it is kept.
     """
     import cv2
 
@@ -119,7 +119,7 @@ def warp_2d(image: np.ndarray, *, angle: float, zoom: float, translation_x: floa
     """Move ``image`` by one Deforum 2D step (+x right, +y down, +angle counter-clockwise).
 
     ``border == "wrap"`` tiles the picture; anything else replicates the edge,
-    as in the reference.
+    as Deforum does.
     """
     import cv2
 
@@ -344,9 +344,9 @@ def warp_3d(image: np.ndarray, depth: np.ndarray | None, *, translation: Vec3, r
     ``translation``/``rotation`` are the raw schedule values (degrees) of the new
     frame; ``depth`` is z at each output pixel (None: flat z = 1); ``fov`` and
     ``prev_fov`` are vertical fields of view of the new and previous frame.
-    ``near``/``far`` are accepted for compatibility: as in the reference they do
-    not change the image.  ``warp_model="deforum"`` reproduces the reference
-    formula, ``"pinhole"`` reprojects physically with metric depth; its
+    ``near``/``far`` are accepted for compatibility: as in Deforum they do not
+    change the image.  ``warp_model="deforum"`` reproduces Deforum's formula,
+    ``"pinhole"`` reprojects physically with metric depth; its
     ``shift``/``prev_shift`` are the lens shifts of the new and previous frame
     (fractions of the picture's width and height, +x right, +y up).
     """

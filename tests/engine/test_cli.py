@@ -12,7 +12,8 @@ import pytest
 
 from engine.output import new_timestring
 from engine.progress import Progress
-from engine.render import CancelToken, render_animation
+from engine.modes.animation import render_animation
+from engine.modes.common import CancelToken
 from engine.settings import parse_settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.diffusion import Diffusion, animation_generate, denoising_steps
+from engine.diffusion import Diffusion, denoising_steps
 from engine.errors import Cancelled
-from engine.render import CancelToken
+from engine.modes.animation import animation_generate
+from engine.modes.common import CancelToken
 from engine.samplers import SAMPLER_NAMES
 from engine.settings import parse_settings
 

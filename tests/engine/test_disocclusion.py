@@ -100,7 +100,7 @@ def test_inpainting_without_scene_depth_is_ignored_with_a_warning(tmp_path):
 
 def test_a_keyframe_after_tweens_inpaints_everything_uncovered_since_the_last_one(tmp_path):
     from engine.motion import Motion
-    from engine.render import _Disocclusions
+    from engine.modes.animation import _Disocclusions
     from engine.settings import load_settings
 
     settings = load_settings(scene_settings(tmp_path, 4, diffusion_cadence=3))

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from engine.errors import InputError, SettingsError
-from engine.interpolation import interpolation_plan
-from engine.render import video_input_generate
+from engine.modes.interpolation import interpolation_plan
+from engine.modes.video_input import video_input_generate
 from engine.settings import parse_settings
 from engine.video import extract_video, ffmpeg_executable
 

@@ -1,0 +1,368 @@
+"""2D and 3D animation: the camera moves and keyframes are diffused.
+
+The loop is written around ``generate(init, frame)``: the motion preview
+passes the prepared image through, the diffusion engine diffuses it.  Order
+for a keyframe F > 0: warp the previous keyframe → colour coherence (its
+reference is the first warped frame) → contrast → generate (noise and
+diffusion).  With cadence c, frame f (s = c·⌊f/c⌋) is the blend of the
+keyframes diffused at s−c and s, each warped forward frame by frame, weight
+(f − s + 1)/c on the newer one.  Deforum's original code leaves the frames of
+the last block unwritten; here every frame exists.  Depth is asked for once
+per output frame and shared by everything that warps into it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..color import match_colors
+from ..errors import InputError
+from ..motion import Motion
+from ..output import frame_path, read_image, write_png
+from ..progress import Progress
+from ..seeds import seed_sequence
+from ..settings import Settings
+from ..testcard import make_test_card
+from .common import CancelToken, Job, Mode, init_image, warn_inpaint_ignored
+
+# generate(init, frame, uncovered=None): the picture of ``frame``; ``uncovered`` (H×W
+# float, 1 = newly visible) restricts a keyframe's diffusion to that area.
+Generate = Callable[..., np.ndarray]
+# depth(frame, image): z for warping ``image`` (the picture at frame−1) into ``frame``.
+DepthFn = Callable[[int, np.ndarray], np.ndarray | None]
+# on_depth(frame, z): receives the depth estimated from frame's picture (save_depth_maps).
+DepthSaver = Callable[[int, np.ndarray], None]
+# scene_depth(frame): the true (metric) depth of frame, from the scene's depth maps.
+SceneDepthFn = Callable[[int], np.ndarray]
+
+
+class Animation(Mode):
+    """``animation_mode`` 2D or 3D; without a model it renders the motion preview."""
+
+    needs_model = False
+    resumable = True
+
+    def __init__(self, job: Job) -> None:
+        super().__init__(job)
+        self.depth: DepthFn | None = None
+        self.on_depth: DepthSaver | None = None
+        self.scene_depth: SceneDepthFn | None = None
+        self.resume: ResumeState | None = None
+        self.generate: Generate | None = None
+
+    def set_up(self, settings: Settings) -> None:
+        if settings["animation_mode"] == "3D" or settings["save_depth_maps"]:
+            self.depth, self.on_depth, self.scene_depth = depth_set_up(settings, self.job)
+        if self.scene_depth is None:
+            warn_inpaint_ignored(settings, self.job.progress)
+
+    def start(self, settings: Settings, diffusion: Any | None, mask: np.ndarray | None) -> int:
+        self.settings = settings
+        if self.job.resuming:
+            self.resume = resume_state(settings, self.job.folder, self.job.timestring,
+                                       self.depth or (lambda frame, image: None))
+        if diffusion is not None:
+            self.generate = animation_generate(diffusion, settings, mask)
+        return settings["max_frames"]
+
+    def render(self) -> int:
+        job = self.job
+        return render_animation(self.settings, job.folder, job.timestring, job.progress,
+                                job.cancel, generate=self.generate, depth=self.depth,
+                                resume=self.resume, on_depth=self.on_depth,
+                                scene_depth=self.scene_depth)
+
+
+def depth_set_up(settings: Settings,
+                 job: Job) -> tuple[DepthFn, DepthSaver | None, SceneDepthFn | None]:
+    """The loop's depth function, the saver (``save_depth_maps``) and, for scene
+    depth with the pinhole warp, the true depth per frame (disocclusion masks)."""
+    from ..depth import ModelDepth, SceneDepth, depth_map_path, make_depth_source, save_depth_map
+
+    progress = job.progress
+    device = job.pipes.device if job.pipes is not None else "cpu"
+    source, notices = make_depth_source(settings, device, settings["half_precision"],
+                                        load=job.loaders.depth_model)
+    for note in notices:
+        progress.warning(note)
+    on_depth = None
+    if settings["save_depth_maps"]:
+        if isinstance(source, ModelDepth):
+            def on_depth(frame: int, z: np.ndarray) -> None:
+                path = depth_map_path(job.folder, job.timestring, frame)
+                if not path.exists():  # a resumed run keeps the maps it already has
+                    save_depth_map(path, z)
+        else:
+            progress.warning("save_depth_maps: depth maps are written only when a depth model "
+                             "estimates them (depth_model_path)", key="save_depth_maps")
+    scene_depth = None
+    if isinstance(source, SceneDepth):
+        if settings["warp_model"] == "pinhole":
+            scene_depth = source.depth
+        else:
+            progress.warning("depth_source 'scene' is metric: warp_model 'pinhole' follows the "
+                             "camera exactly; with 'deforum' no disocclusion masks are made",
+                             key="warp_model")
+    return source.for_frame, on_depth, scene_depth
+
+
+def animation_generate(diffusion: Any, settings: Settings, mask: np.ndarray | None) -> Generate:
+    """The loop's ``generate(init, frame, uncovered)`` for a 2D/3D run with a model.
+
+    Frame 0 is txt2img without an init image, else img2img with ``strength``;
+    keyframe F > 0 uses the strength and noise schedules at F, the prompt of
+    F and the seed of the F/c-th diffused frame.  ``uncovered`` (inpainting
+    disocclusions) limits the diffusion to that area, with every step.
+    """
+    frames = settings["max_frames"]
+    cadence = max(1, min(settings["diffusion_cadence"], frames))
+    keyframes = list(range(0, frames, cadence))
+    strength = settings.schedule("strength_schedule").values(frames)
+    noise = settings.schedule("noise_schedule").values(frames)
+    seed_values = settings.schedule("seed_schedule").values(frames) \
+        if settings["seed_behavior"] == "schedule" else None
+    seeds = seed_sequence(settings["seed"], settings["seed_behavior"], len(keyframes),
+                          iter_n=settings["seed_iter_N"], schedule=seed_values, frames=keyframes)
+    prompts = settings.prompts()
+
+    def generate(init: np.ndarray | None, frame: int,
+                 uncovered: np.ndarray | None = None) -> np.ndarray:
+        positive, negative = prompts.at(frame)
+        if frame == 0:
+            return diffusion(init, strength=settings["strength"], seed=seeds[0], noise=0.0,
+                             prompt=positive, negative=negative, mask=mask, frame=0)
+        if uncovered is not None:
+            # Newly visible scene: generated from scratch (all steps) inside the
+            # uncovered area, the rest held at the warped picture.
+            return diffusion(init, strength=0.0, seed=seeds[frame // cadence],
+                             noise=noise[frame], prompt=positive, negative=negative,
+                             mask=uncovered if mask is None else uncovered * mask, frame=frame)
+        return diffusion(init, strength=strength[frame], seed=seeds[frame // cadence],
+                         noise=noise[frame], prompt=positive, negative=negative, mask=mask,
+                         frame=frame)
+    return generate
+
+
+def preview_generate(settings: Mapping[str, Any]) -> Generate:
+    """The motion preview's 'diffusion': keep the prepared image (test card at frame 0)."""
+    def generate(init: np.ndarray | None, frame: int,
+                 uncovered: np.ndarray | None = None) -> np.ndarray:
+        return make_test_card(settings["W"], settings["H"]) if init is None else init
+    return generate
+
+
+# ---------------------------------------------------------------- resuming
+
+@dataclass
+class ResumeState:
+    """Where an interrupted run continues: the first keyframe to diffuse and its inputs."""
+
+    start: int                       # first keyframe still to diffuse
+    newest: np.ndarray | None        # the previous keyframe carried to start − 1
+    reference: np.ndarray | None     # colour-coherence reference, if already taken
+
+
+def _contiguous_frames(folder: Path, timestring: str) -> int:
+    """How many frames 0, 1, 2, … of ``timestring`` exist without a gap."""
+    pattern = re.compile(re.escape(timestring) + r"_(\d{5})\.png$")
+    present = {int(m.group(1)) for p in folder.glob(f"{timestring}_*.png")
+               if (m := pattern.match(p.name))}
+    count = 0
+    while count in present:
+        count += 1
+    return count
+
+
+def resume_state(settings: Mapping[str, Any], folder: Path, timestring: str,
+                 depth: DepthFn) -> ResumeState:
+    """Rebuild the loop state after the last complete cadence block on disk.
+
+    The last frame of a block is exactly the newest keyframe carried to it,
+    and frame c−1 warped into c is the colour reference, so a resumed run
+    writes the same frames as an uninterrupted one.
+    """
+    cadence = max(1, min(settings["diffusion_cadence"], settings["max_frames"]))
+    count = _contiguous_frames(folder, timestring)
+    if count == 0:
+        raise InputError(f"resume_timestring: no frames {timestring}_00000.png… in {folder}",
+                         key="resume_timestring", value=timestring)
+    complete = cadence * (count // cadence)
+    if complete == 0:
+        return ResumeState(0, None, None)
+    size = (settings["W"], settings["H"])
+    newest = read_image(frame_path(folder, timestring, complete - 1), size, "resume_timestring")
+    reference = None
+    if settings["color_coherence"] != "None" and complete > cadence:
+        motion = Motion(settings, max(settings["max_frames"], cadence + 1))
+        first = read_image(frame_path(folder, timestring, cadence - 1), size, "resume_timestring")
+        reference = motion.warp(first, cadence, depth(cadence, first))
+    return ResumeState(complete, newest, reference)
+
+
+# ---------------------------------------------------------------- the loop
+
+def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
+                     progress: Progress, cancel: CancelToken,
+                     generate: Generate | None = None, depth: DepthFn | None = None,
+                     resume: ResumeState | None = None,
+                     on_depth: DepthSaver | None = None,
+                     scene_depth: SceneDepthFn | None = None) -> int:
+    """Render frames 0…max_frames−1 into ``folder``; returns the number written.
+
+    ``on_depth(frame, z)`` receives, once, the depth estimated from the picture
+    of each frame (used to save depth maps).  ``scene_depth(k)``, the true
+    depth of frame k (pinhole warp), adds disocclusion masks: each frame's is
+    saved (``disocclusion_path``), and with ``inpaint_disocclusions`` a keyframe
+    is diffused only where the frames since the last keyframe uncovered the
+    scene.  Frames already on disk (a resumed run) are kept, not rewritten.
+    """
+    loop = _Loop(settings, folder, timestring, progress, cancel,
+                 generate or preview_generate(settings), depth or (lambda frame, image: None),
+                 on_depth, scene_depth, keep_existing=resume is not None)
+    return loop.run(resume or ResumeState(0, None, None))
+
+
+class _Loop:
+    """One pass of ``render_animation``: keyframes, the tweens between them, and output."""
+
+    def __init__(self, settings: Mapping[str, Any], folder: Path, timestring: str,
+                 progress: Progress, cancel: CancelToken, generate: Generate, depth: DepthFn,
+                 on_depth: DepthSaver | None,
+                 scene_depth: SceneDepthFn | None, keep_existing: bool) -> None:
+        self.settings, self.folder, self.timestring = settings, folder, timestring
+        self.progress, self.cancel, self.generate = progress, cancel, generate
+        self.depth, self.on_depth, self.keep_existing = depth, on_depth, keep_existing
+        self.frames = settings["max_frames"]
+        self.cadence = max(1, min(settings["diffusion_cadence"], self.frames))
+        self.motion = Motion(settings, self.frames)
+        self.contrast = settings.schedule("contrast_schedule").values(self.frames)
+        self.coherence = settings["color_coherence"]
+        self.hidden = _Disocclusions(self.motion, scene_depth, depth, folder, timestring,
+                                     self.cadence) if scene_depth is not None else None
+        self.inpaint = self.hidden is not None and settings["inpaint_disocclusions"]
+        self.reference: np.ndarray | None = None
+        self.written = 0
+
+    def run(self, state: ResumeState) -> int:
+        self.reference = state.reference
+        newest = state.newest
+        started = time.monotonic()
+        if state.start == 0:
+            newest = self.generate(init_image(self.settings), 0)
+        for s in range(state.start, self.frames, self.cadence):
+            older = None
+            if s > 0:
+                self.cancel.check()
+                started = time.monotonic()
+                # ``newest`` has been carried to s−1; one more step gives both the
+                # older tween buffer and the init of keyframe s.
+                older = self.motion.warp(newest, s, self._depth_into(s, newest))
+                newest = self._keyframe(older, s)
+            newest = self._block(s, newest, older, started)
+        if self.on_depth is not None and newest is not None:
+            self._depth_into(self.frames, newest)  # the last frame's own depth, for saving only
+        return self.written
+
+    def _keyframe(self, warped: np.ndarray, s: int) -> np.ndarray:
+        """Keyframe ``s`` from the previous one warped into it."""
+        init = warped
+        if self.coherence != "None":
+            if self.reference is None:
+                self.reference = init
+            else:
+                init = match_colors(init, self.reference, self.coherence)
+        c = self.contrast[s]
+        if c != 1.0:
+            init = np.clip(np.rint(init.astype(np.float32) * c), 0, 255).astype(np.uint8)
+        if not self.inpaint:
+            return self.generate(init, s)
+        region = self.hidden.since_keyframe(s)
+        if region.any():
+            return self.generate(init, s, uncovered=region.astype(np.float32))
+        return init  # nothing new came into view: the warped picture is the frame
+
+    def _block(self, s: int, newest: np.ndarray, older: np.ndarray | None,
+               started: float) -> np.ndarray:
+        """Write frames s…s+c−1, both keyframes carried along; returns the newer one at the end."""
+        carried = newest
+        for f in range(s, min(s + self.cadence, self.frames)):
+            if f > s:
+                self.cancel.check()
+                started = time.monotonic()
+                z = self._depth_into(f, carried)
+                carried = self.motion.warp(carried, f, z)
+                older = self.motion.warp(older, f, z) if older is not None else None
+            if self.hidden is not None and f > 0:
+                self.hidden.step(f)
+            self._emit(f, _tween(older, carried, (f - s + 1) / self.cadence), started)
+        return carried
+
+    def _depth_into(self, frame: int, image: np.ndarray) -> np.ndarray | None:
+        z = self.depth(frame, image)
+        if z is not None and self.on_depth is not None:
+            self.on_depth(frame - 1, z)
+        return z
+
+    def _emit(self, index: int, image: np.ndarray, started: float) -> None:
+        path = frame_path(self.folder, self.timestring, index)
+        if self.keep_existing and path.exists():
+            return
+        write_png(path, image)
+        self.written += 1
+        self.progress.frame(index, str(path), time.monotonic() - started)
+
+
+def _tween(older: np.ndarray | None, newer: np.ndarray, weight: float) -> np.ndarray:
+    """``weight`` of ``newer`` over ``older``; the newer alone at weight 1 or without older."""
+    if older is None or weight >= 1.0:
+        return newer
+    blend = older.astype(np.float32) * (1 - weight) + newer.astype(np.float32) * weight
+    return np.clip(np.rint(blend), 0, 255).astype(np.uint8)
+
+
+# ---------------------------------------------------------------- disocclusions
+
+def disocclusion_path(folder: Path, timestring: str, frame: int) -> Path:
+    """``{timestring}_disocclusion/{frame:05d}.png``: beside, not among, the frames."""
+    return folder / f"{timestring}_disocclusion" / f"{frame:05d}.png"
+
+
+class _Disocclusions:
+    """Per-frame disocclusion masks from true depth, saved once, kept for one block."""
+
+    def __init__(self, motion: Motion, scene_depth: SceneDepthFn,
+                 depth: DepthFn, folder: Path, timestring: str, cadence: int) -> None:
+        self.motion, self.scene_depth, self.depth = motion, scene_depth, depth
+        self.folder, self.timestring, self.cadence = folder, timestring, cadence
+        self._masks: dict[int, np.ndarray] = {}
+
+    def step(self, frame: int) -> np.ndarray:
+        """What ``frame`` shows that frame−1 did not; written as a grey PNG."""
+        if frame not in self._masks:
+            for old in [f for f in self._masks if f <= frame - self.cadence]:
+                del self._masks[old]
+            mask = self.motion.disocclusion(frame, self.scene_depth(frame - 1),
+                                            self.scene_depth(frame))
+            path = disocclusion_path(self.folder, self.timestring, frame)
+            path.parent.mkdir(exist_ok=True)
+            if not path.exists():
+                write_png(path, mask.astype(np.uint8) * 255)
+            self._masks[frame] = mask
+        return self._masks[frame]
+
+    def since_keyframe(self, keyframe: int) -> np.ndarray:
+        """Everything uncovered in frames keyframe−c+1…keyframe, carried to keyframe."""
+        region = None
+        for f in range(max(1, keyframe - self.cadence + 1), keyframe + 1):
+            if region is not None:  # earlier uncovered areas move with the picture
+                moved = self.motion.warp(region.astype(np.uint8) * 255, f, self.depth(f, None))
+                region = moved >= 64
+            region = self.step(f) if region is None else region | self.step(f)
+        return region

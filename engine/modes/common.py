@@ -1,0 +1,120 @@
+"""What every animation mode shares: the job it runs in, the mode interface,
+cancelling, the init image and the loop for frames made one at a time."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import Cancelled
+from ..output import frame_path, read_image, write_png
+from ..paths import local_path
+from ..progress import Progress
+
+
+class CancelToken:
+    """Set by SIGINT/SIGTERM or by the appearance of a cancel file."""
+
+    def __init__(self, cancel_file: str | Path | None = None) -> None:
+        self.cancel_file = Path(cancel_file) if cancel_file else None
+        self._flag = False
+
+    def install_signal_handlers(self) -> None:
+        def handler(signum: int, _frame: Any) -> None:
+            self._flag = True
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
+
+    def request(self) -> None:
+        self._flag = True
+
+    @property
+    def requested(self) -> bool:
+        if not self._flag and self.cancel_file is not None and self.cancel_file.exists():
+            self._flag = True
+        return self._flag
+
+    def check(self) -> None:
+        if self.requested:
+            raise Cancelled("cancelled")
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a mode gets from the run besides the settings, which change as it prepares."""
+
+    folder: Path            # the batch folder: frames and the settings file go here
+    timestring: str         # names this run's frames
+    progress: Progress
+    cancel: CancelToken
+    pipes: Any              # the diffusion pipelines; None for a motion preview
+    loaders: Any            # ``cli.Loaders``: how to load a depth model
+    resuming: bool          # continuing the frames of ``timestring`` (resume_from_timestring)
+
+
+class Mode:
+    """One animation mode's part of a run.
+
+    ``cli.run`` calls, in this order: ``set_up`` (nothing written yet),
+    ``prepare`` (the batch folder exists; the settings it returns are recorded),
+    ``start`` (the diffusion is ready; returns the frame count announced) and
+    ``render``.  The flags tell the common preparation what the mode supports.
+    """
+
+    needs_model = True      # False: without a model the mode renders a motion preview
+    resumable = False       # True: resume_from_timestring continues an earlier run
+    makes_movie = True      # False: the output is images, never an mp4
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+
+    def set_up(self, settings: Mapping[str, Any]) -> None:
+        """Before anything is written: load what the mode needs besides the model.
+
+        By default that is nothing, and ``inpaint_disocclusions`` is ignored.
+        """
+        warn_inpaint_ignored(settings, self.job.progress)
+
+    def prepare(self, settings: Any) -> Any:
+        """The settings to record, after any change the mode makes (e.g. frame count)."""
+        return settings
+
+    def start(self, settings: Any, diffusion: Any | None, mask: np.ndarray | None) -> int:
+        """Get the frames' maker ready (``diffusion`` None: preview); returns the frame total."""
+        raise NotImplementedError
+
+    def render(self) -> int:
+        """Write the frames; returns how many were written."""
+        raise NotImplementedError
+
+
+def warn_inpaint_ignored(settings: Mapping[str, Any], progress: Progress) -> None:
+    """Only a 3D run with true scene depth knows what a move uncovers; say so once."""
+    if settings["inpaint_disocclusions"]:
+        progress.warning("inpaint_disocclusions needs animation_mode 3D, depth_source 'scene' "
+                         "and warp_model 'pinhole'; it is ignored", key="inpaint_disocclusions")
+
+
+def init_image(settings: Mapping[str, Any]) -> np.ndarray | None:
+    """Frame 0's init picture when ``use_init`` names one, else None (txt2img)."""
+    if not (settings["use_init"] and settings["init_image"]):
+        return None
+    path = local_path(settings["init_image"], "init_image")
+    return read_image(path, (settings["W"], settings["H"]), "init_image")
+
+
+def render_sequence(count: int, make: Callable[[int], np.ndarray], job: Job) -> int:
+    """Frames 0…count−1 made independently of each other (Video Input, Interpolation)."""
+    for index in range(count):
+        job.cancel.check()
+        started = time.monotonic()
+        path = frame_path(job.folder, job.timestring, index)
+        write_png(path, make(index))
+        job.progress.frame(index, str(path), time.monotonic() - started)
+    return count

@@ -1,0 +1,92 @@
+"""Still images (animation_mode None): ``n_batch`` pictures per prompt, as Deforum makes them."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..output import image_files, read_image, write_png
+from ..progress import Progress
+from ..schedules import split_negative
+from ..seeds import seed_sequence
+from ..settings import Settings
+from .common import CancelToken, Mode, init_image
+
+
+class Stills(Mode):
+    """``animation_mode`` None (also any run without ``--enable_animation_mode``)."""
+
+    makes_movie = False
+
+    def start(self, settings: Settings, diffusion: Any | None, mask: np.ndarray | None) -> int:
+        self.settings, self.diffusion, self.mask = settings, diffusion, mask
+        return len(settings["still_prompts"] or settings["animation_prompts"]) \
+            * settings["n_batch"]
+
+    def render(self) -> int:
+        job = self.job
+        return render_stills(self.settings, job.folder, job.timestring, job.progress,
+                             job.cancel, self.diffusion, self.mask)
+
+
+def _sanitize(prompt: str) -> str:
+    """Deforum's still-image file name part: ASCII letters and spaces, spaces → _."""
+    return re.sub(r"[^A-Za-z ]", "", prompt)[:160].strip().replace(" ", "_")
+
+
+def still_name(settings: Mapping[str, Any], timestring: str, index: int, prompt: str,
+               seed: int) -> str:
+    """File name of a still image per ``filename_format`` (Deforum's two formats)."""
+    if "{seed}" in settings["filename_format"]:
+        return f"{timestring}_{index:05d}_{seed}.png"
+    name = _sanitize(prompt)
+    return f"{timestring}_{index:05d}_{name}.png" if name else f"{timestring}_{index:05d}.png"
+
+
+def _prompts(settings: Mapping[str, Any]) -> list[str]:
+    """``still_prompts``, else the animation prompts in key order, else one empty prompt."""
+    return list(settings["still_prompts"]) or list(
+        dict(sorted(settings["animation_prompts"].items(), key=lambda kv: int(kv[0])
+                    if str(kv[0]).isdigit() else 0)).values()) or [""]
+
+
+def _init_images(settings: Mapping[str, Any]) -> list[np.ndarray | None]:
+    """The init picture, or every picture of an ``init_image`` folder (one still each)."""
+    folder = settings["init_image"]
+    if not (settings["use_init"] and folder and Path(folder).is_dir()):
+        return [init_image(settings)]
+    files = image_files(Path(folder))
+    if not files:
+        raise InputError(f"init_image: no images in folder {folder}", key="init_image",
+                         value=folder)
+    size = (settings["W"], settings["H"])
+    return [read_image(p, size, "init_image") for p in files]
+
+
+def render_stills(settings: Mapping[str, Any], folder: Path, timestring: str,
+                  progress: Progress, cancel: CancelToken, diffusion: Any,
+                  mask: np.ndarray | None = None) -> int:
+    """``n_batch`` images per prompt (and per init image); returns the number written."""
+    inits = _init_images(settings)
+    jobs = [(prompt, init) for prompt in _prompts(settings) for _ in range(settings["n_batch"])
+            for init in inits]
+    seeds = seed_sequence(settings["seed"], settings["seed_behavior"], len(jobs),
+                          iter_n=settings["seed_iter_N"])
+    written = 0
+    for index, ((prompt, init), seed) in enumerate(zip(jobs, seeds)):
+        cancel.check()
+        started = time.monotonic()
+        positive, negative = split_negative(prompt)
+        image = diffusion(init, strength=settings["strength"], seed=seed, noise=0.0,
+                          prompt=positive, negative=negative, mask=mask, frame=index)
+        path = folder / still_name(settings, timestring, index, positive, seed)
+        write_png(path, image)
+        written += 1
+        progress.frame(index, str(path), time.monotonic() - started)
+    return written
