@@ -85,7 +85,7 @@ def real_size_depth(folder: Path) -> Path:
     return folder
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--frames", type=int, default=5, help="frames rendered (cadence 1)")
@@ -93,21 +93,15 @@ def main() -> None:
     parser.add_argument("--strength", type=float, default=0.65)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--real-size", action="store_true")
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    import torch
 
-    import engine.modes.animation as animation
-    from engine.depth import ModelDepth, load_depth_model
-    from engine.diffusion import Diffusion
-    from engine.modes.animation import animation_generate
-    from engine.modes.common import CancelToken
+def models(args: argparse.Namespace, scratch: Path):
+    """(pipelines, depth estimator, label) of the size asked for."""
+    from engine.depth import load_depth_model
     from engine.models import load_pipelines
-    from engine.progress import Progress
-    from engine.settings import parse_settings
     from tests.engine.tiny_depth import write_tiny_depth_model
 
-    scratch = Path(tempfile.mkdtemp(prefix="bench-frame-"))
     half = args.device == "cuda"
     if args.real_size:
         pipes = real_size_pipelines(args.device, half)
@@ -119,17 +113,12 @@ def main() -> None:
         pipes = load_pipelines(str(write_tiny_model(scratch / "tiny")), device=args.device)
         depth_dir = write_tiny_depth_model(scratch / "dpt", kind="dpt")
         label = "tiny SD-1.x model + tiny DPT"
+    return pipes, load_depth_model(str(depth_dir), device=pipes.device, half=half), label
+
+
+def wrap_stages(pipes, animation, torch) -> None:
+    """Time what the loop calls, by stage."""
     device = pipes.device
-    estimator = load_depth_model(str(depth_dir), device=device, half=half)
-
-    settings = parse_settings({
-        "animation_mode": "3D", "W": args.size, "H": args.size, "max_frames": args.frames + 1,
-        "diffusion_cadence": 1, "steps": args.steps, "sampler": "euler", "seed": 1,
-        "strength_schedule": f"0:({args.strength})", "color_coherence": "Match Frame 0 LAB",
-        "translation_z": "0:(2)", "rotation_3d_y": "0:(0.5)", "noise_schedule": "0:(0.02)",
-        "animation_prompts": {"0": "a lighthouse on a cliff at sunset"}})
-
-    # Wrap what the loop calls.
     pipe = pipes.img2img
     pipe.unet.forward = timed("UNet", pipe.unet.forward, device)
     pipe.vae.encode = timed("VAE encode", pipe.vae.encode, device)
@@ -139,31 +128,15 @@ def main() -> None:
     animation.write_png = timed("file I/O", animation.write_png)
     warp = animation.Motion.warp
     animation.Motion.warp = lambda self, *a, **k: timed("warp", warp)(self, *a, **k)
-    randn = torch.randn
-    torch.randn = timed("noise", randn)  # the init noise (and any sampler noise)
-    depth = ModelDepth(estimator)
+    torch.randn = timed("noise", torch.randn)  # the init noise (and any sampler noise)
 
-    cancel = CancelToken()
-    diffusion = Diffusion(pipes, settings, cancel)
-    generate = animation_generate(diffusion, settings, None)
-    depth_fn = timed("depth", depth.for_frame, device)
-    folder = scratch / "frames"
-    folder.mkdir()
 
-    # Frame 0 (txt2img) warms up and is not counted.
-    first = generate(None, 0)
-    TIMES.clear()
-    started = time.perf_counter()
-    state = animation.ResumeState(1, first, None)
-    animation.render_animation(settings, folder, "bench", Progress(log=open(os.devnull, "w")),
-                            cancel, generate=generate, depth=depth_fn, resume=state)
-    total = time.perf_counter() - started
-    torch.randn = randn
-
+def print_table(args: argparse.Namespace, label: str, device, threads: int,
+                total: float) -> None:
     frames = args.frames
     steps = int(round((1 - args.strength) * args.steps, 6))
     print(f"{label}; {args.size}×{args.size}, {steps} of {args.steps} euler steps per frame, "
-          f"device {device}, {torch.get_num_threads()} threads; ms per frame (mean of {frames})")
+          f"device {device}, {threads} threads; ms per frame (mean of {frames})")
     print(f"{'stage':<16}{'ms/frame':>10}{'share':>8}")
     order = ["depth", "warp", "colour", "noise", "VAE encode", "text encoder", "UNet",
              "VAE decode", "file I/O"]
@@ -177,6 +150,46 @@ def main() -> None:
     print(f"{'total':<16}{total / frames * 1000:>10.1f}{1:>8.1%}")
     core = TIMES["UNet"] + TIMES["VAE encode"] + TIMES["VAE decode"]
     print(f"share of everything except UNet + VAE: {(total - core) / total:.1%}")
+
+
+def main() -> None:
+    args = parse_args()
+
+    import torch
+
+    import engine.modes.animation as animation
+    from engine.depth import ModelDepth
+    from engine.diffusion import Diffusion
+    from engine.modes.common import CancelToken
+    from engine.progress import Progress
+    from engine.settings import parse_settings
+
+    scratch = Path(tempfile.mkdtemp(prefix="bench-frame-"))
+    pipes, estimator, label = models(args, scratch)
+    settings = parse_settings({
+        "animation_mode": "3D", "W": args.size, "H": args.size, "max_frames": args.frames + 1,
+        "diffusion_cadence": 1, "steps": args.steps, "sampler": "euler", "seed": 1,
+        "strength_schedule": f"0:({args.strength})", "color_coherence": "Match Frame 0 LAB",
+        "translation_z": "0:(2)", "rotation_3d_y": "0:(0.5)", "noise_schedule": "0:(0.02)",
+        "animation_prompts": {"0": "a lighthouse on a cliff at sunset"}})
+    randn = torch.randn
+    wrap_stages(pipes, animation, torch)
+    cancel = CancelToken()
+    generate = animation.animation_generate(Diffusion(pipes, settings, cancel), settings, None)
+    depth_fn = timed("depth", ModelDepth(estimator).for_frame, pipes.device)
+    folder = scratch / "frames"
+    folder.mkdir()
+
+    # Frame 0 (txt2img) warms up and is not counted.
+    first = generate(None, 0)
+    TIMES.clear()
+    started = time.perf_counter()
+    state = animation.ResumeState(1, first, None)
+    animation.render_animation(settings, folder, "bench", Progress(log=open(os.devnull, "w")),
+                               cancel, generate=generate, depth=depth_fn, resume=state)
+    total = time.perf_counter() - started
+    torch.randn = randn
+    print_table(args, label, pipes.device, torch.get_num_threads(), total)
 
 
 if __name__ == "__main__":
