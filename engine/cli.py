@@ -83,6 +83,10 @@ def _recorded_seed(folder: Path, timestring: str) -> int | None:
 class Loaders:
     """How a run gets its models; a warm engine (``engine.server``) caches them."""
 
+    def has_pipelines(self, path: str, config: str | None, device: str, half: bool) -> bool:
+        """Whether ``pipelines`` would return models already in memory."""
+        return False
+
     def pipelines(self, path: str, config: str | None, device: str, half: bool) -> Any:
         from .models import load_pipelines
         return load_pipelines(path, config=config, device=device, half=half)
@@ -115,9 +119,11 @@ def run(args: argparse.Namespace, progress: Progress, loaders: Loaders | None = 
     settings, place = _place(settings, Path(args.outdir), kind.resumable)
     pipes = None
     if not preview:
-        progress.info(f"loading model {settings['model_path']}")
-        pipes = loaders.pipelines(settings["model_path"], settings["model_config"] or None,
-                                  settings["device"], settings["half_precision"])
+        model = (settings["model_path"], settings["model_config"] or None, settings["device"],
+                 settings["half_precision"])
+        progress.info(f"model {model[0]} already loaded" if loaders.has_pipelines(*model)
+                      else f"loading model {model[0]}")
+        pipes = loaders.pipelines(*model)
     settings = _seed(settings, progress)
     if cancel is None:
         cancel = CancelToken(args.cancel_file)

@@ -39,8 +39,8 @@ from typing import Any, BinaryIO, NamedTuple, TextIO
 
 from .cli import Loaders, build_parser, run
 from .errors import Cancelled, ModelError, SettingsError
-from .progress import Progress
 from .modes.common import CancelToken
+from .progress import Progress
 
 LINE_LIMIT = 1 << 20  # bytes in one command line; job lines are a few hundred
 
@@ -55,6 +55,9 @@ class CachedLoaders(Loaders):
         if key not in self._cache:
             self._cache[key] = load()
         return self._cache[key]
+
+    def has_pipelines(self, path: str, config: str | None, device: str, half: bool) -> bool:
+        return ("sd", path, config, device, half) in self._cache
 
     def pipelines(self, path: str, config: str | None, device: str, half: bool):
         return self._get(("sd", path, config, device, half),

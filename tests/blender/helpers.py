@@ -18,8 +18,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
 REPO_MODULE = "deforum_test"
 ADDON_ID = "deforum_blender"
@@ -116,13 +114,3 @@ def keyframed_camera_scene(*, start: int = 3, end: int = 12, size=(64, 48)):
     track.influence = 0.7
     scene.frame_set(start)
     return scene, cam
-
-
-@pytest.fixture
-def addon():
-    """The add-on enabled on factory settings for one test (import this fixture)."""
-    a = Addon()
-    try:
-        yield a
-    finally:
-        a.close()

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.blender.helpers import (ADDON, ROOT, addon, blender_ext_script,  # noqa: F401, I001
+from tests.blender.helpers import (ADDON, ROOT, blender_ext_script,  # noqa: I001
                                    keyframed_camera_scene)
 
-import bpy  # noqa: E402  (blender_helpers sets the hermetic environment first)
+import bpy  # noqa: E402  (tests.blender.helpers sets the hermetic environment first)
 import numpy as np  # noqa: E402
 
 from engine.camera import matrices_to_motion, matrices_to_schedules, vertical_fov  # noqa: E402

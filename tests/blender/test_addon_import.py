@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.blender.helpers import addon, keyframed_camera_scene  # noqa: F401, I001
+from tests.blender.helpers import keyframed_camera_scene  # noqa: I001
 
-import bpy  # noqa: E402  (blender_helpers sets the hermetic environment first)
+import bpy  # noqa: E402  (tests.blender.helpers sets the hermetic environment first)
 import numpy as np  # noqa: E402
 
 from engine.schedules import evaluate_schedule  # noqa: E402

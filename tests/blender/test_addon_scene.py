@@ -13,8 +13,8 @@ from types import SimpleNamespace
 
 import pytest
 
-# blender_helpers first: it sets the hermetic environment before bpy loads.
-from tests.blender.helpers import addon  # noqa: F401, I001
+# tests.blender.helpers first: it sets the hermetic environment before bpy loads.
+import tests.blender.helpers  # noqa: F401, I001  (the hermetic environment before bpy)
 
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402

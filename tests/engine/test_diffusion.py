@@ -204,29 +204,93 @@ def test_resume_writes_what_an_uninterrupted_run_writes(tmp_path, tiny_model, ti
     assert (partial / "19990101000000_00004.png").stat().st_mtime_ns == kept
 
 
+class EventPipe:
+    """JSON events read straight from a pipe's file descriptor: no hidden read-ahead, so
+    what has not been read yet is still in the pipe."""
+
+    def __init__(self, stream) -> None:
+        self.fd = stream.fileno()
+        self.partial = b""
+        self.events: list[dict] = []  # read, not yet taken
+
+    def _take(self, chunk: bytes) -> None:
+        *whole, self.partial = (self.partial + chunk).split(b"\n")
+        self.events += [json.loads(line) for line in whole if line.strip()]
+
+    def _taken(self) -> list[dict]:
+        events, self.events = self.events, []
+        return events
+
+    def until(self, predicate) -> list[dict]:
+        seen: list[dict] = []
+        while True:
+            while self.events:
+                seen.append(self.events.pop(0))
+                if predicate(seen[-1]):
+                    return seen
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                raise AssertionError(f"the engine ended: {seen}")
+            self._take(chunk)
+
+    def drain(self) -> list[dict]:
+        """Everything in the pipe now (the writer is stopped)."""
+        os.set_blocking(self.fd, False)
+        try:
+            while True:
+                try:
+                    chunk = os.read(self.fd, 65536)
+                except BlockingIOError:
+                    break
+                if not chunk:
+                    break
+                self._take(chunk)
+        finally:
+            os.set_blocking(self.fd, True)
+        return self._taken()
+
+    def rest(self) -> list[dict]:
+        """Everything until the writer closes the pipe."""
+        while chunk := os.read(self.fd, 65536):
+            self._take(chunk)
+        return self._taken()
+
+
+def stopped(pid: int) -> bool:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in "Tt"
+
+
 def test_sigint_cancels_keeps_frames_and_exits_130(tmp_path, tiny_model):
+    """The promise: after SIGINT no more than one denoising step, exit 130, frames kept.
+
+    The engine is frozen (SIGSTOP) and its pipe emptied before the signal, so every
+    event read afterwards came after it, however busy the machine is.
+    """
     settings = write_settings(tmp_path / "s.txt", animation_mode="2D", max_frames=200,
                               steps=20, strength_schedule="0:(0.2)")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "engine", "--settings", str(settings), "--enable_animation_mode",
          "--outdir", str(tmp_path / "out"), "--model", str(tiny_model), "--progress", "jsonl"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines = []
-    for line in process.stdout:
-        lines.append(json.loads(line))
-        if lines[-1]["event"] == "frame" and lines[-1]["index"] == 1:
-            process.send_signal(signal.SIGINT)
-            break
-    started = time.monotonic()
-    rest, _ = process.communicate(timeout=60)
-    assert process.returncode == 130
-    assert time.monotonic() - started < 5
-    lines += [json.loads(x) for x in rest.splitlines() if x.strip()]
-    assert lines[-1]["event"] == "cancelled"
-    written = [e["path"] for e in lines if e["event"] == "frame"]
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    pipe = EventPipe(process.stdout)
+    try:
+        before = pipe.until(lambda e: e["event"] == "frame" and e["index"] == 1)
+        process.send_signal(signal.SIGSTOP)
+        while not stopped(process.pid):
+            time.sleep(0.01)
+        before += pipe.drain()
+        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGCONT)
+        after = pipe.rest()
+        assert process.wait(timeout=120) == 130
+    finally:
+        process.kill()
+    assert [e["event"] for e in after].count("step") <= 1, after
+    assert after[-1]["event"] == "cancelled"
+    written = [e["path"] for e in before + after if e["event"] == "frame"]
     assert len(written) >= 2 and all(Path(p).is_file() for p in written)
-    ts = next(e for e in lines if e["event"] == "start")["timestring"]
+    ts = next(e for e in before if e["event"] == "start")["timestring"]
     assert len(list((tmp_path / "out" / "StableFun").glob(f"{ts}_0*.png"))) == len(written)
 
 
