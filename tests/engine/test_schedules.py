@@ -13,7 +13,7 @@ def approx(values):
 
 
 @pytest.mark.parametrize("text, frames, expected", [
-    # deforum-reference §2.3 examples
+    # how Deforum combines t-dependent and number keys
     ("0:(t), 5:(0)", 9, [0, 1, 2, 3, 4, 0, 0, 0, 0]),
     ("0:(0), 5:(t)", 8, [0, 1, 2, 3, 4, 5, 6, 7]),
     ("0:(t), 5:(0), 8:(2*t)", 11, [0, 1, 2, 3, 4, 0, 16 / 3, 32 / 3, 16, 18, 20]),
