@@ -6,6 +6,10 @@ engine and sorts the outcomes: a valid result, a SettingsError naming the
 setting, or anything else (a bug).  It also reports the slowest single input
 and the growth of the process's peak memory, which must stay under 200 MB.
 The process exits with status 1 when a section has a bug or breaks a bound.
+
+The last section, ``cli_matrix``, runs the bad-input matrix of
+``tests/engine/bad_inputs.py`` through the real CLI, one process per case, and
+counts what a user would see: exit codes, error keys, tracebacks, stray files.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import argparse
 import random
 import resource
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -27,6 +32,7 @@ import numpy as np  # noqa: E402
 from engine.errors import SettingsError  # noqa: E402
 from engine.expressions import _ARITY, FUNCTIONS  # noqa: E402
 from engine.schedules import MAX_FRAME, PromptSchedule, ScheduleWarning, evaluate_schedule  # noqa: E402,E501
+from tests.engine.bad_inputs import CASES, run_case  # noqa: E402
 
 MAX_SECONDS = 1.0
 MAX_GROWTH_MB = 200.0
@@ -252,6 +258,32 @@ def prompt_section(count: int, seed: int) -> Row:
 SECTIONS: tuple[Callable[[int, int], Row], ...] = (schedule_section, prompt_section)
 
 
+def cli_matrix() -> bool:
+    """Every bad-input case through ``python -m engine``; True when each one is refused
+    cleanly (its exit code, an error naming its setting, no traceback, nothing left)."""
+    results = []
+    with tempfile.TemporaryDirectory() as scratch:
+        for index, case in enumerate(CASES):
+            folder = Path(scratch) / str(index)
+            folder.mkdir()
+            started = time.perf_counter()
+            outcome = run_case(case, folder)
+            results.append((case, outcome, time.perf_counter() - started))
+    as_expected = sum(outcome.code == case.code for case, outcome, _ in results)
+    named = sum(outcome.error is not None and outcome.error.get("key") == case.key
+                and case.key in outcome.error.get("message", "") for case, outcome, _ in results)
+    print(f"\n{'cli matrix':<14}{'cases':>8}{'exit as expected':>18}{'error names key':>17}"
+          f"{'tracebacks':>12}{'stray files':>13}{'slowest s':>11}")
+    print(f"{'':<14}{len(results):>8}{as_expected:>18}{named:>17}"
+          f"{sum(o.traceback for _, o, _ in results):>12}"
+          f"{sum(len(o.stray) for _, o, _ in results):>13}"
+          f"{max(seconds for *_, seconds in results):>11.2f}")
+    problems = [(case.name, p) for case, outcome, _ in results for p in outcome.problems(case)]
+    for name, problem in problems:
+        print(f"  BUG {name}: {problem[:150]}")
+    return not problems
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=10_000, help="inputs per section")
@@ -270,7 +302,7 @@ def main() -> int:
         print(f"{row.section}: slowest input {row.slowest_input!r}")
         for bug in row.bugs[:5]:
             print(f"  BUG {bug}")
-    ok = all(row.ok for row in rows)
+    ok = cli_matrix() and all(row.ok for row in rows)
     print("PASS" if ok else f"FAIL: bugs, a single input over {MAX_SECONDS} s or "
           f"memory growth over {MAX_GROWTH_MB} MB")
     return 0 if ok else 1

@@ -12,15 +12,19 @@ import os
 import random
 import sys
 import traceback
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import EXIT_FAILED, Cancelled, ModelError, SettingsError
+from .errors import EXIT_FAILED, Cancelled, InputError, ModelError, SettingsError, shown
+from .masks import load_mask
 from .modes import MODES
 from .modes.common import CancelToken, Job, Mode
 from .output import batch_folder, new_timestring, timestring_in_use
+from .paths import check_folder_name, check_outdir, unusable
 from .progress import Progress
 from .settings import Settings, effective_settings, load_settings, write_settings_file
 
@@ -89,11 +93,25 @@ class Loaders:
 
     def pipelines(self, path: str, config: str | None, device: str, half: bool) -> Any:
         from .models import load_pipelines
-        return load_pipelines(path, config=config, device=device, half=half)
+        with _naming("model_path", path):
+            return load_pipelines(path, config=config, device=device, half=half)
 
     def depth_model(self, path: str, device: Any, half: bool) -> Any:
         from .depth import load_depth_model
-        return load_depth_model(path, device, half)
+        with _naming("depth_model_path", path):
+            return load_depth_model(path, device, half)
+
+
+@contextmanager
+def _naming(key: str, path: str) -> Iterator[None]:
+    """A model failure names its setting (the one it names itself, else ``key``) in its
+    message and its ``key``: the user learns which setting to fix, not only which file."""
+    try:
+        yield
+    except ModelError as exc:
+        name = exc.key or key
+        raise ModelError(f"{name}: {exc}", key=name,
+                         value=exc.value if exc.key else path) from exc
 
 
 @dataclass(frozen=True)
@@ -108,22 +126,25 @@ class _Place:
 
 def run(args: argparse.Namespace, progress: Progress, loaders: Loaders | None = None,
         cancel: CancelToken | None = None) -> int:
-    """One job; ``cancel`` defaults to one driven by signals and ``--cancel-file``."""
+    """One job; ``cancel`` defaults to one driven by signals and ``--cancel-file``.
+
+    Every input is checked before a model is loaded or anything is written; a
+    run that still fails before its first frame takes back what it wrote.
+    """
     loaders = loaders or Loaders()
+    _check_cancel_file(args.cancel_file)
     settings = load_settings(args.settings)
     for note in settings.warnings:
         progress.warning(note)
     settings = _apply_arguments(settings, args)
     kind = MODES[settings["animation_mode"]]
     preview = _preview(settings, kind, progress)
-    settings, place = _place(settings, Path(args.outdir), kind.resumable)
-    pipes = None
-    if not preview:
-        model = (settings["model_path"], settings["model_config"] or None, settings["device"],
-                 settings["half_precision"])
-        progress.info(f"model {model[0]} already loaded" if loaders.has_pipelines(*model)
-                      else f"loading model {model[0]}")
-        pipes = loaders.pipelines(*model)
+    settings, place = _place(settings, args.outdir, kind.resumable)
+    wants_video = kind.makes_movie and (args.video or settings["make_video"] or (
+        "skip_video_creation" in settings.given and not settings["skip_video_creation"]))
+    audio = _soundtrack(settings) if wants_video else None
+    mask = load_mask(settings)  # a preview checks the mask too: the render will need it
+    pipes = None if preview else _pipelines(settings, loaders, progress)
     settings = _seed(settings, progress)
     if cancel is None:
         cancel = CancelToken(args.cancel_file)
@@ -131,53 +152,119 @@ def run(args: argparse.Namespace, progress: Progress, loaders: Loaders | None = 
     job = Job(place.folder, place.timestring, progress, cancel, pipes, loaders, place.resuming)
     mode = kind(job)
     mode.set_up(settings)
-    job.folder.mkdir(parents=True, exist_ok=True)
-    settings = mode.prepare(settings).replace(timestring=job.timestring, preview_motion=preview)
-    write_settings_file(job.folder / f"{place.settings_name}_settings.txt",
-                        effective_settings(settings))
-    diffusion = mask = None
-    if pipes is not None:
-        from .diffusion import Diffusion
-        from .masks import load_mask
-
-        mask = load_mask(settings)
-        diffusion = Diffusion(pipes, settings, cancel, progress)
-    wants_video = kind.makes_movie and (args.video or settings["make_video"] or (
-        "skip_video_creation" in settings.given and not settings["skip_video_creation"]))
-    audio = _soundtrack(settings) if wants_video else None
-    total = mode.start(settings, diffusion, mask)
-    progress.start(job.timestring, str(job.folder), total, seed=settings["seed"],
-                   preview=preview, resumed=job.resuming)
-    count = mode.render()
+    written = _Written(place)
+    try:
+        settings, count = _render(mode, settings, written, mask)
+    except Cancelled:
+        raise
+    except Exception:
+        if progress.frames == 0:
+            written.take_back()
+        raise
     extra = {"video": _movie(settings, job, audio)} if wants_video else {}
     progress.done(outdir=str(job.folder), timestring=job.timestring, written=count, **extra)
     return 0
+
+
+def _render(mode: Mode, settings: Settings, written: "_Written",
+            mask: Any) -> tuple[Settings, int]:
+    """Make the batch folder, record the settings, write the frames; returns the recorded
+    settings and the number of frames written."""
+    job = mode.job
+    written.make_folder()
+    settings = mode.prepare(settings).replace(timestring=job.timestring,
+                                              preview_motion=job.pipes is None)
+    written.settings_file(effective_settings(settings))
+    diffusion = None
+    if job.pipes is not None:
+        from .diffusion import Diffusion
+
+        diffusion = Diffusion(job.pipes, settings, job.cancel, job.progress)
+    total = mode.start(settings, diffusion, mask)
+    job.progress.start(job.timestring, str(job.folder), total, seed=settings["seed"],
+                       preview=job.pipes is None, resumed=job.resuming)
+    return settings, mode.render()
+
+
+class _Written:
+    """What this run made in the output folder, so that a run failing before its first
+    frame can take back exactly that: a settings file without frames describes nothing."""
+
+    def __init__(self, place: _Place) -> None:
+        self.place = place
+        self.folders: list[Path] = []  # the folders the run made, the deepest first
+        self.files: list[Path] = []
+
+    def make_folder(self) -> None:
+        folder = self.place.folder
+        self.folders = [p for p in (folder, *folder.parents) if not os.path.lexists(p)]
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"outdir: cannot make the folder {shown(str(folder))}: "
+                             f"{exc.strerror}", key="outdir", value=str(folder)) from None
+
+    def settings_file(self, data: Mapping[str, Any]) -> None:
+        path = self.place.folder / f"{self.place.settings_name}_settings.txt"
+        write_settings_file(path, data)
+        self.files.append(path)
+
+    def take_back(self) -> None:
+        """Remove this run's files, then its folders where they are empty; nothing else."""
+        for path in self.files:
+            path.unlink(missing_ok=True)
+        for folder in self.folders:
+            with suppress(OSError):
+                folder.rmdir()
+
+
+def _check_cancel_file(path: str | None) -> None:
+    """``--cancel-file`` is checked for existence at every frame: it must be a usable path."""
+    why = unusable(path) if path else None
+    if why:
+        raise InputError(f"cancel_file: {shown(path)} is not a file path ({why})",
+                         key="cancel_file", value=path)
+
+
+def _pipelines(settings: Settings, loaders: Loaders, progress: Progress) -> Any:
+    """The diffusion model; loaded after every other input has been checked."""
+    model = (settings["model_path"], settings["model_config"] or None, settings["device"],
+             settings["half_precision"])
+    progress.info(f"model {model[0]} already loaded" if loaders.has_pipelines(*model)
+                  else f"loading model {model[0]}")
+    return loaders.pipelines(*model)
 
 
 def _preview(settings: Settings, kind: type[Mode], progress: Progress) -> bool:
     """Whether the run renders the motion preview; a mode that cannot needs a model."""
     mode, model = settings["animation_mode"], settings["model_path"]
     preview = settings["preview_motion"] or not model
+    if preview and kind.needs_model and not model:
+        raise ModelError(f"model_path: no model configured: animation_mode {mode!r} needs a "
+                         "Stable Diffusion model (--model PATH, model_path or $DEFORUM_MODEL)",
+                         key="model_path", value=model)
     if preview and kind.needs_model:
-        raise ModelError(f"no model configured: animation_mode {mode!r} needs a Stable "
-                         "Diffusion model (--model PATH, model_path or $DEFORUM_MODEL)"
-                         if not model else
-                         f"animation_mode {mode!r} has no motion to preview")
+        raise ModelError(f"preview_motion: animation_mode {mode!r} has no motion to preview",
+                         key="preview_motion", value=True)
     if preview and not settings["preview_motion"]:
         progress.warning("no model configured: rendering the motion preview (warp, colour "
                          "coherence, contrast and cadence without diffusion)", key="model_path")
     return preview
 
 
-def _place(settings: Settings, root: Path, resumable: bool) -> tuple[Settings, _Place]:
-    """A new timestring, or the resumed run's folder (and its recorded seed for seed −1)."""
-    batch = settings["batch_name"]
+def _place(settings: Settings, outdir: str, resumable: bool) -> tuple[Settings, _Place]:
+    """A new timestring, or the resumed run's folder (and its recorded seed for seed −1).
+
+    Nothing is written yet; every name is checked to be one the file system takes.
+    """
+    root, batch = check_outdir(outdir), settings["batch_name"]
     if not (settings["resume_from_timestring"] and resumable):
         timestring = new_timestring(
             lambda ts: timestring_in_use(batch_folder(root, batch, ts), ts))
         folder = batch_folder(root, batch, timestring)
         return settings, _Place(folder, timestring, timestring, resuming=False)
     timestring = settings["resume_timestring"]
+    check_folder_name(timestring, root, "resume_timestring", timestring)  # names the frames
     folder = batch_folder(root, batch, timestring)
     if not folder.is_dir():
         raise SettingsError(f"resume_timestring: folder {folder} does not exist",

@@ -11,6 +11,13 @@ EXIT_MODEL = 3
 EXIT_CANCELLED = 130
 
 
+def shown(value: object, limit: int = 120) -> str:
+    """``repr(value)`` cut to ``limit`` characters: messages quote values from strangers,
+    which can be megabytes long."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "…"
+
+
 class SettingsError(ValueError):
     """A setting is missing, malformed or out of range (exit code 2)."""
 
@@ -27,9 +34,14 @@ class InputError(SettingsError):
 
 
 class ModelError(RuntimeError):
-    """A model could not be loaded (exit code 3)."""
+    """A model could not be loaded (exit code 3); ``key`` names the setting that chose it."""
 
     exit_code = EXIT_MODEL
+
+    def __init__(self, message: str, key: str | None = None, value: object = None) -> None:
+        super().__init__(message)
+        self.key = key
+        self.value = value
 
 
 class Cancelled(Exception):

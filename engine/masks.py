@@ -37,7 +37,7 @@ def load_mask(settings: Mapping[str, Any]) -> np.ndarray | None:
     if not path:
         raise InputError(f"{key}: use_mask is on but no mask file is given", key=key, value=path)
     if not local_path(path, key).is_file():
-        raise InputError(f"{key}: file not found: {path}", key=key, value=path)
+        raise InputError(f"{key}: file not found: {path} (use_mask is on)", key=key, value=path)
     data = np.fromfile(path, dtype=np.uint8)
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is None:

@@ -61,18 +61,22 @@ def resolve_device(name: str = "auto") -> "torch.device":
     try:
         device = torch.device(name)
     except (RuntimeError, ValueError):
-        raise ModelError(f"unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps") from None
+        raise ModelError(f"unknown device {name!r}: use auto, cpu, cuda, cuda:N or mps",
+                         key="device") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ModelError(f"device {name!r} requested but CUDA is not available in this Python "
-                             f"(torch {torch.__version__})")
+                             f"(torch {torch.__version__})", key="device")
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ModelError(f"device {name!r} does not exist: {torch.cuda.device_count()} CUDA device(s) found")
+            raise ModelError(f"device {name!r} does not exist: {torch.cuda.device_count()} CUDA device(s) found",
+                             key="device")
     elif device.type == "mps":
         if not torch.backends.mps.is_available():
-            raise ModelError(f"device {name!r} requested but Apple MPS is not available")
+            raise ModelError(f"device {name!r} requested but Apple MPS is not available",
+                             key="device")
     elif device.type != "cpu":
-        raise ModelError(f"unsupported device {name!r}: use auto, cpu, cuda, cuda:N or mps")
+        raise ModelError(f"unsupported device {name!r}: use auto, cpu, cuda, cuda:N or mps",
+                         key="device")
     return device
 
 
@@ -198,7 +202,8 @@ def _config_folder(config: str, checkpoint: Path) -> Path:
     folder = shipped_config(config) if config in SHIPPED_CONFIGS else Path(config).expanduser()
     if not folder.is_dir():
         raise ModelError(f"model config folder not found: {folder} (for {checkpoint}; "
-                         f"give a diffusers-format folder or one of {', '.join(SHIPPED_CONFIGS)})")
+                         f"give a diffusers-format folder or one of {', '.join(SHIPPED_CONFIGS)})",
+                         key="model_config")
     _require_pipeline_folder(folder)
     return folder
 

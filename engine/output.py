@@ -9,16 +9,16 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
+from .paths import check_folder_name
 
 FRAME_DIGITS = 5
 
 
 def batch_folder(outdir: str | Path, batch_name: str, timestring: str) -> Path:
-    """``outdir/batch_name`` with ``{timestring}`` substituted; no path tricks."""
+    """``outdir/batch_name`` with ``{timestring}`` substituted; no path tricks, and no name
+    the file system would refuse (checked before anything is written)."""
     name = batch_name.replace("{timestring}", timestring).strip() or "Deforum"
-    if name in (".", "..") or re.search(r"[/\\\x00]", name):
-        raise InputError(f"batch_name: {batch_name!r} must be a plain folder name",
-                         key="batch_name", value=batch_name)
+    check_folder_name(name, Path(outdir), "batch_name", batch_name)
     return Path(outdir) / name
 
 

@@ -21,6 +21,11 @@ class Progress:
         self._total = 0
         self._done = 0
 
+    @property
+    def frames(self) -> int:
+        """Frames reported since ``start``: whether a failed run left any on disk."""
+        return self._done
+
     def emit(self, event: str, **fields: Any) -> None:
         if self.jsonl:
             self.out.write(json.dumps({"event": event, **self.tag, **fields}) + "\n")

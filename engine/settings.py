@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, SettingsError
+from .errors import InputError, SettingsError, shown
+from .paths import unusable
 from .schedules import PromptSchedule, Schedule
 from .settings_table import ALIASES, BOOKKEEPING, BY_NAME, SETTINGS, Setting
 
@@ -69,11 +71,9 @@ def _expected(setting: Setting) -> str:
 
 
 def _bad(setting: Setting, key: str, value: Any, extra: str = "") -> SettingsError:
-    shown = repr(value)
-    shown = shown if len(shown) <= 120 else shown[:117] + "…"
     name = key if key == setting.name else f"{key} ({setting.name})"
-    return SettingsError(f"{name}: {shown} is not valid; expected {_expected(setting)}{extra}",
-                         key=setting.name, value=value)
+    return SettingsError(f"{name}: {shown(value)} is not valid; expected "
+                         f"{_expected(setting)}{extra}", key=setting.name, value=value)
 
 
 def _convert(setting: Setting, key: str, value: Any) -> Any:
@@ -138,6 +138,15 @@ def _to_str(setting: Setting, key: str, value: Any) -> str:
     return value
 
 
+def _to_path(setting: Setting, key: str, value: Any) -> str:
+    """Text the operating system takes as a path (``open`` raises on a NUL byte)."""
+    path = _to_str(setting, key, value)
+    why = unusable(path)
+    if why:
+        raise _bad(setting, key, value, f" ({why})")
+    return path
+
+
 def _to_choice(setting: Setting, key: str, value: Any) -> str:
     """One of the row's choices or their aliases, in any case; returns the choice."""
     if isinstance(value, str):
@@ -170,7 +179,7 @@ def _to_prompts(setting: Setting, key: str, value: Any) -> dict[str, Any]:
 
 
 _CONVERTERS = {"bool": _to_bool, "int": _to_number, "float": _to_number, "str": _to_str,
-               "path": _to_str, "choice": _to_choice, "schedule": _to_schedule,
+               "path": _to_path, "choice": _to_choice, "schedule": _to_schedule,
                "prompts": _to_prompts}
 
 
@@ -197,6 +206,7 @@ def parse_settings(data: Mapping[str, Any], *, source: str = "settings") -> Sett
         values[name] = _convert(BY_NAME[name], key, value)
     for setting in SETTINGS:
         values.setdefault(setting.name, setting.default)
+    _check_still_prompts(values["still_prompts"], given.get("still_prompts", "still_prompts"))
 
     ignored = sorted(name for name in given
                      if not BY_NAME[name].used and BY_NAME[name].group != BOOKKEEPING
@@ -226,8 +236,55 @@ def parse_settings(data: Mapping[str, Any], *, source: str = "settings") -> Sett
     return Settings(values, notes, source, frozenset(given))
 
 
+def _check_still_prompts(prompts: Any, key: str) -> None:
+    """Still-image prompts are a list of text; checked here, before any model is loaded."""
+    if not (isinstance(prompts, list) and all(isinstance(p, str) for p in prompts)):
+        name = key if key == "still_prompts" else f"{key} (still_prompts)"
+        raise SettingsError(f"{name}: {shown(prompts)} is not valid; expected a list of text "
+                            "prompts", key="still_prompts", value=prompts)
+
+
+class _LongInteger(float):
+    """A JSON integer with more digits than Python converts (``sys.get_int_max_str_digits``).
+
+    It stands in as infinity, so the setting's own validation rejects it by name, and it
+    shows its digits, shortened, in that message.
+    """
+
+    def __new__(cls, digits: str) -> "_LongInteger":
+        number = super().__new__(cls, "-inf" if digits.startswith("-") else "inf")
+        number.digits = digits
+        return number
+
+    def __repr__(self) -> str:
+        return f"{self.digits[:20]}… ({len(self.digits.lstrip('-'))} digits)"
+
+
+def _parse_int(digits: str) -> int | float:
+    """``json``'s integer parser, but a long integer is a value to reject, not a crash."""
+    limit = sys.get_int_max_str_digits()
+    return int(digits) if not limit or len(digits) <= limit else _LongInteger(digits)
+
+
+def _parse_json(text: str, path: Path) -> Any:
+    """The file's JSON; a SettingsError (key ``settings``) for anything unreadable."""
+    try:
+        return json.loads(text, parse_int=_parse_int)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"settings file {path} is not valid JSON: {exc.msg} at line "
+                            f"{exc.lineno} column {exc.colno}", key="settings",
+                            value=str(path)) from None
+    except RecursionError:
+        raise SettingsError(f"settings file {path} nests lists or objects too deeply",
+                            key="settings", value=str(path)) from None
+
+
 def load_settings(path: str | os.PathLike[str]) -> Settings:
     """Read a Deforum settings file (JSON), fill defaults and validate it."""
+    why = unusable(str(path))
+    if why:
+        raise InputError(f"settings: {shown(str(path))} is not a file path ({why})",
+                         key="settings", value=str(path))
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -237,13 +294,7 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"settings file {path} cannot be read: {exc}", key="settings",
                          value=str(path)) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SettingsError(f"settings file {path} is not valid JSON: {exc.msg} at line "
-                            f"{exc.lineno} column {exc.colno}", key="settings",
-                            value=str(path)) from None
-    return parse_settings(data, source=str(path))
+    return parse_settings(_parse_json(text, path), source=str(path))
 
 
 def effective_settings(settings: Mapping[str, Any]) -> dict[str, Any]:

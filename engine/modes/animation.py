@@ -30,7 +30,7 @@ from ..progress import Progress
 from ..seeds import seed_sequence
 from ..settings import Settings
 from ..testcard import make_test_card
-from .common import CancelToken, Job, Mode, init_image, warn_inpaint_ignored
+from .common import CancelToken, Job, Mode, check_init_image, init_image, warn_inpaint_ignored
 
 # generate(init, frame, uncovered=None): the picture of ``frame``; ``uncovered`` (H×W
 # float, 1 = newly visible) restricts a keyframe's diffusion to that area.
@@ -58,16 +58,20 @@ class Animation(Mode):
         self.generate: Generate | None = None
 
     def set_up(self, settings: Settings) -> None:
+        """Depth, the resumed run's state and the init image: each can fail on user input,
+        so all before the run writes anything."""
         if settings["animation_mode"] == "3D" or settings["save_depth_maps"]:
             self.depth, self.on_depth, self.scene_depth = depth_set_up(settings, self.job)
         if self.scene_depth is None:
             warn_inpaint_ignored(settings, self.job.progress)
-
-    def start(self, settings: Settings, diffusion: Any | None, mask: np.ndarray | None) -> int:
-        self.settings = settings
         if self.job.resuming:
             self.resume = resume_state(settings, self.job.folder, self.job.timestring,
                                        self.depth or (lambda frame, image: None))
+        if self.resume is None or self.resume.start == 0:
+            check_init_image(settings)
+
+    def start(self, settings: Settings, diffusion: Any | None, mask: np.ndarray | None) -> int:
+        self.settings = settings
         if diffusion is not None:
             self.generate = animation_generate(diffusion, settings, mask)
         return settings["max_frames"]

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import Cancelled
+from ..errors import Cancelled, InputError
 from ..output import frame_path, read_image, write_png
 from ..paths import local_path
 from ..progress import Progress
@@ -99,6 +99,20 @@ def warn_inpaint_ignored(settings: Mapping[str, Any], progress: Progress) -> Non
     if settings["inpaint_disocclusions"]:
         progress.warning("inpaint_disocclusions needs animation_mode 3D, depth_source 'scene' "
                          "and warp_model 'pinhole'; it is ignored", key="inpaint_disocclusions")
+
+
+def check_init_image(settings: Mapping[str, Any], folders: bool = False) -> None:
+    """The init image that ``use_init`` names exists (or, with ``folders``, a folder of them).
+
+    Called from ``set_up``, so that a missing file fails the run before its
+    settings file is written, not at frame 0.
+    """
+    if not (settings["use_init"] and settings["init_image"]):
+        return
+    path = local_path(settings["init_image"], "init_image")
+    if not (path.is_file() or folders and path.is_dir()):
+        raise InputError(f"init_image: file not found: {path}", key="init_image",
+                         value=settings["init_image"])
 
 
 def init_image(settings: Mapping[str, Any]) -> np.ndarray | None:

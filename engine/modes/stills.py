@@ -16,13 +16,17 @@ from ..progress import Progress
 from ..schedules import split_negative
 from ..seeds import seed_sequence
 from ..settings import Settings
-from .common import CancelToken, Mode, init_image
+from .common import CancelToken, Mode, check_init_image, init_image
 
 
 class Stills(Mode):
     """``animation_mode`` None (also any run without ``--enable_animation_mode``)."""
 
     makes_movie = False
+
+    def set_up(self, settings: Settings) -> None:
+        super().set_up(settings)
+        check_init_image(settings, folders=True)
 
     def start(self, settings: Settings, diffusion: Any | None, mask: np.ndarray | None) -> int:
         self.settings, self.diffusion, self.mask = settings, diffusion, mask
