@@ -19,6 +19,8 @@ from engine.expressions import _ARITY, FUNCTIONS
 from engine.schedules import (MAX_FRAME, MAX_KEYS, PromptSchedule, ScheduleWarning,
                               evaluate_schedule)
 
+# The promised bound per input, in CPU seconds of this process: other work on the
+# machine does not count against it (evaluation is single-threaded).
 SECOND = 1.0
 FUZZ = settings(max_examples=500, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -26,7 +28,7 @@ FUZZ = settings(max_examples=500, deadline=None,
 
 def check_schedule(text, frames: int, key: str = "zoom") -> np.ndarray | None:
     """Assert the contract for one schedule; the values, or None after a SettingsError."""
-    started = time.perf_counter()
+    started = time.process_time()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ScheduleWarning)
@@ -35,8 +37,8 @@ def check_schedule(text, frames: int, key: str = "zoom") -> np.ndarray | None:
         assert exc.key == key, str(exc)
         assert str(exc).startswith(f"{key}:")
         values = None
-    elapsed = time.perf_counter() - started
-    assert elapsed < SECOND, f"{elapsed:.2f} s for {text[:80]!r}"
+    elapsed = time.process_time() - started
+    assert elapsed < SECOND, f"{elapsed:.2f} CPU s for {text[:80]!r}"
     if values is not None:
         assert isinstance(values, np.ndarray) and values.dtype == np.float64
         assert values.shape == (frames,)
@@ -46,7 +48,7 @@ def check_schedule(text, frames: int, key: str = "zoom") -> np.ndarray | None:
 
 def check_prompts(prompts, frames: int) -> PromptSchedule | None:
     """Assert the contract for one prompt mapping; the schedule, or None after an error."""
-    started = time.perf_counter()
+    started = time.process_time()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ScheduleWarning)
@@ -55,8 +57,8 @@ def check_prompts(prompts, frames: int) -> PromptSchedule | None:
     except SettingsError as exc:
         assert exc.key == "animation_prompts", str(exc)
         schedule = None
-    elapsed = time.perf_counter() - started
-    assert elapsed < SECOND, f"{elapsed:.2f} s for {str(prompts)[:80]}"
+    elapsed = time.process_time() - started
+    assert elapsed < SECOND, f"{elapsed:.2f} CPU s for {str(prompts)[:80]}"
     if schedule is not None:
         assert all(isinstance(f, int) and 0 <= f <= MAX_FRAME for f in schedule.keys)
         assert all(isinstance(p, str) and isinstance(n, str) for p, n in texts)
@@ -230,9 +232,9 @@ def test_ten_thousand_frame_camera_bake():
     """A keyframe-per-frame schedule from a camera bake: exact values, well under a second."""
     expected = np.round(np.sin(np.arange(10_000) / 50.0) * 3.0, 6)
     text = ", ".join(f"{i}:({v:.6f})" for i, v in enumerate(expected))
-    started = time.perf_counter()
+    started = time.process_time()
     values = evaluate_schedule(text, 10_000, key="translation_x")
-    assert time.perf_counter() - started < 0.5
+    assert time.process_time() - started < 0.5
     np.testing.assert_array_equal(values, expected)
 
 

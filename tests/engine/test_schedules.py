@@ -122,10 +122,10 @@ HOSTILE = [
 
 @pytest.mark.parametrize("text", HOSTILE, ids=lambda t: t[:30])
 def test_hostile_input_rejected_quickly(text):
-    started = time.perf_counter()
+    started = time.process_time()
     with pytest.raises(SettingsError) as info:
         evaluate_schedule(text, 10, key="translation_x")
-    assert time.perf_counter() - started < 0.5
+    assert time.process_time() - started < 0.5
     assert str(info.value).startswith("translation_x:")
 
 
@@ -134,18 +134,18 @@ def test_redundant_parentheses_are_harmless():
 
 
 def test_huge_exponent_is_an_error_not_a_hang():
-    started = time.perf_counter()
+    started = time.process_time()
     with pytest.raises(SettingsError, match="inf"):
         evaluate_schedule("0:(9**9**9**9)", 3)
-    assert time.perf_counter() - started < 0.5
+    assert time.process_time() - started < 0.5
 
 
 def test_large_baked_schedule_is_fast():
     text = ", ".join(f"{i}:({i * 0.001:.9f})" for i in range(20_000))
-    started = time.perf_counter()
+    started = time.process_time()
     values = evaluate_schedule(text, 20_000)
     assert values[12_345] == pytest.approx(12.345)
-    assert time.perf_counter() - started < 2.0
+    assert time.process_time() - started < 2.0
 
 
 def test_prompt_schedule_latest_key_wins_and_negatives():
