@@ -67,5 +67,5 @@ def test_demo_writes_frames_mp4_and_a_blend_with_the_strip(tmp_path):
     assert check.returncode == 0, check.stderr[-3000:]
     strips = json.loads(check.stdout.strip().splitlines()[-1])
     # the only strip is in the takes' own sequencer scene, none in the 3D scene
-    assert strips == [{"scene": "Scene Deforum", "name": "BlenderDemo", "n": 6, "start": 1,
+    assert strips == [{"scene": "Deforum Demo Deforum", "name": "BlenderDemo", "n": 6, "start": 1,
                        "ts": timestring}]
