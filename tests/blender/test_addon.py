@@ -1,8 +1,8 @@
 """The Blender add-on in the real PyPI bpy module (5.0.1 in CI; see README for 4.2/4.5).
 
 Extension enable, manifest validation and zip build, camera bake == engine.camera on the sampled matrices, render via
-execute() → frames + exactly one VSE strip, re-render replaces only its own
-strip, bad settings → clear report and no strip, cancel keeps frames and
+execute() → frames + exactly one VSE strip in the takes' own sequencer scene,
+re-render keeps the earlier take muted and touches no other strip, bad settings → clear report and no strip, cancel keeps frames and
 leaves no process.
 
 Same suite on another Blender (the engine keeps running in .venv):
@@ -237,6 +237,8 @@ def test_render_execute_writes_frames_and_one_strip(ready):
     assert len(frames) == n, (elapsed, list((out / "Shot").iterdir()))
     assert strips_of(scene) == []  # the 3D scene's own sequencer stays empty
     assert scene.deforum.sequencer_scene.name == "Scene Deforum"
+    if "sequencer_scene" in bpy.types.WorkSpace.bl_rna.properties:  # 5.0: the Sequencer shows it
+        assert bpy.context.workspace.sequencer_scene == scene.deforum.sequencer_scene
     (strip,) = takes_of(scene)
     assert len(strip.elements) == n
     assert strip.frame_final_start == scene.frame_start
