@@ -6,7 +6,8 @@ point release that back-ports an API is handled too.
 
 * strips: ``sequence_editor.sequences`` (≤ 4.3) → ``.strips`` (4.4+, only name in 5.0)
 * fcurves: ``action.fcurves`` (≤ 4.3) → slotted actions with channelbags (4.4+)
-* the scene the Sequencer shows: ``context.scene`` → ``context.sequencer_scene`` (5.0)
+* the scene the Sequencer shows: the window's scene → the workspace's
+  ``sequencer_scene`` (5.0)
 * movie output: ``image_settings.media_type = 'VIDEO'`` must precede ``FFMPEG`` (5.0)
 * ``bpy.app.timers.register``: keyword-only options (5.0); always pass them by keyword
 * still images: ``image_settings.media_type = 'IMAGE'`` must precede the format (5.0)
@@ -30,9 +31,17 @@ def all_strips(sed: Any) -> list:
     return list(sed.strips_all if hasattr(sed, "strips_all") else sed.sequences_all)
 
 
-def sequencer_scene(context: Any) -> Any:
-    """The scene whose VSE receives the frames: 5.0's sequencer scene, else the scene."""
-    return getattr(context, "sequencer_scene", None) or context.scene
+def show_in_sequencer(context: Any, scene: Any) -> bool:
+    """5.0: make ``scene`` the workspace's sequencer scene when it has none, so the
+    Sequencer shows it beside the 3D scene; before 5.0 the artist switches scenes
+    (False: nothing was changed)."""
+    workspace = getattr(context, "workspace", None)
+    if workspace is None or not hasattr(workspace, "sequencer_scene"):
+        return False
+    if workspace.sequencer_scene is not None:
+        return False  # the artist's choice
+    workspace.sequencer_scene = scene
+    return True
 
 
 def fcurves_for(id_: Any) -> list:

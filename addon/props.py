@@ -154,6 +154,25 @@ def _make_settings_class() -> type:
             name="Live Preview", default=True,
             description="Append frames to the VSE strip as they arrive and show the newest "
                         "in an open Image Editor"),
+        strips_in=EnumProperty(
+            name="Strips in",
+            items=[("OWN", "Own Sequencer Scene",
+                    "A sequencer scene of its own (\"<scene> Deforum\", made on the first "
+                    "render, following this scene's frame range, fps and resolution): F12 "
+                    "on this scene still renders this scene"),
+                   ("THIS", "This Scene",
+                    "This scene's own sequencer: F12 on this scene then renders the strips "
+                    "(Render › Sequencer)")],
+            default="OWN", description="Where the takes go in the Video Sequence Editor"),
+        sequencer_scene=PointerProperty(
+            name="Sequencer Scene", type=bpy.types.Scene,
+            description="The scene whose sequencer receives the takes (Strips in: Own "
+                        "Sequencer Scene); empty: made on the next render"),
+        keep_intermediates=BoolProperty(
+            name="Keep Intermediates", default=False,
+            description="Keep the run's depth maps and scene renders in <output>/jobs/ after "
+                        "a successful run (they are always kept after a failed or cancelled "
+                        "one)"),
         prompts=CollectionProperty(type=DeforumPrompt),
         prompt_index=IntProperty(name="Active prompt", default=0),
         # Results of the last bake / run, kept with the file.

@@ -18,7 +18,7 @@ from typing import Any
 import bpy
 
 from ..engine.client import job, warm
-from . import compat, prefs, preview, vse
+from . import prefs, preview, tidy, vse
 from .compose import compose_job
 from .scene_passes.driver import ScenePass
 
@@ -39,6 +39,7 @@ class Run:
     strip_name: str = ""
     preview_path: str = ""  # the frame the "Deforum Preview" image shows
     scene_passes: list[ScenePass] = field(default_factory=list)  # rendered before the engine
+    keep_intermediates: bool = False  # else the job's scratch goes after a successful run
 
     @property
     def scene_pass(self) -> ScenePass | None:
@@ -94,12 +95,13 @@ def prepare(context, *, scene=None) -> Run:
     engine_job = kind(command=command, log_path=jobs_dir / f"{stem}.log",
                       cancel_file=cancel_file, env=job.engine_env(job.engine_root()),
                       cwd=str(composed.outdir))
-    vse_scene = compat.sequencer_scene(context)
+    vse_scene = vse.strips_scene(context, scene)
     return Run(job=engine_job, scene_name=scene.name, vse_scene_name=vse_scene.name,
                start=scene.frame_start, frames=composed.frames, batch_name=settings.batch_name,
                owner=vse.owner_key(scene.name, settings.batch_name),
                settings_path=composed.settings_path, live=bool(settings.live_strip),
-               notes=composed.notes, scene_passes=composed.scene_passes)
+               notes=composed.notes, scene_passes=composed.scene_passes,
+               keep_intermediates=bool(settings.keep_intermediates))
 
 
 def start(context, run: Run) -> Run:
@@ -208,8 +210,10 @@ def finish(context, run: Run) -> tuple[str, str]:
                                     owner=run.owner, info=_strip_info(run))
             run.strip_name = strip.name
             level, message = "INFO", (f"Deforum: {len(paths)} frames in strip "
-                                      f"{strip.name!r} (channel {strip.channel}); "
+                                      f"{strip.name!r} (channel {strip.channel} of scene "
+                                      f"{vse_scene.name!r}); "
                                       f"{j.batch_folder}")
+            message += _tidy(run)
             if j.warnings:
                 level = "WARNING"
                 message += (f" — {len(j.warnings)} engine warning(s), first: "
@@ -223,7 +227,20 @@ def finish(context, run: Run) -> tuple[str, str]:
         level, message = "ERROR", "Deforum: " + j.failure_text()
     if scene is not None:
         _status(scene, message, error=level == "ERROR", log=str(j.log_path))
+    tidy.DISK_USE.forget()
     return level, message
+
+
+def _tidy(run: Run) -> str:
+    """After a successful run: its scratch goes unless kept (a failed or cancelled run
+    keeps it for a resume); the report's addition."""
+    if run.keep_intermediates:
+        return ""
+    try:
+        freed = tidy.remove_scratch(run.settings_path.parent, run.settings_path.stem)
+    except OSError as exc:
+        return f"; could not remove the job's scratch ({exc})"
+    return f"; {tidy.human(freed)} of job scratch removed" if freed else ""
 
 
 def _status(scene, text: str, *, error: bool, log: str | None = None) -> None:

@@ -245,7 +245,7 @@ def read_scene_depth(folder: str, frame: int, size: tuple[int, int] | None = Non
     """Frame ``frame``'s supplied depth as float32 H×W (stored value × ``scale``).
 
     Convention: ``{folder}/{frame:05d}`` with the engine's 0-based frame
-    number, one of (first found wins) ``.npy`` (float32 H×W, what
+    number, one of (first found wins) ``.npy`` (float32 or float16 H×W, what
     ``write_scene_depth`` writes; needs only NumPy, so Blender can write it),
     ``.exr`` (float, single Y channel or R of RGB(A), as Blender's File Output
     node writes a Z pass) or ``.png`` (16-bit grey integers).  Values are depth
@@ -281,12 +281,17 @@ def read_scene_depth(folder: str, frame: int, size: tuple[int, int] | None = Non
     return depth
 
 
-def write_scene_depth(folder: str | Path, frame: int, depth: np.ndarray) -> Path:
-    """Write ``{folder}/{frame:05d}.npy`` (float32 H×W), replacing any earlier one atomically.
+def write_scene_depth(folder: str | Path, frame: int, depth: np.ndarray, *,
+                      dtype: type = np.float32) -> Path:
+    """Write ``{folder}/{frame:05d}.npy`` (``dtype`` H×W), replacing any earlier one atomically.
 
     NumPy only, so the Blender add-on can bake a Z pass without OpenCV.
+    ``np.float16`` halves the file: its relative error (≤ 2⁻¹¹) moves a warped
+    pixel by that fraction of its motion, and depths past 65504 become +inf
+    (sky), which ``read_scene_depth`` reads as far away anyway.
     """
-    depth = np.asarray(depth, dtype=np.float32)
+    with np.errstate(over="ignore"):
+        depth = np.asarray(depth, dtype=np.float32).astype(dtype)
     if depth.ndim != 2:
         raise ValueError(f"depth must be H×W, got shape {depth.shape}")
     folder = Path(folder)

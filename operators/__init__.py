@@ -7,11 +7,12 @@ from __future__ import annotations
 import bpy
 
 from ..addon import compat
-from . import bake, engine_setup, prompts, render, settings_io
+from . import bake, engine_setup, prompts, render, settings_io, takes
 
 CLASSES = (
     *bake.CLASSES,
     *render.CLASSES,
+    *takes.CLASSES,
     *prompts.CLASSES,
     *settings_io.CLASSES,
     *engine_setup.CLASSES,

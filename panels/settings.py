@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import bpy
 
-from ..addon import compose
+from ..addon import compose, prefs, tidy, vse
 from .draw import SubPanel, draw_group
 
 
@@ -45,6 +45,34 @@ class DEFORUM_PT_output(SubPanel, bpy.types.Panel):
         draw_group(layout, settings, "run", skip=("animation_mode", "preview_motion"))
         if settings.last_log:
             layout.prop(settings, "last_log")
+        _draw_takes(layout, context, settings)
+        _draw_disk(layout, context, settings)
+
+
+def _draw_takes(layout, context, settings) -> None:
+    """Where the takes go; earlier takes stay muted below the newest."""
+    box = layout.box()
+    box.prop(settings, "strips_in")
+    if settings.strips_in == vse.OWN:
+        box.prop(settings, "sequencer_scene")
+    box.label(text="A re-render keeps earlier takes, muted, below the new one", icon="INFO")
+    box.label(text="Delete Take removes the active take's strip; its frames stay on disk")
+    box.operator("deforum.delete_take", icon="TRASH")
+
+
+def _draw_disk(layout, context, settings) -> None:
+    """The output folder's disk use, as last measured on a thread (never walked here)."""
+    box = layout.box()
+    box.prop(settings, "keep_intermediates")
+    try:
+        folder = compose.output_dir(context.scene, prefs.get(context))
+    except compose.RunError:
+        return
+    use = tidy.DISK_USE.get(folder)
+    text = "Disk: measuring…" if use is None else \
+        f"Disk: {tidy.human(use[0])} in the output folder, {tidy.human(use[1])} in jobs/"
+    box.label(text=text, icon="DISK_DRIVE")
+    box.operator("deforum.clean_up", icon="BRUSH_DATA")
 
 
 CLASSES = (

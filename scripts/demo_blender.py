@@ -135,7 +135,7 @@ def configure(bpy, scene, args, out: Path) -> None:
 
 def report(bpy, scene) -> int:
     """Save the .blend beside the frames and print where everything is; the exit code."""
-    sed = scene.sequence_editor
+    sed = scene.deforum.sequencer_scene.sequence_editor  # the takes' own scene
     strips = list(sed.strips if hasattr(sed, "strips") else sed.sequences)
     (strip,) = [s for s in strips if s.get("deforum_owner")]
     folder = Path(strip["deforum_batch_folder"])

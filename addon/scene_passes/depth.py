@@ -7,8 +7,9 @@ denoising, and a temporary view-layer material override whose emission strength
 is Camera Data › View Z Depth (depth along the view axis, not ray length). The
 film is transparent, so rays that hit nothing (alpha 0) become far depth (+inf),
 never 0. The frame is written as a float32 EXR, read back through
-``bpy.data.images`` and saved with ``engine.depth.write_scene_depth`` (engine
-frame k = Blender frame start + k).
+``bpy.data.images`` and saved as float16 with ``engine.depth.write_scene_depth``
+(engine frame k = Blender frame start + k): half the disk of float32, and the
+same warp to within a fraction of a pixel (``tests/engine/test_depth.py``).
 
 Measured with bpy 5.0.1 on a shared 2-CPU machine: about 50 ms/frame at 512×512
 (70 ms under load; a cube and a plane, 8 frames; frame_set, render, EXR round
@@ -21,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import bpy
+import numpy as np
 
 from ...engine.depth import write_scene_depth
 from .. import bake, compat
@@ -88,7 +90,8 @@ def depth_render(scene, frame: int, k: int, folder: Path, extra: Sequence[Change
 def render_depth_frame(scene, frame: int, k: int, folder: str | Path) -> Path:
     """Blender frame ``frame``'s view-axis depth as ``{folder}/{k:05d}.npy``."""
     pixels, width, height = depth_render(scene, frame, k, Path(folder))
-    return write_scene_depth(folder, k, depth_from_rgba(pixels, width, height))
+    return write_scene_depth(folder, k, depth_from_rgba(pixels, width, height),
+                             dtype=np.float16)  # half the disk; see write_scene_depth
 
 
 def depth_pass(scene, folder: str | Path) -> ScenePass:

@@ -1,8 +1,8 @@
 """The Blender add-on in the real PyPI bpy module (5.0.1 in CI; see README for 4.2/4.5).
 
 Extension enable, manifest validation and zip build, camera bake == engine.camera on the sampled matrices, render via
-execute() → frames + exactly one VSE strip, re-render replaces only its own
-strip, bad settings → clear report and no strip, cancel keeps frames and
+execute() → frames + exactly one VSE strip in the takes' own sequencer scene,
+re-render keeps the earlier take muted and touches no other strip, bad settings → clear report and no strip, cancel keeps frames and
 leaves no process.
 
 Same suite on another Blender (the engine keeps running in .venv):
@@ -70,10 +70,15 @@ def sample_by_hand(scene, cam):
 
 
 def strips_of(scene):
-    sed = scene.sequence_editor
+    sed = scene.sequence_editor if scene is not None else None
     if sed is None:
         return []
     return list(sed.strips if hasattr(sed, "strips") else sed.sequences)
+
+
+def takes_of(scene):
+    """The strips of the scene's own sequencer scene (where takes go by default)."""
+    return strips_of(scene.deforum.sequencer_scene)
 
 
 def no_process(pid: int) -> bool:
@@ -230,7 +235,11 @@ def test_render_execute_writes_frames_and_one_strip(ready):
 
     frames = sorted((out / "Shot").glob("*_[0-9][0-9][0-9][0-9][0-9].png"))
     assert len(frames) == n, (elapsed, list((out / "Shot").iterdir()))
-    (strip,) = strips_of(scene)
+    assert strips_of(scene) == []  # the 3D scene's own sequencer stays empty
+    assert scene.deforum.sequencer_scene.name == "Scene Deforum"
+    if "sequencer_scene" in bpy.types.WorkSpace.bl_rna.properties:  # 5.0: the Sequencer shows it
+        assert bpy.context.workspace.sequencer_scene == scene.deforum.sequencer_scene
+    (strip,) = takes_of(scene)
     assert len(strip.elements) == n
     assert strip.frame_final_start == scene.frame_start
     assert strip.frame_final_duration == n
@@ -253,36 +262,56 @@ def test_render_execute_writes_frames_and_one_strip(ready):
     assert scene.deforum.status.startswith("Deforum: 10 frames")
 
 
-def test_rerender_replaces_only_its_own_strip(ready):
+@pytest.mark.parametrize("strips_in", ["OWN", "THIS"])
+def test_rerender_keeps_earlier_takes_muted_and_never_touches_other_strips(ready, strips_in):
+    """Own Sequencer Scene (an existing one, chosen by the artist) or This Scene: a
+    re-render adds a take on top and mutes the earlier one; Delete Take removes the
+    active take and unmutes the one below; the artist's strip is never touched."""
     scene, _cam, out = ready
-    sed = scene.sequence_editor_create()
+    scene.deforum.strips_in = strips_in
+    edit = scene
+    if strips_in == "OWN":
+        edit = scene.deforum.sequencer_scene = bpy.data.scenes.new("Edit")
+    sed = edit.sequence_editor_create()
     coll = sed.strips if hasattr(sed, "strips") else sed.sequences
     other = coll.new_effect(name="Other", type="COLOR", channel=1, frame_start=1,
                             **({"length": 30} if bpy.app.version >= (5, 0, 0)
                                else {"frame_end": 31}))
+    use_sequencer = scene.render.use_sequencer
     assert bpy.ops.deforum.render() == {"FINISHED"}
-    mine = [s for s in strips_of(scene) if s.get("deforum_owner")]
+    mine = [s for s in strips_of(edit) if s.get("deforum_owner")]
     assert len(mine) == 1 and mine[0].channel == 2  # channel 1 is taken
     first_ts = mine[0]["deforum_timestring"]
     time.sleep(1.05)  # a new timestring
     assert bpy.ops.deforum.render() == {"FINISHED"}
-    names = sorted(s.name for s in strips_of(scene))
-    assert names == ["Other", "Shot"]
-    mine = [s for s in strips_of(scene) if s.get("deforum_owner")]
-    assert len(mine) == 1 and mine[0]["deforum_timestring"] != first_ts
-    assert mine[0].channel == 2
-    assert other.channel == 1 and other.frame_final_duration == 30
-    # another batch is another strip
+    assert sorted(s.name for s in strips_of(edit)) == ["Other", "Shot", "Shot.001"]
+    earlier, newest = sorted((s for s in strips_of(edit) if s.get("deforum_owner")),
+                             key=lambda s: s.channel)
+    assert earlier["deforum_timestring"] == first_ts and earlier.mute and earlier.channel == 2
+    assert newest["deforum_timestring"] != first_ts and not newest.mute
+    assert newest.channel == 3  # on top of the earlier take
+    assert other.channel == 1 and other.frame_final_duration == 30 and not other.mute
+    assert scene.render.use_sequencer == use_sequencer
+    # another batch is another strip; the Shot takes keep their state
     scene.deforum.batch_name = "Alt"
     assert bpy.ops.deforum.render() == {"FINISHED"}
-    assert sorted(s.name for s in strips_of(scene)) == ["Alt", "Other", "Shot"]
+    assert sorted(s.name for s in strips_of(edit)) == ["Alt", "Other", "Shot", "Shot.001"]
+    alt = next(s for s in strips_of(edit) if s.name == "Alt")
+    assert earlier.mute and not newest.mute and not alt.mute
+    # Delete Take: the newest Shot take goes (its frames stay), the earlier one plays again
+    edit.sequence_editor.active_strip = newest
+    frames = sorted((out / "Shot").glob("*.png"))
+    assert bpy.ops.deforum.delete_take() == {"FINISHED"}
+    assert sorted(s.name for s in strips_of(edit)) == ["Alt", "Other", "Shot"]
+    assert not earlier.mute and sorted((out / "Shot").glob("*.png")) == frames
+    assert other.channel == 1 and not other.mute
 
 
 def test_live_strip_grows_to_all_frames(ready):
     scene, _cam, out = ready
     scene.deforum.live_strip = True
     assert bpy.ops.deforum.render() == {"FINISHED"}
-    (strip,) = strips_of(scene)
+    (strip,) = takes_of(scene)
     assert len(strip.elements) == scene.frame_end - scene.frame_start + 1
 
 
@@ -291,7 +320,7 @@ def test_broken_setting_is_reported_by_name_and_makes_no_strip(ready):
     scene.deforum.strength_schedule_override = "0:(0.5), 10:(0.6"
     with pytest.raises(RuntimeError, match="strength_schedule"):
         bpy.ops.deforum.render()
-    assert strips_of(scene) == []
+    assert strips_of(scene) == [] and scene.deforum.sequencer_scene is None
     assert scene.deforum.status_error and "strength_schedule" in scene.deforum.status
     assert not (out / "Shot").exists()
 
@@ -302,7 +331,7 @@ def test_engine_error_is_reported_with_its_log_and_makes_no_strip(ready):
     scene.deforum.init_image = str(out / "missing.png")
     with pytest.raises(RuntimeError, match=r"init_image.*engine log: .*\.log"):
         bpy.ops.deforum.render()
-    assert strips_of(scene) == []
+    assert strips_of(scene) == [] and takes_of(scene) == []
     log = Path(scene.deforum.last_log)
     assert log.is_file() and "init_image" in log.read_text()
 
@@ -347,7 +376,7 @@ def test_cancel_through_the_job_keeps_frames_and_leaves_no_process(ready, addon)
     written = sorted((out / "Shot").glob("*_[0-9][0-9][0-9][0-9][0-9].png"))
     assert 1 <= len(written) < 2000
     assert all(p.stat().st_size > 0 for p in written)
-    (strip,) = strips_of(scene)  # live preview: the strip holds exactly the kept frames
+    (strip,) = takes_of(scene)  # live preview: the strip holds exactly the kept frames
     assert len(strip.elements) == len(written)
 
 
@@ -396,7 +425,7 @@ def test_modal_timer_ticks_drive_the_run_to_its_strip(ready, addon):
         result = op.modal(bpy.context, tick)
     assert result == {"FINISHED"}, reports
     assert runner.running() is None
-    (strip,) = strips_of(scene)
+    (strip,) = takes_of(scene)
     assert len(strip.elements) == 10 and reports[-1][1].startswith("Deforum: 10 frames")
 
 
@@ -427,7 +456,7 @@ def test_modal_escape_cancels_and_keeps_frames(ready, addon):
     assert no_process(pid)
     written = list((out / "Shot").glob("*_[0-9][0-9][0-9][0-9][0-9].png"))
     assert written
-    (strip,) = strips_of(scene)  # live preview: the strip holds exactly the kept frames
+    (strip,) = takes_of(scene)  # live preview: the strip holds exactly the kept frames
     assert len(strip.elements) == len(written)
 
 

@@ -40,11 +40,12 @@ def test_addon_runs_without_torch_or_opencv_in_blender():
 CHECK_BLEND = """
 import sys, json, bpy
 bpy.ops.wm.open_mainfile(filepath=sys.argv[1])
-scene = bpy.context.scene
-sed = scene.sequence_editor
-strips = list(sed.strips if hasattr(sed, 'strips') else sed.sequences)
-print(json.dumps([{'name': s.name, 'n': len(s.elements), 'start': s.frame_final_start,
-                   'ts': s.get('deforum_timestring')} for s in strips]))
+print(json.dumps([{'scene': scene.name, 'name': s.name, 'n': len(s.elements),
+                   'start': s.frame_final_start, 'ts': s.get('deforum_timestring')}
+                  for scene in bpy.data.scenes if scene.sequence_editor
+                  for s in (scene.sequence_editor.strips
+                            if hasattr(scene.sequence_editor, 'strips')
+                            else scene.sequence_editor.sequences)]))
 """
 
 
@@ -65,4 +66,6 @@ def test_demo_writes_frames_mp4_and_a_blend_with_the_strip(tmp_path):
                            capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stderr[-3000:]
     strips = json.loads(check.stdout.strip().splitlines()[-1])
-    assert strips == [{"name": "BlenderDemo", "n": 6, "start": 1, "ts": timestring}]
+    # the only strip is in the takes' own sequencer scene, none in the 3D scene
+    assert strips == [{"scene": "Deforum Demo Deforum", "name": "BlenderDemo", "n": 6, "start": 1,
+                       "ts": timestring}]

@@ -20,7 +20,8 @@ import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 
 from engine.schedules import evaluate_schedule  # noqa: E402
-from tests.blender.test_addon import ENGINE_PY, modal_stand_in, strips_of  # noqa: E402
+from tests.blender.test_addon import (ENGINE_PY, modal_stand_in, strips_of,  # noqa: E402
+                                      takes_of)
 
 START, FRAMES, DISTANCE, STEP = 3, 4, 5.0, 0.1
 WIDTH, HEIGHT = 64, 48
@@ -81,6 +82,7 @@ def expected_visible(depth: float) -> np.ndarray:
 
 def test_render_with_scene_depth_writes_metric_maps_and_runs_pinhole(plane_scene):
     scene, cam, out = plane_scene
+    scene.deforum.keep_intermediates = True  # the maps are checked after the run
     snapshot = user_settings(scene, cam)
     before = snapshot()
     assert bpy.ops.deforum.render() == {"FINISHED"}
@@ -100,14 +102,16 @@ def test_render_with_scene_depth_writes_metric_maps_and_runs_pinhole(plane_scene
     for k, path in enumerate(maps):
         depth = np.load(path)
         distance = DISTANCE - STEP * k
-        assert depth.shape == (HEIGHT, WIDTH) and depth.dtype == np.float32
-        assert depth[HEIGHT // 2, WIDTH // 2] == pytest.approx(distance, abs=1e-3)
+        # float16 (half the disk): within its rounding, 2⁻¹¹ of the value, of the truth
+        assert depth.shape == (HEIGHT, WIDTH) and depth.dtype == np.float16
+        tol = 1e-3 + distance * 2.0**-11
+        assert depth[HEIGHT // 2, WIDTH // 2] == pytest.approx(distance, abs=tol)
         # planar depth along the view axis everywhere on the plane, even in the corner
         # whose ray is ~20 % longer
-        assert depth[0, -1] == pytest.approx(distance, abs=1e-3)
+        assert depth[0, -1] == pytest.approx(distance, abs=tol)
         hit = np.isfinite(depth)
         assert (hit == expected_visible(distance)).all()
-        np.testing.assert_allclose(depth[hit], distance, atol=1e-3)
+        np.testing.assert_allclose(depth[hit].astype(np.float32), distance, atol=tol)
         assert np.isposinf(depth[:, 0]).all()  # sky is far, never 0
 
     folder = out / "Shot"
@@ -116,7 +120,7 @@ def test_render_with_scene_depth_writes_metric_maps_and_runs_pinhole(plane_scene
     # What the dolly uncovers each frame is saved beside the frames (engine frames 1…).
     (masks,) = folder.glob("*_disocclusion")
     assert len(list(masks.glob("*.png"))) == FRAMES - 1
-    (strip,) = strips_of(scene)
+    (strip,) = takes_of(scene)
     assert len(strip.elements) == FRAMES
     assert scene.deforum.status.startswith(f"Deforum: {FRAMES} frames")
 
@@ -145,7 +149,7 @@ def test_modal_ticks_render_one_depth_frame_each_and_escape_stops_cleanly(plane_
     assert op._run.job.pid is None and runner.running() is None
     folder = Path(json.loads(op._run.settings_path.read_text())["depth_maps_path"])
     assert len(list(folder.glob("*.npy"))) == 2
-    assert strips_of(scene) == [] and not (out / "Shot").exists()
+    assert takes_of(scene) == [] and not (out / "Shot").exists()
     assert snapshot() == before
 
 
@@ -204,6 +208,7 @@ def pixels(path):
 
 def test_stylise_the_scene_feeds_its_renders_as_video_input_frames(plane_scene):
     scene, _cam, out = plane_scene
+    scene.deforum.keep_intermediates = True  # the scene renders are checked after the run
     lit_by_sky(scene)
     s = scene.deforum
     s.animation_mode, s.video_from_scene = "Video Input", True
@@ -219,12 +224,13 @@ def test_stylise_the_scene_feeds_its_renders_as_video_input_frames(plane_scene):
     for frame, render in zip(frames, renders):
         assert np.array_equal(pixels(frame), pixels(render))
     assert not np.array_equal(pixels(renders[0]), pixels(renders[-1]))  # the dolly shows
-    (strip,) = strips_of(scene)
+    (strip,) = takes_of(scene)
     assert len(strip.elements) == FRAMES
 
 
 def test_scene_as_init_image_renders_only_the_first_frame_after_the_depth(plane_scene):
     scene, _cam, out = plane_scene
+    scene.deforum.keep_intermediates = True  # the scene renders are checked after the run
     lit_by_sky(scene)
     scene.deforum.init_from_scene = True
     assert bpy.ops.deforum.render() == {"FINISHED"}
@@ -265,6 +271,7 @@ def test_scene_depth_without_the_camera_motion_is_refused_by_name(plane_scene):
 def test_stylising_one_collection_renders_its_masks_with_occlusion(plane_scene):
     """Only the "Actors" cube is diffused; the plane, and a box in front of it, are kept."""
     scene, _cam, out = plane_scene
+    scene.deforum.keep_intermediates = True  # the scene renders are checked after the run
     actors = bpy.data.collections.new("Actors")
     scene.collection.children.link(actors)
 
@@ -311,6 +318,7 @@ def test_modal_ticks_render_colour_frames_through_blenders_render_job(plane_scen
     (headless, Blender renders it at once); the frames and the user's settings match the
     blocking path."""
     scene, cam, out = plane_scene
+    scene.deforum.keep_intermediates = True  # the scene renders are checked after the run
     lit_by_sky(scene)
     s = scene.deforum
     s.animation_mode, s.video_from_scene = "Video Input", True
@@ -336,3 +344,86 @@ def test_modal_ticks_render_colour_frames_through_blenders_render_job(plane_scen
     assert len(renders) == len(frames) == FRAMES
     for frame, render in zip(frames, renders):
         assert np.array_equal(pixels(frame), pixels(render))
+
+
+def depth_maps(out):
+    """Every scene depth map left in the output folder's jobs/."""
+    return list((out / "jobs").glob("*_depth/*.npy"))
+
+
+def test_success_removes_the_job_scratch_and_failure_keeps_it(plane_scene):
+    """Keep Intermediates off: a successful run leaves its job file and log, no depth
+    maps; a run whose engine fails keeps them (a resume needs them)."""
+    scene, _cam, out = plane_scene
+    assert scene.deforum.keep_intermediates is False  # the default
+    assert bpy.ops.deforum.render() == {"FINISHED"}
+    assert depth_maps(out) == []
+    (job_file,) = (out / "jobs").glob("Shot_*.json")
+    assert sorted(p.name for p in (out / "jobs").iterdir()) == \
+        [job_file.name, job_file.stem + ".log"]
+    assert "of job scratch removed" in scene.deforum.status
+    assert len(takes_of(scene)[0].elements) == FRAMES  # the frames themselves stay
+
+    scene.deforum.use_init = True  # the engine fails after the depth pass
+    scene.deforum.init_image = str(out / "missing.png")
+    with pytest.raises(RuntimeError, match="init_image"):
+        bpy.ops.deforum.render()
+    assert len(depth_maps(out)) == FRAMES
+
+
+def test_clean_up_deletes_scratch_no_take_uses(plane_scene, addon):
+    """A cancelled run keeps its depth maps; Clean Up removes them (no take uses that
+    job) but keeps the scratch of a kept take's job and every frame."""
+    scene, _cam, out = plane_scene
+    scene.deforum.keep_intermediates = True
+    assert bpy.ops.deforum.render() == {"FINISHED"}
+    (kept,) = takes_of(scene)
+    kept_depth = Path(kept["deforum_job"]).with_name(Path(kept["deforum_job"]).stem + "_depth")
+    assert len(list(kept_depth.glob("*.npy"))) == FRAMES
+    runner = addon.sub("addon.runner")
+    op, reports = modal_stand_in(addon)
+    op._run = runner.start(bpy.context, runner.prepare(bpy.context))
+    tick = SimpleNamespace(type="TIMER", value="NOTHING")
+    assert op.modal(bpy.context, tick) == {"PASS_THROUGH"}
+    op.modal(bpy.context, SimpleNamespace(type="ESC", value="PRESS"))
+    assert op.modal(bpy.context, tick) == {"CANCELLED"}
+    assert len(depth_maps(out)) == FRAMES + 1  # the cancelled run's first map is kept
+    frames = sorted((out / "Shot").iterdir())
+    assert bpy.ops.deforum.clean_up() == {"FINISHED"}
+    assert sorted(depth_maps(out)) == sorted(kept_depth.glob("*.npy"))
+    assert sorted((out / "Shot").iterdir()) == frames
+    assert len(list((out / "jobs").glob("Shot_*.json"))) == 2  # job files stay
+
+
+def render_still(scene, path):
+    """F12 on ``scene`` at its current frame, written to ``path``; its pixels."""
+    scene.render.filepath = str(path)
+    scene.render.image_settings.file_format = "PNG"
+    with bpy.context.temp_override(scene=scene):
+        bpy.ops.render.render(write_still=True, scene=scene.name)
+    return pixels(path).reshape(HEIGHT, WIDTH, 4)
+
+
+def test_f12_on_the_3d_scene_renders_the_scene_and_the_takes_scene_the_take(plane_scene,
+                                                                          tmp_path):
+    scene, _cam, _out = plane_scene
+    lit_by_sky(scene)
+    scene.cycles.samples = 1
+    scene.world.node_tree.nodes["Background"].inputs["Color"].default_value = (0, 0, 1, 1)
+    use_sequencer = scene.render.use_sequencer
+    assert bpy.ops.deforum.render() == {"FINISHED"}
+    assert scene.render.use_sequencer == use_sequencer and strips_of(scene) == []
+    takes = scene.deforum.sequencer_scene
+    assert (takes.frame_start, takes.frame_end, takes.render.resolution_x,
+            takes.render.resolution_y, takes.render.fps) == \
+        (scene.frame_start, scene.frame_end, WIDTH, HEIGHT, scene.render.fps)
+    (strip,) = strips_of(takes)
+    frame = pixels(Path(strip.directory) / strip.elements[0].filename)
+    scene.frame_set(START)
+    rendered = render_still(scene, tmp_path / "scene.png")
+    r, _g, b, _ = rendered[HEIGHT // 2, 2]  # the sky left of the plane
+    assert b > 0.8 and r < 0.2  # the world's blue
+    assert np.abs(rendered.ravel() - frame).max() > 0.2  # not the take
+    takes.frame_set(START)
+    shown = render_still(takes, tmp_path / "take.png")
+    np.testing.assert_allclose(shown.ravel(), frame, atol=2 / 255)  # the take, as it is

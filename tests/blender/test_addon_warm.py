@@ -22,7 +22,7 @@ from tests.blender.helpers import keyframed_camera_scene  # noqa: I001
 import bpy  # noqa: E402  (tests.blender.helpers sets the hermetic environment first)
 
 from tests.blender.test_addon import (ENGINE_PY, ROOT, no_process, start_long_run,  # noqa: E402
-                               strips_of)
+                               takes_of)
 
 FRAMES = "*_[0-9][0-9][0-9][0-9][0-9].png"
 
@@ -89,8 +89,8 @@ def test_second_render_reuses_the_warm_engine_and_starts_at_once(warm, tiny_mode
     # The promise: the second render loads nothing (timings: benchmarks/bench_warm.py).
     assert f"loading model {tiny_model}" in cold
     assert f"model {tiny_model} already loaded" in again and "loading model" not in again
-    (strip,) = strips_of(scene)
-    assert len(strip.elements) == 3
+    earlier, newest = sorted(takes_of(scene), key=lambda s: s.channel)  # two takes
+    assert earlier.mute and not newest.mute and len(newest.elements) == 3
     assert len(list((out / "Warm").glob(FRAMES))) == 6  # two runs of 3 frames
     assert "Deforum: 3 frames" in scene.deforum.status
 
@@ -106,13 +106,14 @@ def test_cancel_and_file_load_keep_frames_and_the_warm_engine(warm, tiny_model, 
     assert level == "WARNING" and "cancelled" in message
     written = sorted((out / "Warm").glob(FRAMES))
     assert 1 <= len(written) < 500 and all(p.stat().st_size > 0 for p in written)
-    (strip,) = strips_of(scene)  # live preview: the strip holds exactly the kept frames
+    (strip,) = takes_of(scene)  # live preview: the strip holds exactly the kept frames
     assert len(strip.elements) == len(written)
     assert alive(pid)
     assert bpy.ops.deforum.render() == {"FINISHED"}
     assert job.server_pid() == pid
-    (strip,) = strips_of(scene)  # the re-render replaced it
-    assert len(strip.elements) == 3
+    cancelled, strip = sorted(takes_of(scene), key=lambda s: s.channel)  # a new take on top
+    assert cancelled.mute and len(cancelled.elements) == len(written)
+    assert not strip.mute and len(strip.elements) == 3
 
     run = start_long_run(scene, runner, 500)  # loading a file cancels the render, not the engine
     bpy.ops.wm.read_homefile(use_empty=True)
@@ -198,7 +199,7 @@ def test_live_render_shows_the_newest_frame_in_free_image_editors(warm, tmp_path
     assert tuple(image.size) == (64, 64)
     assert free.spaces.active.image == image
     assert taken.spaces.active.image == mine  # a user's image is never replaced
-    (strip,) = strips_of(scene)
+    (strip,) = takes_of(scene)
     assert len(strip.elements) == 3
 
 
