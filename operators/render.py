@@ -35,10 +35,12 @@ class DEFORUM_OT_render(bpy.types.Operator):
     bl_label = "Render Deforum"
     bl_options = {"REGISTER"}
 
-    confirmed: BoolProperty(options={"HIDDEN", "SKIP_SAVE"},
+    confirmed: BoolProperty(name="Confirmed", options={"HIDDEN", "SKIP_SAVE"},
                             description="The pre-flight warnings were accepted")
-    warnings: StringProperty(options={"HIDDEN", "SKIP_SAVE"})
-    offer_sizes: BoolProperty(options={"HIDDEN", "SKIP_SAVE"})
+    warnings: StringProperty(name="Warnings", options={"HIDDEN", "SKIP_SAVE"},
+                             description="The pre-flight warnings shown in the popup")
+    offer_sizes: BoolProperty(name="Offer Sizes", options={"HIDDEN", "SKIP_SAVE"},
+                              description="The popup offers resolution presets")
 
     _timer = None
     _run = None

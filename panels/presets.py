@@ -36,6 +36,7 @@ class _PresetMenu:
 class DEFORUM_MT_coherence_presets(_PresetMenu, bpy.types.Menu):
     """Coherence and sampling presets, from a quick preview to the final render"""
 
+    bl_idname = "DEFORUM_MT_coherence_presets"
     bl_label = "Quality Presets"
     preset_subdir = "deforum/coherence"
     kind = "coherence"
@@ -45,6 +46,7 @@ class DEFORUM_MT_coherence_presets(_PresetMenu, bpy.types.Menu):
 class DEFORUM_MT_motion_presets(_PresetMenu, bpy.types.Menu):
     """2D motion without a camera: zoom, drift and pan schedules"""
 
+    bl_idname = "DEFORUM_MT_motion_presets"
     bl_label = "2D Motion Presets"
     preset_subdir = "deforum/motion_2d"
     kind = "motion_2d"
