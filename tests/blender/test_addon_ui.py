@@ -143,6 +143,7 @@ def test_samplers_show_their_display_names_and_keep_their_values(addon):
     assert items["euler_ancestral"].name == "Euler a"
     assert items["dpmpp_2m_karras"].name == "DPM++ 2M Karras"
     assert all("_" not in item.name for item in items)
+    assert len({item.name for item in items}) == len(items)
     bpy.context.scene.deforum.sampler = "dpmpp_2m_karras"
     assert bpy.context.scene.deforum.sampler == "dpmpp_2m_karras"
 
