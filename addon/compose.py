@@ -19,7 +19,8 @@ from ..engine.units import TRANSLATION_SCALE
 from ..engine.client.job import engine_root
 from ..engine.errors import SettingsError
 from ..engine.settings import effective_settings, parse_settings
-from . import bake, prefs, props
+from ..engine.settings_table import BY_NAME
+from . import bake, preflight, prefs, props
 from .bake_math import schedule_from_values
 from .scene_passes import colour, depth, mask
 from .scene_passes.driver import ScenePass
@@ -240,6 +241,9 @@ def compose_job(context, scene) -> Composed:
                        "the sequencer; choose 2D or 3D (or Video Input / Interpolation)")
     python = _engine_python(addon_prefs)
     preview = bool(settings.preview_motion or not _model(addon_prefs))
+    errors = check(context, scene).errors
+    if errors:
+        raise RunError("; ".join(errors))
     outdir = output_dir(scene, addon_prefs)
     _writable(outdir)
     scene_depth = uses_scene_depth(settings)
@@ -266,3 +270,48 @@ def compose_job(context, scene) -> Composed:
     return Composed(python=python, outdir=outdir, jobs_dir=jobs_dir, stem=stem,
                     settings_path=settings_path, preview=preview, frames=baked.frames,
                     notes=notes, scene_passes=passes)
+
+
+def _needed(name: str, path: str, required: bool = False) -> preflight.Needed:
+    return preflight.Needed(name, props.label(BY_NAME[name]), _abspath(path), required)
+
+
+def _needed_files(settings) -> tuple[preflight.Needed, ...]:
+    """The files this scene's run reads that the add-on does not render itself."""
+    mode, files = settings.animation_mode, []
+    if mode in ("2D", "3D") and settings.use_init and not settings.init_from_scene:
+        files.append(_needed("init_image", settings.init_image))
+    if settings.use_mask and not settings.use_alpha_as_mask:
+        files.append(_needed("mask_file", settings.mask_file))
+    if mode == "Video Input" and not settings.video_from_scene:
+        files.append(_needed("video_init_path", settings.video_init_path, required=True))
+        if settings.use_mask_video:
+            files.append(_needed("video_mask_path", settings.video_mask_path, required=True))
+    if settings.add_soundtrack == "File":
+        files.append(_needed("soundtrack_path", settings.soundtrack_path, required=True))
+    return tuple(files)
+
+
+def _on_cpu(addon_prefs) -> bool:
+    """CPU chosen, or 'auto' where the engine's self-check found no GPU."""
+    if addon_prefs is None:
+        return False
+    return addon_prefs.device == "cpu" or (
+        addon_prefs.device == "auto" and "cpu only" in addon_prefs.engine_status)
+
+
+def check(context, scene) -> preflight.Report:
+    """The pre-flight report of this scene's run (``preflight.check`` on its values)."""
+    settings = scene.deforum
+    addon_prefs = prefs.get(context)
+    model = _abspath(addon_prefs.model_path) if addon_prefs is not None else ""
+    width, height = bake.render_size(scene)
+    plan = preflight.Plan(
+        width=width, height=height, native=preflight.native_size(model),
+        diffuse=bool(model and not settings.preview_motion), on_cpu=_on_cpu(addon_prefs),
+        frames=scene.frame_end - scene.frame_start + 1, steps=settings.steps,
+        cadence=settings.diffusion_cadence, strength=settings.strength_schedule,
+        frame_start=scene.frame_start, frame_end=scene.frame_end,
+        prompts=tuple((row.frame, row.prompt) for row in settings.prompts),
+        files=_needed_files(settings))
+    return preflight.check(plan)

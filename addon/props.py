@@ -17,6 +17,7 @@ import bpy
 from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty,
                        IntProperty, PointerProperty, StringProperty)
 
+from ..engine.samplers import WEBUI_NAMES
 from ..engine.settings_table import BOOKKEEPING, SETTINGS, Setting
 
 # Decided by the Blender scene, the prompt list or the add-on preferences.
@@ -35,6 +36,22 @@ BLENDER_DEFAULTS = {
     "depth_source": "scene",  # inside Blender the true depth is known
 }
 INT_LIMIT = 2**31 - 1
+# Tooltips that say what a value means inside Blender, where it differs from the engine's.
+BLENDER_HELP = {
+    "depth_source": "model = depth estimator (guessed from each frame); scene = "
+                    "Blender's own depth render of the camera (exact, rendered before the "
+                    "engine starts); none = flat",
+}
+# Enum item names where the value itself is not what users know it by.
+CHOICE_LABELS = {
+    "sampler": {**{sampler_id: name for name, sampler_id in WEBUI_NAMES.items()},
+                "euler_karras": "Euler Karras", "heun_karras": "Heun Karras",
+                "dpm_fast_karras": "DPM fast Karras",
+                "dpm_adaptive_karras": "DPM adaptive Karras"},
+    "depth_source": {"model": "Depth Model", "scene": "Blender Scene", "none": "None (Flat)"},
+    "device": {"auto": "Auto", "cuda": "CUDA", "mps": "Apple MPS", "cpu": "CPU"},
+    "video_decoder": {"opencv": "OpenCV", "ffmpeg": "FFmpeg"},
+}
 
 UI_SETTINGS: tuple[Setting, ...] = tuple(
     s for s in SETTINGS
@@ -49,8 +66,26 @@ _CONSTANT = re.compile(r"^\s*0\s*:\s*\(\s*(-?\d+(?:\.\d*)?)\s*\)\s*$")
 
 
 def label(setting: Setting) -> str:
+    """The table's label; a row without one (never shown by the panels) gets its key's words."""
+    if setting.label:
+        return setting.label
     text = setting.name.replace("_schedule", "").replace("_", " ").strip()
-    return text[:1].upper() + text[1:]
+    return text.title()
+
+
+def tooltip(setting: Setting, note: str = "") -> str:
+    """The table's help (or Blender's own) and ``note``, then the key users find in Deforum."""
+    return f"{BLENDER_HELP.get(setting.name, setting.help)}{note} (Deforum: {setting.name})"
+
+
+def choice_items(setting: Setting) -> list[tuple[str, str, str]]:
+    """Enum items: the stored value stays the Deforum value, the name is what users read."""
+    names = CHOICE_LABELS.get(setting.name, {})
+    items = []
+    for value in setting.choices:
+        name = names.get(value) or (value[:1].upper() + value[1:])
+        items.append((value, name, f"Deforum: {value}"))
+    return items
 
 
 def _constant_default(setting: Setting) -> float:
@@ -69,9 +104,20 @@ def _bounds(setting: Setting, lo: float, hi: float) -> dict:
     return out
 
 
+def _soft(setting: Setting) -> dict:
+    out = {}
+    if setting.soft_min is not None:
+        out["soft_min"] = setting.soft_min
+    if setting.soft_max is not None:
+        out["soft_max"] = setting.soft_max
+    return out
+
+
 def _property(setting: Setting):
     """The Blender property for one table row."""
-    name, desc = label(setting), setting.help
+    name, desc = label(setting), tooltip(setting)
+    if setting.name in NUMERIC_SCHEDULES:
+        desc = tooltip(setting, "; keyframe it to animate")
     default = BLENDER_DEFAULTS.get(setting.name, setting.default)
     kind = setting.type
     if kind == "bool":
@@ -79,7 +125,7 @@ def _property(setting: Setting):
     if kind == "int" and (setting.maximum or 0) > INT_LIMIT:
         # Deforum seeds reach 2³²−1, past Blender's 32-bit IntProperty: kept as text,
         # which the engine reads as a whole number (and names the setting if it is not).
-        return StringProperty(name=name, description=desc + " (a whole number)",
+        return StringProperty(name=name, description=tooltip(setting, " (a whole number)"),
                               default=str(default))
     if kind == "int":
         return IntProperty(name=name, description=desc, default=int(default),
@@ -88,15 +134,16 @@ def _property(setting: Setting):
         return FloatProperty(name=name, description=desc, default=float(default),
                              **_bounds(setting, -1e30, 1e30))
     if kind == "choice":
-        items = [(c, c, "") for c in setting.choices]
-        return EnumProperty(name=name, description=desc, items=items, default=default)
+        return EnumProperty(name=name, description=desc, items=choice_items(setting),
+                            default=default)
     if kind == "path":
         subtype = "DIR_PATH" if setting.name in DIR_PATHS else "FILE_PATH"
         return StringProperty(name=name, description=desc, default=str(default),
                               subtype=subtype)
     if kind == "schedule" and setting.name not in STRING_SCHEDULES:
-        return FloatProperty(name=name, description=desc + " (keyframe it to animate)",
-                             default=_constant_default(setting), options={"ANIMATABLE"})
+        return FloatProperty(name=name, description=desc,
+                             default=_constant_default(setting), options={"ANIMATABLE"},
+                             **_soft(setting))
     return StringProperty(name=name, description=desc, default=str(default))
 
 
@@ -113,7 +160,7 @@ def _make_settings_class() -> type:
         annotations[setting.name] = _property(setting)
         if setting.name in NUMERIC_SCHEDULES:
             annotations[setting.name + "_override"] = StringProperty(
-                name=label(setting) + " schedule",
+                name=label(setting) + " Schedule",
                 description=f"Raw Deforum schedule for {setting.name}, e.g. "
                             "0:(1), 30:(0.5); when filled in it is used instead of the "
                             "property and its keyframes")

@@ -9,7 +9,7 @@ derived from this table; nothing else lists the keys.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .samplers import SAMPLER_NAMES, WEBUI_NAMES
@@ -36,6 +36,9 @@ class Setting:
     used: bool = True  # False: recognised, accepted, but has no effect in this engine
     modes: tuple[str, ...] = ()  # motion settings: the animation modes they act in
     camera: bool = False  # the camera bake writes it (in each of its modes)
+    label: str = ""  # what a user reads (Blender's property name); "" on rows no UI shows
+    soft_min: float | None = None  # slider range of a numeric schedule (typing goes beyond)
+    soft_max: float | None = None
 
     @property
     def is_schedule(self) -> bool:
@@ -231,9 +234,9 @@ SETTINGS: tuple[Setting, ...] = (
        "output", choices=("None", "Init Video", "File")),
     _s("soundtrack_path", "path", "", "Audio file for add_soundtrack = File", "output"),
     _s("interpolate_key_frames", "bool", False, "Interpolation: frames between prompt keys "
-       "follow the key numbers", "video"),
+       "follow the key numbers", "interpolation"),
     _s("interpolate_x_frames", "int", 4, "Interpolation: frames between two prompts",
-       "video", minimum=0),
+       "interpolation", minimum=0),
     # --- informational keys Deforum writes into its settings files ----------
     _s("timestring", "str", "", "Written by a run; ignored when loading", BOOKKEEPING),
     _s("outdir", "str", "", "Written by Deforum runs; the CLI's --outdir sets the output "
@@ -306,6 +309,63 @@ SETTINGS = SETTINGS + _ignored("unsupported", {
     "show_info_on_ui": True, "motion_preview_mode": False, "store_frames_in_ram": False,
     "image_path": "", "sd_model_name": "", "sd_model_hash": "", "deforum_git_commit_id": "",
 }, "Notebook or webui bookkeeping; has no effect here")
+
+# What users read: human words, unique among the rows a UI shows (the key stays the name).
+LABELS: dict[str, str] = {
+    "animation_mode": "Animation Mode", "max_frames": "Frame Count", "W": "Width",
+    "H": "Height", "batch_name": "Batch Name", "fps": "Frame Rate", "make_video": "Write Movie",
+    "skip_video_creation": "Skip Movie", "preview_motion": "Motion Preview",
+    "model_path": "Model", "model_config": "Model Config", "device": "Device",
+    "half_precision": "Half Precision", "resume_from_timestring": "Resume a Run",
+    "resume_timestring": "Run to Resume", "animation_prompts": "Prompts",
+    "negative_prompts": "Negative Prompts", "animation_prompts_positive": "Prompt Prefix",
+    "animation_prompts_negative": "Negative Prompt Suffix", "still_prompts": "Still Prompts",
+    "angle": "Rotation", "zoom": "Zoom", "translation_x": "Move X", "translation_y": "Move Y",
+    "translation_z": "Move Forward", "rotation_3d_x": "Pitch", "rotation_3d_y": "Yaw",
+    "rotation_3d_z": "Roll", "border": "Edge Fill", "flip_2d_perspective": "Perspective Flip",
+    "perspective_flip_theta": "Flip Theta", "perspective_flip_phi": "Flip Phi",
+    "perspective_flip_gamma": "Flip Gamma", "perspective_flip_fv": "Flip Field of View",
+    "fov": "Field of View", "lens_shift_x": "Lens Shift X", "lens_shift_y": "Lens Shift Y",
+    "near_plane": "Near Plane", "far_plane": "Far Plane", "padding_mode": "Warp Edge Fill",
+    "sampling_mode": "Warp Resampling", "warp_model": "Warp Model", "noise_schedule": "Noise",
+    "strength_schedule": "Frame Strength", "contrast_schedule": "Contrast",
+    "color_coherence": "Color Coherence", "diffusion_cadence": "Cadence",
+    "use_depth_warping": "Depth Warping", "depth_source": "Depth Source",
+    "depth_model_path": "Depth Model", "depth_maps_path": "Depth Maps Folder",
+    "midas_weight": "Depth Model Blend", "save_depth_maps": "Save Depth Maps",
+    "inpaint_disocclusions": "Inpaint Revealed Areas", "seed": "Seed",
+    "seed_behavior": "Seed Behavior", "seed_iter_N": "Seed Change Interval",
+    "seed_schedule": "Seed Schedule", "sampler": "Sampler", "steps": "Steps",
+    "scale": "Guidance Scale", "ddim_eta": "DDIM Eta", "n_batch": "Images per Prompt",
+    "filename_format": "File Name Format", "use_init": "Use Init Image",
+    "init_image": "Init Image", "strength": "Init Strength",
+    "strength_0_no_init": "Text-to-Image First Frame", "use_mask": "Use Mask",
+    "use_alpha_as_mask": "Alpha as Mask", "mask_file": "Mask Image",
+    "invert_mask": "Invert Mask", "mask_brightness_adjust": "Mask Brightness",
+    "mask_contrast_adjust": "Mask Contrast", "overlay_mask": "Overlay Mask",
+    "mask_overlay_blur": "Overlay Blur", "video_init_path": "Input Video",
+    "video_decoder": "Video Decoder", "extract_nth_frame": "Every Nth Frame",
+    "overwrite_extracted_frames": "Re-extract Frames", "use_mask_video": "Use Mask Video",
+    "video_mask_path": "Mask Video", "add_soundtrack": "Soundtrack",
+    "soundtrack_path": "Soundtrack File", "interpolate_key_frames": "Follow Key Frames",
+    "interpolate_x_frames": "Frames Between Prompts", "timestring": "Timestring",
+}
+# Slider ranges of the numeric schedules: where useful values lie (per frame for motion).
+SOFT_RANGES: dict[str, tuple[float, float]] = {
+    "angle": (-10.0, 10.0), "zoom": (0.9, 1.1), "translation_x": (-20.0, 20.0),
+    "translation_y": (-20.0, 20.0), "translation_z": (-20.0, 20.0),
+    "rotation_3d_x": (-5.0, 5.0), "rotation_3d_y": (-5.0, 5.0), "rotation_3d_z": (-5.0, 5.0),
+    "perspective_flip_theta": (-45.0, 45.0), "perspective_flip_phi": (-45.0, 45.0),
+    "perspective_flip_gamma": (-45.0, 45.0), "perspective_flip_fv": (10.0, 120.0),
+    "fov": (10.0, 120.0), "lens_shift_x": (-1.0, 1.0), "lens_shift_y": (-1.0, 1.0),
+    "near_plane": (0.0, 1000.0), "far_plane": (100.0, 20000.0),
+    "noise_schedule": (0.0, 0.2), "strength_schedule": (0.0, 1.0),
+    "contrast_schedule": (0.5, 1.5),
+}
+SETTINGS = tuple(
+    replace(s, label=LABELS.get(s.name, ""), soft_min=SOFT_RANGES.get(s.name, (None, None))[0],
+            soft_max=SOFT_RANGES.get(s.name, (None, None))[1])
+    for s in SETTINGS)
 
 BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 ALIASES: dict[str, str] = {a: s.name for s in SETTINGS for a in s.aliases}

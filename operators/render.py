@@ -1,9 +1,13 @@
-"""Render: start a Deforum run (modal with a UI, blocking without), cancel it, release
-the warm engine, and the status-bar progress drawn while a run is going."""
+"""Render: start a Deforum run (modal with a UI, blocking without) after its pre-flight
+check, cancel it, release the warm engine, the status-bar progress drawn while a run
+is going and the Render menu's entry."""
 
 from __future__ import annotations
 
+import textwrap
+
 import bpy
+from bpy.props import BoolProperty, StringProperty
 
 from ..addon import compose, runner
 from ..engine.client import warm
@@ -18,6 +22,12 @@ def draw_status(self, context) -> None:
     factor, text = run.progress()
     self.layout.progress(factor=factor, type="BAR", text="Deforum: " + text)
 
+
+def draw_render_menu(self, context) -> None:
+    """Topbar › Render hook: Render Deforum beside Blender's own renders (F3 finds it)."""
+    self.layout.separator()
+    self.layout.operator("deforum.render", icon="RENDER_ANIMATION")
+
 class DEFORUM_OT_render(bpy.types.Operator):
     """Bake the camera, run the Deforum engine in the background, put the frames in the VSE"""
 
@@ -25,12 +35,38 @@ class DEFORUM_OT_render(bpy.types.Operator):
     bl_label = "Render Deforum"
     bl_options = {"REGISTER"}
 
+    confirmed: BoolProperty(name="Confirmed", options={"HIDDEN", "SKIP_SAVE"},
+                            description="The pre-flight warnings were accepted")
+    warnings: StringProperty(name="Warnings", options={"HIDDEN", "SKIP_SAVE"},
+                             description="The pre-flight warnings shown in the popup")
+    offer_sizes: BoolProperty(name="Offer Sizes", options={"HIDDEN", "SKIP_SAVE"},
+                              description="The popup offers resolution presets")
+
     _timer = None
     _run = None
 
     @classmethod
     def poll(cls, context):
         return runner.running() is None
+
+    def _preflight(self, context):
+        """The pre-flight report, or None after reporting its errors (the run stops)."""
+        report = compose.check(context, context.scene)
+        if report.errors:
+            report_error(self, context.scene, "; ".join(report.errors))
+            return None
+        return report
+
+    def draw(self, context):  # the pre-flight popup
+        col = self.layout.column(align=True)
+        for warning in self.warnings.split("\n"):
+            for i, line in enumerate(textwrap.wrap(warning, 80)):
+                col.label(text=line, icon="ERROR" if i == 0 else "BLANK1")
+        if self.offer_sizes:
+            row = self.layout.row(align=True)
+            row.label(text="Resolution:")
+            for size in ("512", "768", "1024"):
+                row.operator("deforum.set_resolution", text=size).size = size
 
     def _prepare(self, context):
         try:
@@ -43,6 +79,14 @@ class DEFORUM_OT_render(bpy.types.Operator):
         return run
 
     def execute(self, context):
+        if self.confirmed:  # the pre-flight popup's "Render Anyway": run as invoke() would
+            bpy.ops.deforum.render("INVOKE_DEFAULT", confirmed=True)
+            return {"FINISHED"}
+        report = self._preflight(context)
+        if report is None:
+            return {"CANCELLED"}
+        for warning in report.warnings:
+            self.report({"WARNING"}, "Deforum: " + warning)
         run = self._prepare(context)
         if run is None:
             return {"CANCELLED"}
@@ -57,6 +101,17 @@ class DEFORUM_OT_render(bpy.types.Operator):
         return self._done(level, message)
 
     def invoke(self, context, event):
+        if not self.confirmed:
+            report = self._preflight(context)
+            if report is None:
+                return {"CANCELLED"}
+            if report.warnings:  # shown in a popup; its OK calls execute() with confirmed
+                self.warnings = "\n".join(report.warnings)
+                self.offer_sizes = report.resolution is not None
+                self.confirmed = True
+                return context.window_manager.invoke_props_dialog(
+                    self, width=560, title="Render Deforum: check before the run",
+                    confirm_text="Render Anyway")
         run = self._prepare(context)
         if run is None:
             return {"CANCELLED"}

@@ -5,9 +5,10 @@ the sidebar in this order."""
 
 from __future__ import annotations
 
-from . import motion, prompts, render, settings
+from . import motion, presets, prompts, render, settings
 
 CLASSES = (
+    *presets.CLASSES,
     *render.CLASSES,
     *prompts.CLASSES,
     *motion.CLASSES,

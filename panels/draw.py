@@ -7,31 +7,37 @@ The setting rows are drawn from the settings table's groups, so a new row in
 
 from __future__ import annotations
 
-from ..addon import props
+from ..addon import props, relevance
 
 # Settings a panel draws in its own place, so their group's generic list skips them.
 SHOWN_ELSEWHERE = {"animation_mode", "preview_motion", "batch_name", "warp_model",
                    "padding_mode", "sampling_mode"}
 
 
-def draw_setting(layout, settings, name: str) -> None:
-    """One setting; a numeric schedule gets its animatable value and its raw override."""
+def draw_setting(layout, settings, name: str, state=None) -> None:
+    """One setting, greyed where it cannot act (``state``: ``relevance.snapshot``); a
+    numeric schedule gets its animatable value and its raw override."""
+    acts = relevance.acts(name, state if state is not None else relevance.snapshot(settings))
     if name in props.NUMERIC_SCHEDULES:
         col = layout.column(align=True)
+        col.active = acts
         override = getattr(settings, name + "_override")
         row = col.row(align=True)
         row.active = not override
         row.prop(settings, name)
         col.prop(settings, name + "_override", text="Schedule", icon="TEXT")
     else:
-        layout.prop(settings, name)
+        row = layout.row()
+        row.active = acts
+        row.prop(settings, name)
 
 
 def draw_group(layout, settings, group: str, skip=()) -> None:
     """Every setting of a settings-table group but ``skip`` and those drawn elsewhere."""
+    state = relevance.snapshot(settings)
     for setting in props.BY_GROUP.get(group, ()):
         if setting.name not in skip and setting.name not in SHOWN_ELSEWHERE:
-            draw_setting(layout, settings, setting.name)
+            draw_setting(layout, settings, setting.name, state)
 
 
 class DeforumPanel:

@@ -6,7 +6,9 @@ import bpy
 
 from ..addon import compose
 from ..engine.settings_table import motion_keys
+from ..addon import relevance
 from .draw import SHOWN_ELSEWHERE, SubPanel, draw_setting
+from .presets import DEFORUM_MT_motion_presets, draw_preset_row
 
 
 class DEFORUM_PT_motion(SubPanel, bpy.types.Panel):
@@ -15,6 +17,8 @@ class DEFORUM_PT_motion(SubPanel, bpy.types.Panel):
 
     def draw(self, context):
         layout, settings = self.setup(context)
+        if settings.animation_mode == "2D":
+            draw_preset_row(layout, DEFORUM_MT_motion_presets)
         layout.prop(settings, "use_camera")
         col = layout.column()
         col.active = settings.use_camera
@@ -35,8 +39,9 @@ class DEFORUM_PT_motion(SubPanel, bpy.types.Panel):
         box = layout.box()
         box.label(text="Schedules (the camera replaces the motion keys)"
                   if settings.use_camera else "Schedules")
+        state = relevance.snapshot(settings)
         for name in keys:
-            draw_setting(box, settings, name)
+            draw_setting(box, settings, name, state)
 
 
 CLASSES = (DEFORUM_PT_motion,)

@@ -7,6 +7,7 @@ import bpy
 
 from ..addon import compose, prefs, tidy, vse
 from .draw import SubPanel, draw_group
+from .presets import DEFORUM_MT_coherence_presets, draw_preset_row
 
 
 class DEFORUM_PT_depth(SubPanel, bpy.types.Panel):
@@ -23,10 +24,16 @@ class DEFORUM_PT_depth(SubPanel, bpy.types.Panel):
             box.label(text="(Motion › Warp Model and Scale are not used)")
 
 
-def _group_panel(group: str, title: str, skip=(), first=()):
-    """A panel of one settings-table group; ``first``: add-on options drawn above it."""
+def _group_panel(group: str, title: str, skip=(), first=(), mode="", presets=None):
+    """A panel of one settings-table group; ``first``: add-on options drawn above it;
+    ``mode``: the animation mode it acts in (a note says so in the others);
+    ``presets``: a preset menu drawn at the top."""
     def draw(self, context):
         layout, settings = self.setup(context)
+        if presets is not None:
+            draw_preset_row(layout, presets)
+        if mode and settings.animation_mode != mode:
+            layout.label(text=f"Used in the {mode} animation mode", icon="INFO")
         for name in first:
             layout.prop(settings, name)
         draw_group(layout, settings, group, skip)
@@ -41,10 +48,18 @@ class DEFORUM_PT_output(SubPanel, bpy.types.Panel):
         layout, settings = self.setup(context)
         layout.prop(settings, "output_dir")
         layout.prop(settings, "batch_name")
+        render = context.scene.render
+        row = layout.row(align=True)
+        row.label(text=f"Resolution {render.resolution_x}×{render.resolution_y}")
+        for size in ("512", "768", "1024"):
+            row.operator("deforum.set_resolution", text=size).size = size
         draw_group(layout, settings, "output")
         draw_group(layout, settings, "run", skip=("animation_mode", "preview_motion"))
         if settings.last_log:
             layout.prop(settings, "last_log")
+        row = layout.row(align=True)
+        row.operator("deforum.open_output_folder", icon="FILE_FOLDER")
+        row.operator("deforum.open_log", icon="TEXT")
         _draw_takes(layout, context, settings)
         _draw_disk(layout, context, settings)
 
@@ -76,10 +91,12 @@ def _draw_disk(layout, context, settings) -> None:
 
 
 CLASSES = (
-    _group_panel("coherence", "Coherence"),
+    _group_panel("coherence", "Coherence", presets=DEFORUM_MT_coherence_presets),
     DEFORUM_PT_depth,
     _group_panel("sampling", "Sampling"),
     _group_panel("init", "Init & Mask", first=("init_from_scene",)),
-    _group_panel("video", "Video Input", first=("video_from_scene", "stylise_mask")),
+    _group_panel("video", "Video Input", first=("video_from_scene", "stylise_mask"),
+                 mode="Video Input"),
+    _group_panel("interpolation", "Interpolation", mode="Interpolation"),
     DEFORUM_PT_output,
 )

@@ -328,7 +328,11 @@ def test_broken_setting_is_reported_by_name_and_makes_no_strip(ready):
 def test_engine_error_is_reported_with_its_log_and_makes_no_strip(ready):
     scene, _cam, out = ready
     scene.deforum.use_init = True
-    scene.deforum.init_image = str(out / "missing.png")
+    # A missing file stops in the pre-flight check; an unreadable one reaches the engine.
+    broken = out / "broken.png"
+    broken.parent.mkdir(parents=True, exist_ok=True)
+    broken.write_text("not an image")
+    scene.deforum.init_image = str(broken)
     with pytest.raises(RuntimeError, match=r"init_image.*engine log: .*\.log"):
         bpy.ops.deforum.render()
     assert strips_of(scene) == [] and takes_of(scene) == []

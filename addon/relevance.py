@@ -1,0 +1,98 @@
+"""Which settings can act in the current set-up, so the panels grey out those that cannot.
+
+Greyed, never hidden: a value the user set stays visible (and editable). The
+rules read plain values (``snapshot`` takes them from ``scene.deforum``), so
+they are tested without Blender.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+# The values the rules below read.
+KEYS = ("animation_mode", "use_depth_warping", "depth_source", "warp_model", "seed_behavior",
+        "sampler", "use_init", "init_from_scene", "use_mask", "use_alpha_as_mask",
+        "video_from_scene", "use_mask_video", "add_soundtrack", "resume_from_timestring",
+        "flip_2d_perspective")
+
+State = Mapping[str, Any]
+
+
+def snapshot(settings: Any) -> dict[str, Any]:
+    """The values the rules read, from ``scene.deforum`` (or any object with them)."""
+    return {key: getattr(settings, key, None) for key in KEYS}
+
+
+def _depth(s: State) -> bool:
+    return s["animation_mode"] == "3D" and bool(s["use_depth_warping"])
+
+
+def _scene_depth(s: State) -> bool:
+    return _depth(s) and s["depth_source"] == "scene"
+
+
+def _pinhole(s: State) -> bool:
+    return _scene_depth(s) or s["warp_model"] == "pinhole"
+
+
+def _init(s: State) -> bool:
+    return bool(s["use_init"] or s["init_from_scene"])
+
+
+def _video(s: State) -> bool:
+    return s["animation_mode"] == "Video Input"
+
+
+def _mask(s: State) -> bool:
+    return bool(s["use_mask"])
+
+
+_Rule = Callable[[State], bool]
+# setting → when it acts; a setting not listed always acts.
+ACTS_WHEN: dict[str, _Rule] = {
+    "near_plane": lambda s: not _pinhole(s),
+    "far_plane": lambda s: not _pinhole(s),
+    "warp_model": lambda s: not _scene_depth(s),
+    "depth_source": _depth,
+    "save_depth_maps": _depth,
+    "midas_weight": lambda s: _depth(s) and s["depth_source"] == "model",
+    # Blender renders the scene's depth itself and sets the folder of its maps.
+    "depth_maps_path": lambda s: False,
+    "inpaint_disocclusions": _scene_depth,
+    "use_depth_warping": lambda s: s["animation_mode"] == "3D",
+    "filename_format": lambda s: s["animation_mode"] == "None",
+    "n_batch": lambda s: s["animation_mode"] == "None",
+    "seed_iter_N": lambda s: s["seed_behavior"] == "iter",
+    "seed_schedule": lambda s: s["seed_behavior"] == "schedule",
+    "ddim_eta": lambda s: s["sampler"] == "ddim",
+    "init_image": lambda s: bool(s["use_init"]) and not s["init_from_scene"],
+    "strength": _init,
+    "use_alpha_as_mask": _mask,
+    "mask_file": lambda s: _mask(s) and not s["use_alpha_as_mask"],
+    "invert_mask": _mask,
+    "mask_brightness_adjust": _mask,
+    "mask_contrast_adjust": _mask,
+    "overlay_mask": _mask,
+    "mask_overlay_blur": _mask,
+    "video_init_path": lambda s: _video(s) and not s["video_from_scene"],
+    "video_decoder": lambda s: _video(s) and not s["video_from_scene"],
+    "extract_nth_frame": _video,
+    "overwrite_extracted_frames": _video,
+    "use_mask_video": _video,
+    "video_mask_path": lambda s: _video(s) and bool(s["use_mask_video"]),
+    "interpolate_key_frames": lambda s: s["animation_mode"] == "Interpolation",
+    "interpolate_x_frames": lambda s: s["animation_mode"] == "Interpolation",
+    "soundtrack_path": lambda s: s["add_soundtrack"] == "File",
+    "resume_timestring": lambda s: bool(s["resume_from_timestring"]),
+    "perspective_flip_theta": lambda s: bool(s["flip_2d_perspective"]),
+    "perspective_flip_phi": lambda s: bool(s["flip_2d_perspective"]),
+    "perspective_flip_gamma": lambda s: bool(s["flip_2d_perspective"]),
+    "perspective_flip_fv": lambda s: bool(s["flip_2d_perspective"]),
+}
+
+
+def acts(name: str, state: State) -> bool:
+    """Whether setting ``name`` changes the result with the values in ``state``."""
+    rule = ACTS_WHEN.get(name)
+    return rule is None or bool(rule(state))

@@ -1,0 +1,12 @@
+import bpy
+d = bpy.context.scene.deforum
+
+d.steps = 25
+d.diffusion_cadence = 2
+d.sampler = 'euler_ancestral'
+d.scale = 7.0
+d.strength_schedule = 0.65
+d.strength_schedule_override = ''
+d.noise_schedule = 0.02
+d.noise_schedule_override = ''
+bpy.ops.deforum.set_resolution(size='512')
