@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import bpy
 
-from ..addon import compat
+from ..addon import compat, prefs
 from . import bake, engine_setup, prompts, render, settings_io
 
 CLASSES = (
@@ -20,8 +20,11 @@ CLASSES = (
 
 def register() -> None:
     bpy.types.STATUSBAR_HT_header.append(render.draw_status)
+    prefs.check_soon()
 
 
 def unregister() -> None:
     bpy.types.STATUSBAR_HT_header.remove(render.draw_status)
-    compat.timer_unregister(engine_setup.poll_background)
+    compat.timer_unregister(prefs.poll_background)
+    compat.timer_unregister(prefs.first_check)
+    prefs.INSTALLER.cancel()

@@ -234,7 +234,7 @@ def test_render_execute_writes_frames_and_one_strip(ready):
     assert len(strip.elements) == n
     assert strip.frame_final_start == scene.frame_start
     assert strip.frame_final_duration == n
-    assert strip.name == "Shot"
+    assert strip.name == "Shot (preview)"  # no model: the strip says it is a preview
     ts = strip["deforum_timestring"]
     assert frames[0].name == f"{ts}_00000.png"
     assert Path(strip["deforum_settings"]).is_file()
@@ -267,7 +267,7 @@ def test_rerender_replaces_only_its_own_strip(ready):
     time.sleep(1.05)  # a new timestring
     assert bpy.ops.deforum.render() == {"FINISHED"}
     names = sorted(s.name for s in strips_of(scene))
-    assert names == ["Other", "Shot"]
+    assert names == ["Other", "Shot (preview)"]
     mine = [s for s in strips_of(scene) if s.get("deforum_owner")]
     assert len(mine) == 1 and mine[0]["deforum_timestring"] != first_ts
     assert mine[0].channel == 2
@@ -275,7 +275,8 @@ def test_rerender_replaces_only_its_own_strip(ready):
     # another batch is another strip
     scene.deforum.batch_name = "Alt"
     assert bpy.ops.deforum.render() == {"FINISHED"}
-    assert sorted(s.name for s in strips_of(scene)) == ["Alt", "Other", "Shot"]
+    assert sorted(s.name for s in strips_of(scene)) == ["Alt (preview)", "Other",
+                                                        "Shot (preview)"]
 
 
 def test_live_strip_grows_to_all_frames(ready):
