@@ -17,7 +17,7 @@ from ..engine.client import install, job
 
 
 class DEFORUM_OT_check_engine(bpy.types.Operator):
-    """Run the engine's self-check with the configured Python (versions, device, whether the models would load) and show the result"""
+    """Run the engine's self-check (versions, device, whether the models load) and show it"""
 
     bl_idname = "deforum.check_engine"
     bl_label = "Check Engine"
@@ -53,13 +53,20 @@ def requirements_file() -> Path:
 
 
 class DEFORUM_OT_install_engine(bpy.types.Operator):
-    """Create a venv in the add-on's user folder and install the engine's pinned requirements (PyTorch for this machine's GPU or CPU, diffusers); downloads from the internet"""
+    """Create a venv in the add-on's user folder and install the engine's pinned requirements"""
 
     bl_idname = "deforum.install_engine"
     bl_label = "Install Engine"
 
     dry_run: BoolProperty(name="Dry Run", default=False, options={"SKIP_SAVE"},
                           description="Only report the commands")
+
+    @classmethod
+    def description(cls, context, properties):
+        plan = prefs.install_plan()
+        return (f"Create a venv in the add-on's user folder and download the engine's "
+                f"pinned requirements into it: {plan.label} and diffusers, "
+                f"{plan.size_text} from the internet")
 
     def commands(self) -> list[list[str]]:
         return install.install_commands(base_python(), prefs.installed_venv(),
