@@ -88,7 +88,8 @@ def _engine_items(report: dict[str, Any] | None, version: str) -> list[Item]:
                   f"engine {report['engine']} but add-on {version}",
                   "press Install Engine again so the engine matches this add-on")]
     if "missing" in report:
-        items.append(Item("Device", TODO, "torch/diffusers missing: motion preview only",
+        found = f"{device_text(report)}, but " if "torch" in report else ""
+        items.append(Item("Device", TODO, f"{found}{report['missing']}: motion preview only",
                           "press Install Engine"))
     elif report.get("cuda") or report.get("mps"):
         items.append(Item("Device", OK, device_text(report)))
