@@ -95,3 +95,8 @@ def timer_register(function: Callable[[], float | None], *, first_interval: floa
 def timer_unregister(function: Callable[[], float | None]) -> None:
     if bpy.app.timers.is_registered(function):
         bpy.app.timers.unregister(function)
+
+
+def online_access() -> bool:
+    """Blender's *Allow Online Access* (4.2+); True where Blender has no such switch."""
+    return bool(getattr(bpy.app, "online_access", True))

@@ -125,7 +125,7 @@ def compose_settings(scene, baked: bake.Bake, addon_prefs, *,
     data.update(max_frames=baked.frames, W=width, H=height,
                 fps=scene.render.fps / scene.render.fps_base)
     if addon_prefs is not None:
-        data.update(model_path=_abspath(addon_prefs.model_path),
+        data.update(model_path=prefs.model_path(addon_prefs),
                     depth_model_path=_abspath(addon_prefs.depth_model_path),
                     device=addon_prefs.device, half_precision=addon_prefs.half_precision)
     if preview is not None:
@@ -156,7 +156,21 @@ def scene_depth_settings(folder: Path) -> dict[str, Any]:
     return {"depth_maps_path": str(folder), "warp_model": "pinhole"}
 
 
-def _scene_input_passes(scene, data: dict[str, Any], stem: Path) -> list[ScenePass]:
+RENDERABLE = {"MESH", "CURVE", "CURVES", "SURFACE", "META", "FONT", "VOLUME", "POINTCLOUD",
+              "GPENCIL", "GREASEPENCIL"}
+
+
+def preview_starts_from_scene(scene, preview: bool) -> bool:
+    """A 2D/3D motion preview without an init image starts from the scene's own render of
+    its first frame (not the engine's test card) when a camera sees something to render."""
+    settings = scene.deforum
+    return (preview and settings.animation_mode in ("2D", "3D") and not settings.use_init
+            and scene.camera is not None
+            and any(o.type in RENDERABLE and not o.hide_render for o in scene.objects))
+
+
+def _scene_input_passes(scene, data: dict[str, Any], stem: Path,
+                        preview: bool = False) -> list[ScenePass]:
     """Stylise the scene: its own renders as the Video Input frames or frame 0's init.
 
     The frames are rendered with the scene's render engine and settings into
@@ -174,7 +188,8 @@ def _scene_input_passes(scene, data: dict[str, Any], stem: Path) -> list[ScenePa
             data.update(use_mask_video=True, video_mask_path=str(masks))
             passes.append(mask.mask_pass(scene, masks, settings.stylise_mask))
         return passes
-    if settings.animation_mode in ("2D", "3D") and settings.init_from_scene:
+    if settings.animation_mode in ("2D", "3D") and (
+            settings.init_from_scene or preview_starts_from_scene(scene, preview)):
         data.update(use_init=True, init_image=str(folder / "00000.png"))
         return [colour.colour_pass(scene, folder, setting="init_from_scene",
                                          frames=[scene.frame_start])]
@@ -204,9 +219,11 @@ def _engine_python(addon_prefs) -> str:
 
 
 def _model(addon_prefs) -> str:
-    model = _abspath(addon_prefs.model_path) if addon_prefs is not None else ""
+    model = prefs.model_path(addon_prefs)
     if model and not Path(model).exists():
-        raise RunError(f"model_path: {model} does not exist (clear it to render the motion "
+        where = "model_path" if addon_prefs is not None and addon_prefs.model_path \
+            else "$DEFORUM_MODEL"
+        raise RunError(f"{where}: {model} does not exist (clear it to render the motion "
                        "preview)")
     return model
 
@@ -257,9 +274,12 @@ def compose_job(context, scene) -> Composed:
         depth_folder = jobs_dir / f"{stem}_depth"
         data.update(scene_depth_settings(depth_folder))
         passes.append(depth.depth_pass(scene, depth_folder))
-    passes += _scene_input_passes(scene, data, jobs_dir / stem)
+    passes += _scene_input_passes(scene, data, jobs_dir / stem, preview)
     checked = validate(data)
     notes = list(checked.warnings)
+    if not settings.init_from_scene and preview_starts_from_scene(scene, preview):
+        notes.append("motion preview: frame 0 is the scene rendered at frame "
+                     f"{scene.frame_start} (set a model in the preferences to diffuse)")
     if scene_depth:
         notes.append("depth_source = scene: the camera's depth is rendered with Cycles first; "
                      "the warp is pinhole and the camera is baked at "

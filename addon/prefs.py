@@ -1,13 +1,19 @@
-"""Add-on preferences: which Python runs the engine, models, device, output folder."""
+"""Add-on preferences: which Python runs the engine, models, device, output folder, and
+the first-run checklist drawn from the last background self-check."""
 
 from __future__ import annotations
 
+import functools
+import os
+import platform
+import sys
 from pathlib import Path
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, StringProperty
 
-from ..engine.client import install
+from ..engine.client import checklist, install
+from . import compat, setup_ui
 
 # The add-on's module: "bl_ext.<repo>.<id>" as an extension, the folder name otherwise.
 ADDON = __package__.rpartition(".")[0]
@@ -51,20 +57,93 @@ def engine_python(prefs) -> str:
     return install.default_engine_python(extra=extra)
 
 
+def model_path(addon_prefs) -> str:
+    """The diffusion model: the preference, else $DEFORUM_MODEL (headless and farm
+    renders), else '' (the motion preview)."""
+    if addon_prefs is not None and addon_prefs.model_path:
+        return bpy.path.abspath(addon_prefs.model_path)
+    return os.environ.get("DEFORUM_MODEL", "")
+
+
+def depth_model_path(addon_prefs) -> str:
+    return bpy.path.abspath(addon_prefs.depth_model_path) if addon_prefs is not None and \
+        addon_prefs.depth_model_path else ""
+
+
+def checklist_items(addon_prefs) -> list[checklist.Item]:
+    """The first-run checklist from the last self-check (never runs one)."""
+    return checklist.checklist(INSTALLER.report, python=engine_python(addon_prefs),
+                               model=model_path(addon_prefs),
+                               depth_model=depth_model_path(addon_prefs))
+
+
+@functools.cache
+def install_plan() -> install.InstallPlan:
+    """The torch build Install Engine would download on this machine (found once)."""
+    return install.install_plan(sys.platform, platform.machine(), install.has_nvidia_gpu())
+
+
+def _redraw() -> None:
+    for window in getattr(bpy.context.window_manager, "windows", ()):
+        for area in window.screen.areas:
+            if area.type in {"VIEW_3D", "PREFERENCES"}:
+                area.tag_redraw()
+
+
+def poll_background() -> float | None:
+    """Timer: copy the outcome of a background check/install into the preferences."""
+    addon_prefs = get()
+    if addon_prefs is not None:
+        result = INSTALLER.take_result()
+        if result is not None:
+            addon_prefs.engine_status = result
+    _redraw()
+    return 0.5 if INSTALLER.busy() else None
+
+
+def start_check(addon_prefs) -> bool:
+    """Rerun the self-check in the background (False while a check or install runs)."""
+    if INSTALLER.busy():
+        return False
+    INSTALLER.check(engine_python(addon_prefs), model_path(addon_prefs),
+                    depth_model_path(addon_prefs))
+    compat.timer_register(poll_background, first_interval=0.5)
+    return True
+
+
+def first_check() -> None:
+    """Timer, once after registration: the checklist's first background check."""
+    addon_prefs = get()
+    if addon_prefs is not None and INSTALLER.report is None:
+        start_check(addon_prefs)
+
+
+def check_soon() -> None:
+    """With a UI, check the engine once soon after registration (the checklist fills in)."""
+    if not bpy.app.background:
+        compat.timer_register(first_check, first_interval=1.0)
+
+
+def _recheck(self, context) -> None:
+    """A changed interpreter or model: the checklist checks it again (with a UI)."""
+    if not bpy.app.background:
+        start_check(self)
+
+
 class DeforumPreferences(bpy.types.AddonPreferences):
     bl_idname = ADDON
 
     engine_python: StringProperty(
-        name="Engine Python", subtype="FILE_PATH",
+        name="Engine Python", subtype="FILE_PATH", update=_recheck,
         description="Python interpreter with the engine's requirements (torch, diffusers). "
                     "Empty: $DEFORUM_ENGINE_PYTHON, a .venv beside the engine, or the venv "
                     "made by Install Engine")
     model_path: StringProperty(
-        name="Model", subtype="FILE_PATH",
-        description="Stable Diffusion checkpoint: diffusers folder or .safetensors/.ckpt. "
-                    "Empty: renders the motion preview")
+        name="Model", subtype="FILE_PATH", update=_recheck,
+        description="Stable Diffusion 1.x/2.x/SDXL checkpoint: .safetensors/.ckpt file or "
+                    "diffusers folder. Empty: $DEFORUM_MODEL, else the motion preview")
     depth_model_path: StringProperty(
-        name="Depth Model", subtype="DIR_PATH",
+        name="Depth Model", subtype="DIR_PATH", update=_recheck,
         description="Local depth model folder (DPT or Depth Anything); empty: flat depth")
     device: EnumProperty(
         name="Device", default="auto",
@@ -84,6 +163,7 @@ class DeforumPreferences(bpy.types.AddonPreferences):
 
     def draw(self, context):
         layout = self.layout
+        setup_ui.draw_checklist(layout, checklist_items(self), busy=INSTALLER.busy())
         layout.use_property_split = True
         col = layout.column()
         col.prop(self, "engine_python")
@@ -97,10 +177,12 @@ class DeforumPreferences(bpy.types.AddonPreferences):
         row.operator("deforum.install_engine", icon="IMPORT")
         if self.engine_status:
             col.label(text=self.engine_status)
-        for line in INSTALLER.tail():  # drawn from memory, nothing fallible
-            col.label(text=line)
+        setup_ui.draw_install(col, INSTALLER, install_plan())
         col.separator()
         col.prop(self, "model_path")
+        if not self.model_path and os.environ.get("DEFORUM_MODEL"):
+            col.label(text=f"Using $DEFORUM_MODEL: {os.environ['DEFORUM_MODEL']}", icon="INFO")
+        setup_ui.draw_model_guidance(col)
         col.prop(self, "depth_model_path")
         col.prop(self, "device")
         col.prop(self, "half_precision")

@@ -18,7 +18,7 @@ from typing import Any
 import bpy
 
 from ..engine.client import job, warm
-from . import prefs, preview, tidy, vse
+from . import prefs, preview, setup_ui, tidy, vse
 from .compose import compose_job
 from .scene_passes.driver import ScenePass
 
@@ -35,6 +35,8 @@ class Run:
     settings_path: Path
     live: bool
     notes: list[str] = field(default_factory=list)  # reported when the run starts
+    preview: bool = False  # a motion preview, not diffusion
+    what: str = ""  # what it renders, as the panel says it ("Diffusion — … on …")
     cancel_requested: bool = False
     strip_name: str = ""
     preview_path: str = ""  # the frame the "Deforum Preview" image shows
@@ -96,12 +98,16 @@ def prepare(context, *, scene=None) -> Run:
                       cancel_file=cancel_file, env=job.engine_env(job.engine_root()),
                       cwd=str(composed.outdir))
     vse_scene = vse.strips_scene(context, scene)
+    what = setup_ui.what_renders(prefs.model_path(addon_prefs), bool(settings.preview_motion),
+                                 addon_prefs.device if addon_prefs else "auto",
+                                 prefs.INSTALLER.report)
     return Run(job=engine_job, scene_name=scene.name, vse_scene_name=vse_scene.name,
                start=scene.frame_start, frames=composed.frames, batch_name=settings.batch_name,
                owner=vse.owner_key(scene.name, settings.batch_name),
                settings_path=composed.settings_path, live=bool(settings.live_strip),
                notes=composed.notes, scene_passes=composed.scene_passes,
-               keep_intermediates=bool(settings.keep_intermediates))
+               keep_intermediates=bool(settings.keep_intermediates),
+               preview=composed.preview, what=what)
 
 
 def start(context, run: Run) -> Run:
@@ -149,7 +155,9 @@ def _strip_info(run: Run) -> dict[str, str]:
 
 
 def _strip_name(run: Run) -> str:
-    return Path(run.job.batch_folder).name if run.job.batch_folder else run.batch_name
+    """The batch's name; "(preview)" added when the frames are a motion preview."""
+    name = Path(run.job.batch_folder).name if run.job.batch_folder else run.batch_name
+    return f"{name} (preview)" if run.preview else name
 
 
 def _frame_paths(run: Run) -> list[str]:
@@ -209,9 +217,10 @@ def finish(context, run: Run) -> tuple[str, str]:
             strip = vse.place_strip(vse_scene, paths, name=_strip_name(run), start=run.start,
                                     owner=run.owner, info=_strip_info(run))
             run.strip_name = strip.name
+            what = run.what[:1].lower() + run.what[1:]
             level, message = "INFO", (f"Deforum: {len(paths)} frames in strip "
                                       f"{strip.name!r} (channel {strip.channel} of scene "
-                                      f"{vse_scene.name!r}); "
+                                      f"{vse_scene.name!r}; {what}); "
                                       f"{j.batch_folder}")
             message += _tidy(run)
             if j.warnings:

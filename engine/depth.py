@@ -132,6 +132,13 @@ def _model_kind(folder: Path, config: Mapping[str, Any]) -> str:
     return kind
 
 
+def depth_model_kind(path: str | Path) -> str:
+    """'dpt' or 'depth_anything' from a depth model folder's config.json (no weights
+    loaded), so a set-up check can say whether it will load."""
+    folder = Path(path).expanduser()
+    return _model_kind(folder, _read_config(folder))
+
+
 def _processor(folder: Path, kind: str, model_config: Any) -> Any:
     """The folder's image processor, or the architecture's usual one at the model's size."""
     from transformers import AutoImageProcessor, DPTImageProcessorPil

@@ -127,6 +127,18 @@ def load_pipelines(path: str, *, config: str | None = None, device: str = "auto"
         raise ModelError(f"could not load model {target}{using}: {_reason(exc)}{hint}") from exc
 
 
+def model_kind(path: str | Path) -> str:
+    """sd1 / sd2 / sdxl of a model file or diffusers folder from its configs or tensor
+    names only (no weights loaded), so a set-up check can say whether it will load."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        _require_pipeline_folder(path)
+        return _folder_kind(path)
+    if not path.is_file():
+        raise ModelError(f"model not found: {path}")
+    return {"sd15": "sd1", "sdxl": "sdxl"}.get(detect_checkpoint(path), "sd2")
+
+
 def detect_checkpoint(path: str | Path) -> str:
     """The shipped config name for an LDM checkpoint, from its keys (and file name for SD 2 base vs 768-v)."""
     path = Path(path)

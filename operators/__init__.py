@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import bpy
 
-from ..addon import compat
+from ..addon import compat, prefs
 from . import bake, engine_setup, output, presets, prompts, render, settings_io, takes
 
 CLASSES = (
@@ -38,6 +38,7 @@ def register() -> None:
     bpy.types.STATUSBAR_HT_header.append(render.draw_status)
     bpy.types.TOPBAR_MT_render.append(render.draw_render_menu)
     _add_shortcut()
+    prefs.check_soon()
 
 
 def unregister() -> None:
@@ -46,4 +47,6 @@ def unregister() -> None:
     _keymap_items.clear()
     bpy.types.TOPBAR_MT_render.remove(render.draw_render_menu)
     bpy.types.STATUSBAR_HT_header.remove(render.draw_status)
-    compat.timer_unregister(engine_setup.poll_background)
+    compat.timer_unregister(prefs.poll_background)
+    compat.timer_unregister(prefs.first_check)
+    prefs.INSTALLER.cancel()

@@ -1,11 +1,13 @@
-"""The main Deforum panel: render/cancel, the warm engine, mode and the run's status."""
+"""The main Deforum panel: the set-up checklist until it is all green, what Render Deforum
+makes (diffusion with which model on which device, or a motion preview), render/cancel,
+the warm engine, mode and the run's status."""
 
 from __future__ import annotations
 
 import bpy
 
-from ..addon import prefs, runner
-from ..engine.client import warm
+from ..addon import prefs, runner, setup_ui
+from ..engine.client import checklist, warm
 from .draw import DeforumPanel
 
 
@@ -16,9 +18,16 @@ class DEFORUM_PT_render(DeforumPanel, bpy.types.Panel):
     def draw(self, context):
         layout, settings = self.setup(context)
         run = runner.running()
+        addon_prefs = prefs.get(context)
+        items = prefs.checklist_items(addon_prefs)
+        if not checklist.all_green(items):
+            setup_ui.draw_checklist(layout, items, busy=prefs.INSTALLER.busy())
+        what = run.what if run is not None else setup_ui.what_renders(
+            prefs.model_path(addon_prefs), bool(settings.preview_motion),
+            addon_prefs.device if addon_prefs else "auto", prefs.INSTALLER.report)
+        layout.label(text=what, icon="SHADERFX" if what.startswith("Diffusion") else "CAMERA_DATA")
         if run is None:
             layout.operator("deforum.render", icon="RENDER_ANIMATION")
-            addon_prefs = prefs.get(context)
             if warm.server_pid() is not None or (addon_prefs and addon_prefs.keep_engine_warm):
                 layout.operator("deforum.release_engine", icon="UNLINKED")
         else:

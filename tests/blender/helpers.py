@@ -23,6 +23,10 @@ REPO_MODULE = "deforum_test"
 ADDON_ID = "deforum_blender"
 ADDON = f"bl_ext.{REPO_MODULE}.{ADDON_ID}"
 
+# The engine's Python: this venv, or another one when the add-on tests run in a
+# bpy-only venv (e.g. bpy 4.2: DEFORUM_TEST_ENGINE_PYTHON=.venv/bin/python).
+ENGINE_PY = os.environ.get("DEFORUM_TEST_ENGINE_PYTHON", sys.executable)
+
 _TMP = Path(tempfile.mkdtemp(prefix="deforum-bpy-"))
 atexit.register(shutil.rmtree, _TMP, ignore_errors=True)
 if "bpy" not in sys.modules:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.blender.helpers import (ADDON, ROOT, blender_ext_script,  # noqa: I001
+from tests.blender.helpers import (ADDON, ENGINE_PY, ROOT, blender_ext_script,  # noqa: I001
                                    keyframed_camera_scene)
 
 import bpy  # noqa: E402  (tests.blender.helpers sets the hermetic environment first)
@@ -33,9 +33,6 @@ import numpy as np  # noqa: E402
 from engine.camera import matrices_to_motion, matrices_to_schedules, vertical_fov  # noqa: E402
 from engine.schedules import evaluate_schedule  # noqa: E402
 
-# The engine's Python: this venv, or another one when the add-on tests run in a
-# bpy-only venv (e.g. bpy 4.2: DEFORUM_TEST_ENGINE_PYTHON=.venv/bin/python).
-ENGINE_PY = os.environ.get("DEFORUM_TEST_ENGINE_PYTHON", sys.executable)
 
 
 @pytest.fixture
@@ -243,7 +240,7 @@ def test_render_execute_writes_frames_and_one_strip(ready):
     assert len(strip.elements) == n
     assert strip.frame_final_start == scene.frame_start
     assert strip.frame_final_duration == n
-    assert strip.name == "Shot"
+    assert strip.name == "Shot (preview)"  # no model: the strip says it is a preview
     ts = strip["deforum_timestring"]
     assert frames[0].name == f"{ts}_00000.png"
     assert Path(strip["deforum_settings"]).is_file()
@@ -284,7 +281,8 @@ def test_rerender_keeps_earlier_takes_muted_and_never_touches_other_strips(ready
     first_ts = mine[0]["deforum_timestring"]
     time.sleep(1.05)  # a new timestring
     assert bpy.ops.deforum.render() == {"FINISHED"}
-    assert sorted(s.name for s in strips_of(edit)) == ["Other", "Shot", "Shot.001"]
+    assert sorted(s.name for s in strips_of(edit)) == ["Other", "Shot (preview)",
+                                                       "Shot (preview).001"]
     earlier, newest = sorted((s for s in strips_of(edit) if s.get("deforum_owner")),
                              key=lambda s: s.channel)
     assert earlier["deforum_timestring"] == first_ts and earlier.mute and earlier.channel == 2
@@ -295,14 +293,15 @@ def test_rerender_keeps_earlier_takes_muted_and_never_touches_other_strips(ready
     # another batch is another strip; the Shot takes keep their state
     scene.deforum.batch_name = "Alt"
     assert bpy.ops.deforum.render() == {"FINISHED"}
-    assert sorted(s.name for s in strips_of(edit)) == ["Alt", "Other", "Shot", "Shot.001"]
-    alt = next(s for s in strips_of(edit) if s.name == "Alt")
+    assert sorted(s.name for s in strips_of(edit)) == ["Alt (preview)", "Other", "Shot (preview)",
+                                                       "Shot (preview).001"]
+    alt = next(s for s in strips_of(edit) if s.name == "Alt (preview)")
     assert earlier.mute and not newest.mute and not alt.mute
     # Delete Take: the newest Shot take goes (its frames stay), the earlier one plays again
     edit.sequence_editor.active_strip = newest
     frames = sorted((out / "Shot").glob("*.png"))
     assert bpy.ops.deforum.delete_take() == {"FINISHED"}
-    assert sorted(s.name for s in strips_of(edit)) == ["Alt", "Other", "Shot"]
+    assert sorted(s.name for s in strips_of(edit)) == ["Alt (preview)", "Other", "Shot (preview)"]
     assert not earlier.mute and sorted((out / "Shot").glob("*.png")) == frames
     assert other.channel == 1 and not other.mute
 

@@ -4,18 +4,15 @@ output/log openers and the pre-flight check of a run."""
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.blender.helpers import ADDON, keyframed_camera_scene  # noqa: I001
+from tests.blender.helpers import ADDON, ENGINE_PY, keyframed_camera_scene  # noqa: I001
 
 import bpy  # noqa: E402  (tests.blender.helpers sets the hermetic environment first)
 
-ENGINE_PY = os.environ.get("DEFORUM_TEST_ENGINE_PYTHON", sys.executable)
 RAW = re.compile(r"_|\b3d\b|\bFov\b|\bDdim\b|\bN batch\b|\bStrength 0\b")
 
 

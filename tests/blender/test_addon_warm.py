@@ -12,48 +12,20 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.blender.helpers import keyframed_camera_scene  # noqa: I001
+import tests.blender.helpers  # noqa: F401, I001  (the hermetic environment before bpy)
 
-import bpy  # noqa: E402  (tests.blender.helpers sets the hermetic environment first)
+import bpy  # noqa: E402
 
-from tests.blender.test_addon import (ENGINE_PY, ROOT, no_process, start_long_run,  # noqa: E402
-                               takes_of)
+from tests.blender.test_addon import (ENGINE_PY, no_process, start_long_run,  # noqa: E402
+                                      takes_of)
 
 FRAMES = "*_[0-9][0-9][0-9][0-9][0-9].png"
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    """Written by the engine's Python: Blender's (the bpy-only 4.2/4.5 venvs) has no torch."""
-    folder = tmp_path_factory.mktemp("tiny")
-    subprocess.run([ENGINE_PY, "-m", "engine.tiny_model", str(folder)], check=True,
-                   cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"},
-                   capture_output=True)
-    return folder
-
-
-@pytest.fixture
-def warm(addon, tmp_path, monkeypatch):
-    """A 2D scene of 3 frames at 64×64; the motion preview until a test sets a model."""
-    # One torch thread: on a shared CPU, spinning OpenMP threads make a tiny model's
-    # steps take seconds at random, which would measure the machine, not the engine.
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    scene, _cam = keyframed_camera_scene(start=1, end=3, size=(64, 64))
-    settings = scene.deforum
-    settings.animation_mode = "2D"
-    settings.preview_motion = False
-    settings.steps = 5
-    settings.output_dir = str(tmp_path / "out")
-    settings.batch_name = "Warm"
-    addon.prefs.engine_python = ENGINE_PY
-    addon.prefs.device = "cpu"
-    assert addon.prefs.keep_engine_warm  # the default
-    return scene, tmp_path / "out", addon.sub("addon.runner"), addon.sub("engine.client.warm")
 
 
 def alive(pid) -> bool:
@@ -223,9 +195,6 @@ print("server", run.job.pid, run.job.state, flush=True)
 
 
 def test_blender_exit_mid_render_leaves_no_engine_process(tmp_path):
-    import subprocess
-    import sys
-
     out = subprocess.run([sys.executable, "-c", EXIT_WITH_A_WARM_ENGINE,
                           str(Path(__file__).resolve().parents[2]), str(tmp_path), ENGINE_PY],
                          capture_output=True, text=True, timeout=120)

@@ -293,3 +293,19 @@ def test_resolve_device():
             models.resolve_device("cuda")
     with pytest.raises(ModelError, match="tpu-ish"):
         models.resolve_device("tpu-ish")
+
+
+def test_self_check_says_whether_a_model_would_load_without_loading_it(tiny_dir, tmp_path):
+    """The set-up checklist's model line: a diffusers folder is recognised from its
+    configs; a file of another kind is named with what would work."""
+    import sys
+
+    from engine.client.install import check_report
+    assert models.model_kind(tiny_dir) == "sd1"
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a model")
+    with pytest.raises(ModelError, match=r"\.safetensors"):
+        models.model_kind(notes)
+    report = check_report(sys.executable, str(tiny_dir), str(tmp_path))
+    assert report["model"] == {"path": str(tiny_dir), "kind": "sd1"}
+    assert "config.json" in report["depth_model"]["error"]
