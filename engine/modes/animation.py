@@ -224,7 +224,7 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
     scene.  Frames already on disk (a resumed run) are kept, not rewritten.
     """
     loop = _Loop(settings, folder, timestring, progress, cancel,
-                 generate or preview_generate(settings), depth or (lambda frame, image: None),
+                 generate, depth or (lambda frame, image: None),
                  on_depth, scene_depth, keep_existing=resume is not None)
     return loop.run(resume or ResumeState(0, None, None))
 
@@ -233,11 +233,12 @@ class _Loop:
     """One pass of ``render_animation``: keyframes, the tweens between them, and output."""
 
     def __init__(self, settings: Mapping[str, Any], folder: Path, timestring: str,
-                 progress: Progress, cancel: CancelToken, generate: Generate, depth: DepthFn,
-                 on_depth: DepthSaver | None,
+                 progress: Progress, cancel: CancelToken, generate: Generate | None,
+                 depth: DepthFn, on_depth: DepthSaver | None,
                  scene_depth: SceneDepthFn | None, keep_existing: bool) -> None:
         self.settings, self.folder, self.timestring = settings, folder, timestring
-        self.progress, self.cancel, self.generate = progress, cancel, generate
+        self.progress, self.cancel = progress, cancel
+        self.generate = generate or preview_generate(settings)
         self.depth, self.on_depth, self.keep_existing = depth, on_depth, keep_existing
         self.frames = settings["max_frames"]
         self.cadence = max(1, min(settings["diffusion_cadence"], self.frames))
@@ -247,6 +248,9 @@ class _Loop:
         self.hidden = _Disocclusions(self.motion, scene_depth, depth, folder, timestring,
                                      self.cadence) if scene_depth is not None else None
         self.inpaint = self.hidden is not None and settings["inpaint_disocclusions"]
+        # The motion preview invents what the camera uncovers (stretched edge pixels):
+        # tinted, that area reads as "a model paints here", not as a broken warp.
+        self.tint = generate is None and self.hidden is not None and settings["preview_tint"]
         self.reference: np.ndarray | None = None
         self.written = 0
 
@@ -301,7 +305,10 @@ class _Loop:
                 older = self.motion.warp(older, f, z) if older is not None else None
             if self.hidden is not None and f > 0:
                 self.hidden.step(f)
-            self._emit(f, _tween(older, carried, (f - s + 1) / self.cadence), started)
+            image = _tween(older, carried, (f - s + 1) / self.cadence)
+            if self.tint and f > 0:
+                image = _tinted(image, self.hidden.unseen(f))
+            self._emit(f, image, started)
         return carried
 
     def _depth_into(self, frame: int, image: np.ndarray) -> np.ndarray | None:
@@ -327,6 +334,16 @@ def _tween(older: np.ndarray | None, newer: np.ndarray, weight: float) -> np.nda
     return np.clip(np.rint(blend), 0, 255).astype(np.uint8)
 
 
+TINT = np.array([255.0, 0.0, 255.0], dtype=np.float32)  # preview_tint's colour
+
+
+def _tinted(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``image`` with translucent magenta over ``mask`` (a copy; the loop keeps the original)."""
+    out = image.copy()
+    out[mask] = np.rint(out[mask] * 0.5 + TINT * 0.5).astype(np.uint8)
+    return out
+
+
 # ---------------------------------------------------------------- disocclusions
 
 def disocclusion_path(folder: Path, timestring: str, frame: int) -> Path:
@@ -342,6 +359,7 @@ class _Disocclusions:
         self.motion, self.scene_depth, self.depth = motion, scene_depth, depth
         self.folder, self.timestring, self.cadence = folder, timestring, cadence
         self._masks: dict[int, np.ndarray] = {}
+        self._unseen: tuple[int, np.ndarray] | None = None  # (frame, region) of ``unseen``
 
     def step(self, frame: int) -> np.ndarray:
         """What ``frame`` shows that frame−1 did not; written as a grey PNG."""
@@ -365,4 +383,15 @@ class _Disocclusions:
                 moved = self.motion.warp(region.astype(np.uint8) * 255, f, self.depth(f, None))
                 region = moved >= 64
             region = self.step(f) if region is None else region | self.step(f)
+        return region
+
+    def unseen(self, frame: int) -> np.ndarray:
+        """Everything uncovered in frames 1…frame, carried along with the picture: what a
+        motion preview (which never repaints) shows without having seen it."""
+        region = self.step(frame)
+        if self._unseen is not None and self._unseen[0] == frame - 1:
+            moved = self.motion.warp(self._unseen[1].astype(np.uint8) * 255, frame,
+                                     self.depth(frame, None))
+            region = region | (moved >= 128)
+        self._unseen = (frame, region)
         return region
