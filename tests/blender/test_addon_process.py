@@ -45,6 +45,7 @@ sed = scene.sequence_editor
 strips = list(sed.strips if hasattr(sed, 'strips') else sed.sequences)
 print(json.dumps([{'name': s.name, 'n': len(s.elements), 'start': s.frame_final_start,
                    'ts': s.get('deforum_timestring')} for s in strips]))
+print(json.dumps(sorted(o.name for o in bpy.data.objects)))
 """
 
 
@@ -64,5 +65,14 @@ def test_demo_writes_frames_mp4_and_a_blend_with_the_strip(tmp_path):
     check = subprocess.run([sys.executable, "-c", CHECK_BLEND, str(blend)], cwd=tmp_path,
                            capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stderr[-3000:]
-    strips = json.loads(check.stdout.strip().splitlines()[-1])
+    strips = json.loads(check.stdout.strip().splitlines()[-2])
     assert strips == [{"name": "BlenderDemo", "n": 6, "start": 1, "ts": timestring}]
+    objects = json.loads(check.stdout.strip().splitlines()[-1])
+    assert "Temple" in objects and "Cube" not in objects  # no default cube before the scene
+    # The terminal shows the run moving, a line per frame, and no deprecation warnings.
+    lines = out.stdout.splitlines()
+    for frame in frames:
+        assert any(line.startswith("Deforum: frame ") and line.endswith(str(frame))
+                   for line in lines), frame.name
+    assert "Deforum: Rendering scene depth 6/6" in lines
+    assert "Deprecat" not in out.stdout + out.stderr
