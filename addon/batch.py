@@ -21,6 +21,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 NOT_ENABLED = ("Deforum for Blender is not enabled in this Blender. Install and enable it "
                "once on this machine: blender -c extension install-file -r user_default -e "
@@ -74,7 +75,7 @@ def frame_range(text: str) -> tuple[int, int]:
     return start, end
 
 
-def addon_preferences():
+def addon_preferences() -> Any:
     """The enabled add-on's preferences, else None."""
     import bpy
 
@@ -85,7 +86,7 @@ def addon_preferences():
     return None
 
 
-def apply(args: argparse.Namespace, prefs, scene) -> dict[str, object]:
+def apply(args: argparse.Namespace, prefs: Any, scene: Any) -> dict[str, object]:
     """Set this run's options; returns the preferences' previous values to restore."""
     saved = {"keep_engine_warm": prefs.keep_engine_warm}
     prefs.keep_engine_warm = False  # one engine process for this run, gone when it ends
@@ -103,7 +104,7 @@ def apply(args: argparse.Namespace, prefs, scene) -> dict[str, object]:
     return saved
 
 
-def render(scene) -> tuple[bool, str]:
+def render(scene: Any) -> tuple[bool, str]:
     """Press Render Deforum; (finished, the run's closing message)."""
     import bpy
 

@@ -8,7 +8,10 @@ farm's log shows the run moving.
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from .runner import Run
 
 
 class FramePrinter:
@@ -19,7 +22,7 @@ class FramePrinter:
         self.printed: set[int] = set()  # engine frames
         self.passes: dict[int, int] = {}  # scene pass (its place in the run) → frames done
 
-    def __call__(self, run) -> None:
+    def __call__(self, run: Run) -> None:
         for place, scene_pass in enumerate(run.scene_passes):
             if scene_pass.done and self.passes.get(place) != scene_pass.done:
                 self.passes[place] = scene_pass.done
