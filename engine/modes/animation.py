@@ -337,11 +337,11 @@ def _tween(older: np.ndarray | None, newer: np.ndarray, weight: float) -> np.nda
 TINT = np.array([255.0, 0.0, 255.0], dtype=np.float32)  # preview_tint's colour
 
 
-def _tinted(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """``image`` with translucent magenta over ``mask`` (a copy; the loop keeps the original)."""
-    out = image.copy()
-    out[mask] = np.rint(out[mask] * 0.5 + TINT * 0.5).astype(np.uint8)
-    return out
+def _tinted(image: np.ndarray, unseen: np.ndarray) -> np.ndarray:
+    """``image`` under translucent magenta, as strong as each pixel is ``unseen`` (0…1);
+    a copy: the loop keeps the original."""
+    alpha = (0.5 * unseen)[..., None]
+    return np.rint(image * (1.0 - alpha) + TINT * alpha).astype(np.uint8)
 
 
 # ---------------------------------------------------------------- disocclusions
@@ -359,7 +359,7 @@ class _Disocclusions:
         self.motion, self.scene_depth, self.depth = motion, scene_depth, depth
         self.folder, self.timestring, self.cadence = folder, timestring, cadence
         self._masks: dict[int, np.ndarray] = {}
-        self._unseen: tuple[int, np.ndarray] | None = None  # (frame, region) of ``unseen``
+        self._seen: tuple[int, np.ndarray] | None = None  # (frame, 0…255 map) of ``unseen``
 
     def step(self, frame: int) -> np.ndarray:
         """What ``frame`` shows that frame−1 did not; written as a grey PNG."""
@@ -386,12 +386,15 @@ class _Disocclusions:
         return region
 
     def unseen(self, frame: int) -> np.ndarray:
-        """Everything uncovered in frames 1…frame, carried along with the picture: what a
-        motion preview (which never repaints) shows without having seen it."""
-        region = self.step(frame)
-        if self._unseen is not None and self._unseen[0] == frame - 1:
-            moved = self.motion.warp(self._unseen[1].astype(np.uint8) * 255, frame,
-                                     self.depth(frame, None))
-            region = region | (moved >= 128)
-        self._unseen = (frame, region)
-        return region
+        """H×W in 0…1: how much of each pixel of ``frame`` no frame has shown (what the
+        preview, which never repaints, invents), carried along with the picture.  Out of
+        picture counts as unseen, so the stretched border shows too, however slow the pan."""
+        uncovered = self.step(frame)
+        if self._seen is not None and self._seen[0] == frame - 1:
+            before = self._seen[1]
+        else:
+            before = np.full(uncovered.shape, 255, np.uint8)
+        seen = self.motion.warp(before, frame, self.depth(frame, None), padding_mode="zeros")
+        seen[uncovered] = 0
+        self._seen = (frame, seen)
+        return 1.0 - seen / 255.0
