@@ -141,3 +141,18 @@ def test_the_motion_preview_tints_magenta_what_no_frame_has_shown_yet(tmp_path):
         assert (red >= 0).all() and (green <= 0).all() and (blue >= 0).all()  # magenta
     # What frame 1 uncovered stays tinted while it moves along (the preview never repaints).
     assert changed.sum() > masks[2].sum()
+
+
+def test_diffused_frames_are_never_tinted(tmp_path, tiny_model):  # noqa: F811
+    frames = {}
+    for tint in (True, False):
+        folder = tmp_path / str(tint)
+        folder.mkdir()
+        result = run_engine("--settings", scene_settings(folder, 2, preview_tint=tint),
+                            "--enable_animation_mode", "--outdir", folder / "out", "--model",
+                            tiny_model, "--device", "cpu", "--progress", "jsonl")
+        assert result.returncode == 0, result.stderr
+        start = start_of(result)
+        frames[tint] = [png(Path(start["outdir"]) / f"{start['timestring']}_{k:05d}.png")
+                        for k in range(2)]
+    assert all(np.array_equal(a, b) for a, b in zip(frames[True], frames[False]))
