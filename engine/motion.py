@@ -31,8 +31,10 @@ class Motion:
     def moves(self) -> bool:
         return self.mode in ("2D", "3D")
 
-    def warp(self, image: np.ndarray, frame: int, depth: np.ndarray | None = None) -> np.ndarray:
-        """``image`` (at frame−1) moved by frame ``frame``'s motion."""
+    def warp(self, image: np.ndarray, frame: int, depth: np.ndarray | None = None,
+             padding_mode: str | None = None) -> np.ndarray:
+        """``image`` (at frame−1) moved by frame ``frame``'s motion; ``padding_mode`` (3D)
+        replaces the setting's, e.g. "zeros" for a map of what was in the picture."""
         from . import warp
 
         v = {k: float(a[frame]) for k, a in self.values.items()}
@@ -45,7 +47,7 @@ class Motion:
                                 perspective_flip=flip)
         if self.mode == "3D":
             return warp.warp_3d(image, depth, near=v["near_plane"], far=v["far_plane"],
-                                padding_mode=s["padding_mode"],
+                                padding_mode=padding_mode or s["padding_mode"],
                                 sampling_mode=s["sampling_mode"], warp_model=s["warp_model"],
                                 **self._camera_step(frame))
         return image

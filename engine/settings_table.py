@@ -87,6 +87,9 @@ SETTINGS: tuple[Setting, ...] = (
        "when set)", "output"),
     _s("preview_motion", "bool", False, "Render the motion without diffusion (warp, colour "
        "coherence, contrast, cadence); needs no model", "run"),
+    _s("preview_tint", "bool", True, "Motion preview with scene depth and the pinhole warp: "
+       "tint magenta what the camera uncovered (where a model would paint); diffused runs "
+       "are never tinted", "run"),
     _s("model_path", "path", "", "Local Stable Diffusion checkpoint (diffusers folder or "
        ".safetensors/.ckpt)", "sampling"),
     _s("model_config", "path", "", "Diffusers config folder for a single-file checkpoint "

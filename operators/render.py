@@ -9,7 +9,7 @@ import textwrap
 import bpy
 from bpy.props import BoolProperty, StringProperty
 
-from ..addon import compose, runner
+from ..addon import compose, console, runner
 from ..engine.client import warm
 from .common import report_error
 
@@ -92,10 +92,16 @@ class DEFORUM_OT_render(bpy.types.Operator):
             return {"CANCELLED"}
         self._run = run
         wm = context.window_manager
+        lines = console.FramePrinter() if bpy.app.background else None  # blender -b: a log
+
+        def on_progress(r):
+            wm.progress_update(r.progress()[0])
+            if lines is not None:
+                lines(r)
+
         wm.progress_begin(0.0, 1.0)
         try:
-            level, message = runner.run_blocking(
-                context, run, on_progress=lambda r: wm.progress_update(r.progress()[0]))
+            level, message = runner.run_blocking(context, run, on_progress=on_progress)
         finally:
             wm.progress_end()
         return self._done(level, message)

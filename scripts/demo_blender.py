@@ -2,12 +2,14 @@
 
     .venv/bin/python scripts/demo_blender.py [--out DIR] [--model PATH] [--frames N]
 
-Builds a small scene (ground, a few coloured objects, a sun, a keyframed camera
+Builds a small scene in an empty file (ground, a few coloured objects, a sun, a keyframed camera
 that dollies in and pans), then presses the add-on's "Render Deforum"
 (deforum.render, the blocking execute() path) with the scene's own depth (the
 warp follows the real camera) and its first frame, rendered with Cycles, as
 the init image. Without a model the engine renders the motion preview; with
---model (or $DEFORUM_MODEL) it diffuses. Writes, under OUT/BlenderDemo/: the
+--model (or $DEFORUM_MODEL) it diffuses. It prints a line per frame as the scene
+depth and the engine's frames arrive; the preview tints magenta what the camera
+uncovers, where a model would paint (preview_tint). Writes, under OUT/BlenderDemo/: the
 frames, the effective settings, an mp4, and deforum_demo.blend whose VSE holds
 the strip. The add-on is enabled as an extension from a temporary repository
 and a temporary Blender user folder, so the user's Blender config is untouched.
@@ -42,7 +44,8 @@ def parse_args() -> argparse.Namespace:
 
 def material(bpy, name: str, rgb: tuple[float, float, float]):
     mat = bpy.data.materials.new(name)
-    mat.use_nodes = True
+    if mat.node_tree is None:  # before Blender 5.0 (where use_nodes is deprecated)
+        mat.use_nodes = True
     bsdf = mat.node_tree.nodes.get("Principled BSDF")
     if bsdf is not None:
         bsdf.inputs["Base Color"].default_value = (*rgb, 1.0)
@@ -78,7 +81,8 @@ def build_scene(bpy, frames: int, size: tuple[int, int]):
     bpy.context.active_object.data.energy = 3.0
     world = bpy.data.worlds.new("Sky")
     world.color = (0.45, 0.6, 0.85)
-    world.use_nodes = True
+    if world.node_tree is None:  # before Blender 5.0
+        world.use_nodes = True
     background = world.node_tree.nodes.get("Background")
     if background is not None:
         background.inputs["Color"].default_value = (0.45, 0.6, 0.85, 1.0)
@@ -133,7 +137,7 @@ def configure(bpy, scene, args, out: Path) -> None:
         row.frame, row.prompt, row.negative = frame, prompt, negative
 
 
-def report(bpy, scene) -> int:
+def report(bpy, scene, preview: bool) -> int:
     """Save the .blend beside the frames and print where everything is; the exit code."""
     sed = scene.deforum.sequencer_scene.sequence_editor  # the takes' own scene
     strips = list(sed.strips if hasattr(sed, "strips") else sed.sequences)
@@ -149,11 +153,15 @@ def report(bpy, scene) -> int:
     print(f"demo: movie   {movie} ({'ok' if movie.is_file() else 'MISSING'})")
     print(f"demo: blend   {blend}")
     print(f"demo: settings {strip['deforum_settings']}")
+    if preview:
+        print("demo: motion preview: magenta marks what the camera uncovers, where a model "
+              "would paint (setting preview_tint)")
     return 0 if movie.is_file() and blend.is_file() else 1
 
 
 def main() -> int:
     args = parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # in order with Blender's own output
     width, height = (int(v) for v in args.size.lower().split("x"))
     out = Path(args.out).resolve()
     tmp = Path(tempfile.mkdtemp(prefix="deforum-demo-"))
@@ -161,6 +169,9 @@ def main() -> int:
     import bpy  # noqa: E402  (after BLENDER_USER_RESOURCES)
     import addon_utils  # noqa: E402
 
+    # An empty file (no default cube, camera or light); factory settings reset the
+    # preferences too, so this comes before the add-on is enabled.
+    bpy.ops.wm.read_factory_settings(use_empty=True)
     repo_dir = tmp / "extensions"
     repo_dir.mkdir()
     (repo_dir / "deforum_blender").symlink_to(ROOT, target_is_directory=True)
@@ -176,15 +187,18 @@ def main() -> int:
 
         configure(bpy, scene, args, out)
 
+        print(f"demo: rendering {args.frames} frames: the camera's depth, then the engine "
+              f"({'diffusion' if args.model else 'motion preview, no model'})")
         t1 = time.monotonic()
         result = bpy.ops.deforum.render()
         print(f"demo: deforum.render → {result} in {time.monotonic() - t1:.1f}s: "
               f"{scene.deforum.status}")
         if result != {"FINISHED"}:
             return 1
-        return report(bpy, scene)
+        return report(bpy, scene, preview=not args.model)
     finally:
-        addon_utils.disable(ADDON, default_set=True)
+        # Removing the repository disables its add-on (disabling first makes Blender
+        # print "not enabled" when the repository goes).
         bpy.context.preferences.extensions.repos.remove(repo)
         shutil.rmtree(tmp, ignore_errors=True)
 

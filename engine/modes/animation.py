@@ -228,7 +228,7 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
     scene.  Frames already on disk (a resumed run) are kept, not rewritten.
     """
     loop = _Loop(settings, folder, timestring, progress, cancel,
-                 generate or preview_generate(settings), depth or (lambda frame, image: None),
+                 generate, depth or (lambda frame, image: None),
                  on_depth, scene_depth, keep_existing=resume is not None)
     return loop.run(resume or ResumeState(0, None, None))
 
@@ -237,11 +237,12 @@ class _Loop:
     """One pass of ``render_animation``: keyframes, the tweens between them, and output."""
 
     def __init__(self, settings: Mapping[str, Any], folder: Path, timestring: str,
-                 progress: Progress, cancel: CancelToken, generate: Generate, depth: DepthFn,
-                 on_depth: DepthSaver | None,
+                 progress: Progress, cancel: CancelToken, generate: Generate | None,
+                 depth: DepthFn, on_depth: DepthSaver | None,
                  scene_depth: SceneDepthFn | None, keep_existing: bool) -> None:
         self.settings, self.folder, self.timestring = settings, folder, timestring
-        self.progress, self.cancel, self.generate = progress, cancel, generate
+        self.progress, self.cancel = progress, cancel
+        self.generate = generate or preview_generate(settings)
         self.depth, self.on_depth, self.keep_existing = depth, on_depth, keep_existing
         self.frames = settings["max_frames"]
         self.cadence = max(1, min(settings["diffusion_cadence"], self.frames))
@@ -251,6 +252,9 @@ class _Loop:
         self.hidden = _Disocclusions(self.motion, scene_depth, depth, folder, timestring,
                                      self.cadence) if scene_depth is not None else None
         self.inpaint = self.hidden is not None and settings["inpaint_disocclusions"]
+        # The motion preview invents what the camera uncovers (stretched edge pixels):
+        # tinted, that area reads as "a model paints here", not as a broken warp.
+        self.tint = generate is None and self.hidden is not None and settings["preview_tint"]
         self.reference: np.ndarray | None = None
         self.written = 0
 
@@ -305,7 +309,10 @@ class _Loop:
                 older = self.motion.warp(older, f, z) if older is not None else None
             if self.hidden is not None and f > 0:
                 self.hidden.step(f)
-            self._emit(f, _tween(older, carried, (f - s + 1) / self.cadence), started)
+            image = _tween(older, carried, (f - s + 1) / self.cadence)
+            if self.tint and f > 0:
+                image = _tinted(image, self.hidden.unseen(f))
+            self._emit(f, image, started)
         return carried
 
     def _depth_into(self, frame: int, image: np.ndarray) -> np.ndarray | None:
@@ -331,6 +338,16 @@ def _tween(older: np.ndarray | None, newer: np.ndarray, weight: float) -> np.nda
     return np.clip(np.rint(blend), 0, 255).astype(np.uint8)
 
 
+TINT = np.array([255.0, 0.0, 255.0], dtype=np.float32)  # preview_tint's colour
+
+
+def _tinted(image: np.ndarray, unseen: np.ndarray) -> np.ndarray:
+    """``image`` under translucent magenta, as strong as each pixel is ``unseen`` (0…1);
+    a copy: the loop keeps the original."""
+    alpha = (0.5 * unseen)[..., None]
+    return np.rint(image * (1.0 - alpha) + TINT * alpha).astype(np.uint8)
+
+
 # ---------------------------------------------------------------- disocclusions
 
 def disocclusion_path(folder: Path, timestring: str, frame: int) -> Path:
@@ -346,6 +363,7 @@ class _Disocclusions:
         self.motion, self.scene_depth, self.depth = motion, scene_depth, depth
         self.folder, self.timestring, self.cadence = folder, timestring, cadence
         self._masks: dict[int, np.ndarray] = {}
+        self._seen: tuple[int, np.ndarray] | None = None  # (frame, 0…255 map) of ``unseen``
 
     def step(self, frame: int) -> np.ndarray:
         """What ``frame`` shows that frame−1 did not; written as a grey PNG."""
@@ -370,3 +388,17 @@ class _Disocclusions:
                 region = moved >= 64
             region = self.step(f) if region is None else region | self.step(f)
         return region
+
+    def unseen(self, frame: int) -> np.ndarray:
+        """H×W in 0…1: how much of each pixel of ``frame`` no frame has shown (what the
+        preview, which never repaints, invents), carried along with the picture.  Out of
+        picture counts as unseen, so the stretched border shows too, however slow the pan."""
+        uncovered = self.step(frame)
+        if self._seen is not None and self._seen[0] == frame - 1:
+            before = self._seen[1]
+        else:
+            before = np.full(uncovered.shape, 255, np.uint8)
+        seen = self.motion.warp(before, frame, self.depth(frame, None), padding_mode="zeros")
+        seen[uncovered] = 0
+        self._seen = (frame, seen)
+        return 1.0 - seen / 255.0

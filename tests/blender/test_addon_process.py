@@ -46,6 +46,7 @@ print(json.dumps([{'scene': scene.name, 'name': s.name, 'n': len(s.elements),
                   for s in (scene.sequence_editor.strips
                             if hasattr(scene.sequence_editor, 'strips')
                             else scene.sequence_editor.sequences)]))
+print(json.dumps(sorted(o.name for o in bpy.data.objects)))
 """
 
 
@@ -65,9 +66,18 @@ def test_demo_writes_frames_mp4_and_a_blend_with_the_strip(tmp_path):
     check = subprocess.run([sys.executable, "-c", CHECK_BLEND, str(blend)], cwd=tmp_path,
                            capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stderr[-3000:]
-    strips = json.loads(check.stdout.strip().splitlines()[-1])
+    strips = json.loads(check.stdout.strip().splitlines()[-2])
     # the only strip is in the takes' own sequencer scene, none in the 3D scene; no model
     # (the demo's default) makes a motion preview, and its strip says so
     name = "BlenderDemo" if os.environ.get("DEFORUM_MODEL") else "BlenderDemo (preview)"
     assert strips == [{"scene": "Deforum Demo Deforum", "name": name, "n": 6, "start": 1,
                        "ts": timestring}]
+    objects = json.loads(check.stdout.strip().splitlines()[-1])
+    assert "Temple" in objects and "Cube" not in objects  # no default cube before the scene
+    # The terminal shows the run moving, a line per frame, and no deprecation warnings.
+    lines = out.stdout.splitlines()
+    for frame in frames:
+        assert any(line.startswith("Deforum: frame ") and line.endswith(str(frame))
+                   for line in lines), frame.name
+    assert "Deforum: Rendering scene depth 6/6" in lines
+    assert "Deprecat" not in out.stdout + out.stderr

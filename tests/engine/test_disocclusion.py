@@ -113,3 +113,46 @@ def test_a_keyframe_after_tweens_inpaints_everything_uncovered_since_the_last_on
     assert region.sum() > hidden.step(3).sum() + hidden.step(1)[:, :-4].sum() // 2
     assert sorted(p.name for p in (tmp_path / "ts_disocclusion").iterdir()) == [
         f"{k:05d}.png" for k in (1, 2, 3)]
+
+
+def _preview_frames(tmp_path, name, **values):
+    result = run_engine("--settings", scene_settings(tmp_path / name, 4, **values),
+                        "--enable_animation_mode", "--outdir", tmp_path / name / "out",
+                        "--preview", "--progress", "jsonl")
+    assert result.returncode == 0, result.stderr
+    start = start_of(result)
+    folder, ts = Path(start["outdir"]), start["timestring"]
+    masks = [png(folder / f"{ts}_disocclusion" / f"{k:05d}.png")[..., 0] > 127
+             for k in (1, 2, 3)]
+    return [png(folder / f"{ts}_{k:05d}.png") for k in range(4)], masks
+
+
+def test_the_motion_preview_tints_magenta_what_no_frame_has_shown_yet(tmp_path):
+    (tmp_path / "tint").mkdir()
+    (tmp_path / "plain").mkdir()
+    tinted, masks = _preview_frames(tmp_path, "tint")  # preview_tint is on by default
+    plain, _ = _preview_frames(tmp_path, "plain", preview_tint=False)
+    assert np.array_equal(tinted[0], plain[0])  # frame 0 uncovers nothing
+    for k in (1, 2, 3):
+        changed = np.any(tinted[k] != plain[k], axis=-1)
+        assert changed[masks[k - 1]].all()  # what frame k uncovered is tinted …
+        assert changed.mean() < 0.3          # … and the box and most of the wall are not
+        red, green, blue = (tinted[k][changed].astype(int) - plain[k][changed]).T
+        assert (red >= 0).all() and (green <= 0).all() and (blue >= 0).all()  # magenta
+    # What frame 1 uncovered stays tinted while it moves along (the preview never repaints).
+    assert changed.sum() > masks[2].sum()
+
+
+def test_diffused_frames_are_never_tinted(tmp_path, tiny_model):  # noqa: F811
+    frames = {}
+    for tint in (True, False):
+        folder = tmp_path / str(tint)
+        folder.mkdir()
+        result = run_engine("--settings", scene_settings(folder, 2, preview_tint=tint),
+                            "--enable_animation_mode", "--outdir", folder / "out", "--model",
+                            tiny_model, "--device", "cpu", "--progress", "jsonl")
+        assert result.returncode == 0, result.stderr
+        start = start_of(result)
+        frames[tint] = [png(Path(start["outdir"]) / f"{start['timestring']}_{k:05d}.png")
+                        for k in range(2)]
+    assert all(np.array_equal(a, b) for a, b in zip(frames[True], frames[False]))
