@@ -20,7 +20,7 @@ from ..engine.client.job import engine_root
 from ..engine.errors import SettingsError
 from ..engine.settings import effective_settings, parse_settings
 from ..engine.settings_table import BY_NAME
-from . import bake, preflight, prefs, props
+from . import bake, preflight, prefs, props, tidy
 from .bake_math import schedule_from_values
 from .scene_passes import colour, depth, mask
 from .scene_passes.driver import ScenePass
@@ -179,12 +179,12 @@ def _scene_input_passes(scene, data: dict[str, Any], stem: Path,
     masks of that collection go to ``{stem}_masks/`` as the mask video.
     """
     settings = scene.deforum
-    folder = stem.with_name(stem.name + "_scene")
+    folder = tidy.scratch(stem.parent, stem.name, tidy.SCENE)
     if settings.animation_mode == "Video Input" and settings.video_from_scene:
         data["video_init_path"] = str(folder)
         passes = [colour.colour_pass(scene, folder, setting="video_from_scene")]
         if settings.stylise_mask is not None:
-            masks = stem.with_name(stem.name + "_masks")
+            masks = tidy.scratch(stem.parent, stem.name, tidy.MASKS)
             data.update(use_mask_video=True, video_mask_path=str(masks))
             passes.append(mask.mask_pass(scene, masks, settings.stylise_mask))
         return passes
@@ -271,7 +271,7 @@ def compose_job(context, scene) -> Composed:
     stem = _new_stem(jobs_dir, settings.batch_name)
     passes = []
     if scene_depth:
-        depth_folder = jobs_dir / f"{stem}_depth"
+        depth_folder = tidy.scratch(jobs_dir, stem, tidy.DEPTH)
         data.update(scene_depth_settings(depth_folder))
         passes.append(depth.depth_pass(scene, depth_folder))
     passes += _scene_input_passes(scene, data, jobs_dir / stem, preview)

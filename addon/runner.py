@@ -88,7 +88,7 @@ def prepare(context, *, scene=None) -> Run:
     addon_prefs = prefs.get(context)
     composed = compose_job(context, scene)
     stem, jobs_dir = composed.stem, composed.jobs_dir
-    cancel_file = jobs_dir / f"{stem}.cancel"
+    cancel_file = tidy.scratch(jobs_dir, stem, tidy.CANCEL)
     command = job.engine_command(composed.python, composed.settings_path, composed.outdir,
                                  preview=composed.preview, cancel_file=cancel_file,
                                  video=bool(settings.make_video))

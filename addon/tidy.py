@@ -17,8 +17,16 @@ import threading
 import time
 from pathlib import Path
 
-SCRATCH_SUFFIXES = ("_depth", "_scene", "_masks", ".cancel")
-_SCRATCH = re.compile(r"^(?P<stem>.+_\d{14}(?:_\d+)?)(?P<suffix>_depth|_scene|_masks|\.cancel)$")
+# A run's scratch beside its job file, by what it holds: the names compose and runner give.
+DEPTH, SCENE, MASKS, CANCEL = "_depth", "_scene", "_masks", ".cancel"
+SCRATCH_SUFFIXES = (DEPTH, SCENE, MASKS, CANCEL)
+_SCRATCH = re.compile(r"^(?P<stem>.+_\d{14}(?:_\d+)?)(?P<suffix>%s)$"
+                      % "|".join(re.escape(s) for s in SCRATCH_SUFFIXES))
+
+
+def scratch(jobs_dir: Path, stem: str, suffix: str) -> Path:
+    """Where run ``stem`` keeps one kind of scratch (``DEPTH``, ``SCENE``, …)."""
+    return jobs_dir / f"{stem}{suffix}"
 
 
 def scratch_stem(path: Path) -> str | None:

@@ -14,11 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.blender.helpers import ENGINE_PY
 from tests.blender.test_addon_process import CHECK_BLEND
 
 ROOT = Path(__file__).resolve().parents[2]
 BATCH = ROOT / "addon" / "batch.py"
-ENGINE_PY = os.environ.get("DEFORUM_TEST_ENGINE_PYTHON", sys.executable)
 
 # argv: ROOT, shot.blend, "enable"/"disabled", then the script's options.
 BLENDER_B = """
@@ -67,13 +67,14 @@ def test_a_farm_renders_a_frame_range_of_a_saved_shot(tmp_path):
     lines = out.stdout.splitlines()
     assert [line for line in lines if line.startswith("Deforum: frame ")] == [
         f"Deforum: frame {k + 1}/4: {path}" for k, path in enumerate(frames)]
-    assert any(line.startswith("Deforum: done: 4 frames in strip 'Shot'")
+    assert any(line.startswith("Deforum: done: 4 frames in strip 'Shot (preview)'")
                for line in lines)
     check = subprocess.run([sys.executable, "-c", CHECK_BLEND,
-                            str(tmp_path / "rendered.blend")], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+                            str(tmp_path / "rendered.blend")], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
     assert check.returncode == 0, check.stderr[-3000:]
     (strip,) = json.loads(check.stdout.strip().splitlines()[-2])  # (the last: objects)
-    assert (strip["name"], strip["n"], strip["start"]) == ("Shot", 4, 3)
+    assert (strip["name"], strip["n"], strip["start"]) == ("Shot (preview)", 4, 3)
 
 
 def test_a_broken_setting_exits_non_zero_with_the_setting_and_its_value(tmp_path):

@@ -15,7 +15,7 @@ from tests.blender.helpers import keyframed_camera_scene  # noqa: I001
 
 import bpy  # noqa: E402  (tests.blender.helpers sets the hermetic environment first)
 
-from tests.blender.test_addon import ENGINE_PY, CheckingLayout, strips_of  # noqa: E402
+from tests.blender.test_addon import ENGINE_PY, CheckingLayout, takes_of  # noqa: E402
 from tests.blender.test_addon_warm import render_and_see_a_step  # noqa: E402
 
 
@@ -59,7 +59,7 @@ def test_without_a_model_the_panel_report_and_strip_say_preview(no_model, addon)
     scene, _out = no_model
     assert "Motion preview — no model set" in drawn_texts(addon)
     assert bpy.ops.deforum.render() == {"FINISHED"}
-    (strip,) = strips_of(scene)
+    (strip,) = takes_of(scene)
     assert strip.name == "MyBatch (preview)"
     assert "motion preview — no model set" in scene.deforum.status
     assert scene.deforum.status.startswith("Deforum: 3 frames in strip 'MyBatch (preview)'")
@@ -77,6 +77,7 @@ def test_a_preview_starts_from_the_scene_when_the_camera_sees_something(no_model
                      [(0, 1, 2, 3)])
     scene.collection.objects.link(bpy.data.objects.new("Ground", mesh))
     scene.render.engine = "BLENDER_WORKBENCH"
+    scene.deforum.keep_intermediates = True  # to look at the scene render afterwards
     assert bpy.ops.deforum.render() == {"FINISHED"}
     (job_file,) = [p for p in (out / "jobs").glob("MyBatch_*.json")
                    if json.loads(p.read_text()).get("use_init")]
@@ -112,7 +113,7 @@ def test_deforum_model_environment_variable_diffuses_without_a_preference(
     assert any("$DEFORUM_MODEL" in t for t in drawn_texts(addon, "prefs"))
     log = render_and_see_a_step(runner, monkeypatch)
     assert f"loading model {tiny_model}" in log
-    (strip,) = strips_of(scene)
+    (strip,) = takes_of(scene)
     assert strip.name == "Warm" and "preview" not in scene.deforum.status
 
 

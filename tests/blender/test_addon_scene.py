@@ -364,8 +364,10 @@ def test_success_removes_the_job_scratch_and_failure_keeps_it(plane_scene):
     assert "of job scratch removed" in scene.deforum.status
     assert len(takes_of(scene)[0].elements) == FRAMES  # the frames themselves stay
 
+    broken = out / "broken.png"  # there, so the pre-flight passes; the engine cannot read it
+    broken.write_bytes(b"not a picture")
     scene.deforum.use_init = True  # the engine fails after the depth pass
-    scene.deforum.init_image = str(out / "missing.png")
+    scene.deforum.init_image = str(broken)
     with pytest.raises(RuntimeError, match="init_image"):
         bpy.ops.deforum.render()
     assert len(depth_maps(out)) == FRAMES
@@ -419,10 +421,13 @@ def test_f12_on_the_3d_scene_renders_the_scene_and_the_takes_scene_the_take(plan
         (scene.frame_start, scene.frame_end, WIDTH, HEIGHT, scene.render.fps)
     (strip,) = strips_of(takes)
     frame = pixels(Path(strip.directory) / strip.elements[0].filename)
+    # A preview starts from the scene's own render, so the take's sky is blue too: turn
+    # the world green, and F12 must show green (the scene), not the blue take.
+    scene.world.node_tree.nodes["Background"].inputs["Color"].default_value = (0, 1, 0, 1)
     scene.frame_set(START)
     rendered = render_still(scene, tmp_path / "scene.png")
-    r, _g, b, _ = rendered[HEIGHT // 2, 2]  # the sky left of the plane
-    assert b > 0.8 and r < 0.2  # the world's blue
+    r, g, b, _ = rendered[HEIGHT // 2, 2]  # the sky left of the plane
+    assert g > r + 0.2 and g > b + 0.2  # the world's new green, not the take's blue
     assert np.abs(rendered.ravel() - frame).max() > 0.2  # not the take
     takes.frame_set(START)
     shown = render_still(takes, tmp_path / "take.png")
