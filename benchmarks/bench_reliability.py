@@ -1,15 +1,19 @@
-"""Reliability under hostile input: every input must end in a result or a SettingsError.
+"""Reliability under hostile input and kills: every input must end in a result or a
+SettingsError, and every killed run must resume to the frames of an uninterrupted one.
 
-Run ``python benchmarks/bench_reliability.py [--count N] [--seed S]``.  Each
-section feeds seeded, randomly generated hostile input to one part of the
-engine and sorts the outcomes: a valid result, a SettingsError naming the
-setting, or anything else (a bug).  It also reports the slowest single input
-and the growth of the process's peak memory, which must stay under 200 MB.
-The process exits with status 1 when a section has a bug or breaks a bound.
+Run ``python benchmarks/bench_reliability.py [--count N] [--kills K] [--seed S]``.
+Each input section feeds seeded, randomly generated hostile input to one part
+of the engine and sorts the outcomes: a valid result, a SettingsError naming
+the setting, or anything else (a bug).  It also reports the slowest single
+input and the growth of the process's peak memory, which must stay under
+200 MB.  The kills section runs the real engine (tiny random model) K times,
+SIGKILLs it at a seeded random moment, resumes it and counts frames lost
+(missing or not decodable) and mismatched (not byte-identical).  The process
+exits with status 1 when a section has a bug or breaks a bound.
 
-The last section, ``cli_matrix``, runs the bad-input matrix of
-``tests/engine/bad_inputs.py`` through the real CLI, one process per case, and
-counts what a user would see: exit codes, error keys, tracebacks, stray files.
+The section ``cli_matrix`` runs the bad-input matrix of ``tests/engine/bad_inputs.py``
+through the real CLI, one process per case, and counts what a user would see: exit
+codes, error keys, tracebacks, stray files.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import random
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,9 +35,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from engine.errors import SettingsError  # noqa: E402
+from engine.output import frame_path  # noqa: E402
 from engine.expressions import _ARITY, FUNCTIONS  # noqa: E402
 from engine.schedules import MAX_FRAME, PromptSchedule, ScheduleWarning, evaluate_schedule  # noqa: E402,E501
 from tests.engine.bad_inputs import CASES, run_case  # noqa: E402
+from engine.tiny_model import write_tiny_model  # noqa: E402
+from tests.engine.kill_harness import (KILL_SETTINGS, Moment, events, frame_damage,  # noqa: E402
+                                       kill_at, resume, run_engine, write_settings)
 
 MAX_SECONDS = 1.0
 MAX_GROWTH_MB = 200.0
@@ -284,9 +293,97 @@ def cli_matrix() -> bool:
     return not problems
 
 
+# ---------------------------------------------------------------- kills
+
+@dataclass
+class KillRow:
+    """Outcomes of the kill-and-resume cycles."""
+
+    cycles: int = 0
+    killed: int = 0        # the engine was still running when the kill came
+    survived: int = 0      # killed, resumed with exit 0, every frame byte-identical
+    lost: int = 0          # frames missing or not decodable after the resume
+    mismatched: int = 0    # frames that decode but differ from the uninterrupted run
+    moments: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and self.survived == self.killed
+
+
+def kills(count: int, seed: int) -> KillRow:
+    """``count`` runs of the engine, each SIGKILLed at a seeded random moment and resumed.
+
+    A moment is, one time in four, halfway through writing a random frame (the
+    engine's test-only pause), else after a random number of frames plus up
+    to half a second, which lands in diffusion, warping or a write.
+    """
+    r = random.Random(seed)
+    frames = KILL_SETTINGS["max_frames"]
+    row = KillRow()
+    if not count:
+        return row
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        write_tiny_model(root / "model", single_file=True)
+        reference = _reference_frames(root / "reference", root / "model")
+        for cycle in range(count):
+            moment = Moment(in_write=r.randint(1, frames - 1)) if r.random() < 0.25 else \
+                Moment(frames=r.randint(1, frames - 1), delay=r.uniform(0.0, 0.5))
+            _kill_cycle(row, moment, root / f"cycle{cycle}", root / "model", reference)
+    return row
+
+
+def _reference_frames(folder: Path, model: Path) -> list[bytes]:
+    """The frames of one uninterrupted run, as bytes."""
+    folder.mkdir()
+    result = run_engine(write_settings(folder / "s.txt", batch_name="run"), folder / "out", model)
+    if result.returncode != 0:
+        raise RuntimeError(f"the uninterrupted run failed: {result.stderr}")
+    ts = next(e for e in events(result) if e["event"] == "start")["timestring"]
+    return [frame_path(folder / "out" / "run", ts, i).read_bytes()
+            for i in range(KILL_SETTINGS["max_frames"])]
+
+
+def _kill_cycle(row: KillRow, moment: Moment, folder: Path, model: Path,
+                reference: list[bytes]) -> None:
+    """Kill one fresh run at ``moment``, resume it, and count what the resume left wrong."""
+    folder.mkdir()
+    settings = write_settings(folder / "s.txt", batch_name="run")
+    row.cycles += 1
+    row.moments.append(str(moment))
+    try:
+        ts, killed = kill_at(moment, settings, folder / "out", model)
+        result = resume(settings, folder / "out", model, ts)
+    except (AssertionError, subprocess.SubprocessError) as exc:
+        row.failures.append(f"{moment}: {str(exc)[-300:]}")
+        return
+    lost, mismatched = frame_damage(folder / "out" / "run", ts, reference)
+    row.killed += killed
+    row.lost, row.mismatched = row.lost + lost, row.mismatched + mismatched
+    if result.returncode != 0:
+        row.failures.append(f"{moment}: resume exited {result.returncode}: "
+                            f"{result.stderr.strip()[-300:]}")
+    elif killed and not lost and not mismatched:
+        row.survived += 1
+
+
+def print_kills(row: KillRow) -> None:
+    print(f"{'kills':<14}{'cycles':>8}{'killed':>8}{'survived':>10}{'frames lost':>13}"
+          f"{'mismatched':>12}")
+    print(f"{'':<14}{row.cycles:>8}{row.killed:>8}{row.survived:>10}{row.lost:>13}"
+          f"{row.mismatched:>12}")
+    print(f"kills: moments {', '.join(row.moments)}")
+    for failure in row.failures[:5]:
+        print(f"  FAILED {failure}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=10_000, help="inputs per section")
+    parser.add_argument("--kills", type=int, default=8,
+                        help="kill-and-resume cycles of the real engine (0: none)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     rows = []
@@ -302,9 +399,12 @@ def main() -> int:
         print(f"{row.section}: slowest input {row.slowest_input!r}")
         for bug in row.bugs[:5]:
             print(f"  BUG {bug}")
-    ok = cli_matrix() and all(row.ok for row in rows)
-    print("PASS" if ok else f"FAIL: bugs, a single input over {MAX_SECONDS} s or "
-          f"memory growth over {MAX_GROWTH_MB} MB")
+    matrix = cli_matrix()
+    killing = kills(args.kills, args.seed)
+    print_kills(killing)
+    ok = matrix and all(row.ok for row in rows) and killing.ok
+    print("PASS" if ok else f"FAIL: bugs, a single input over {MAX_SECONDS} s, "
+          f"memory growth over {MAX_GROWTH_MB} MB, or a kill not survived")
     return 0 if ok else 1
 
 

@@ -299,7 +299,7 @@ def _soundtrack(settings: Settings) -> str | None:
 
 
 def _movie(settings: Settings, job: Job, audio: str | None) -> str:
-    """Encode the frames into ``{timestring}.mp4``; returns its path."""
+    """Encode the frames into a new movie (``video.movie_path``); returns its path."""
     from .video import write_video
 
     movie = write_video(job.folder, job.timestring, settings["max_frames"], settings["fps"],

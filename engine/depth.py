@@ -10,6 +10,7 @@ motion preview import this module without them.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -20,7 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .errors import InputError, ModelError
-from .output import FRAME_DIGITS
+from .output import FRAME_DIGITS, write_atomic, write_png
 
 EQUALIZE_BINS = 1024
 # What Blender writes where a ray hits nothing; stands in for +inf so the warp stays finite.
@@ -303,12 +304,9 @@ def write_scene_depth(folder: str | Path, frame: int, depth: np.ndarray, *,
         raise ValueError(f"depth must be H×W, got shape {depth.shape}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{frame:0{FRAME_DIGITS}d}.npy"
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "wb") as handle:
-        np.save(handle, depth, allow_pickle=False)
-    os.replace(partial, path)
-    return path
+    buffer = io.BytesIO()
+    np.save(buffer, depth, allow_pickle=False)
+    return write_atomic(folder / f"{frame:0{FRAME_DIGITS}d}.npy", buffer.getvalue(), replace=True)
 
 
 # --- saving --------------------------------------------------------------------
@@ -320,17 +318,10 @@ def depth_map_path(folder: str | Path, timestring: str, frame: int) -> Path:
 def save_depth_map(path: Path, z: np.ndarray, lo: float = 1.0, hi: float = 2.0) -> None:
     """8-bit grey PNG of z over one fixed range [lo, hi] (comparable across the run).
 
-    Refuses to replace an existing file (FileExistsError).
+    Written atomically; refuses to replace an existing file (FileExistsError).
     """
-    import cv2
-
     scaled = (np.nan_to_num(np.asarray(z, dtype=np.float64), nan=lo) - lo) / (hi - lo)
-    grey = np.rint(np.clip(scaled, 0.0, 1.0) * 255.0).astype(np.uint8)
-    ok, data = cv2.imencode(".png", grey)
-    if not ok:
-        raise OSError(f"could not encode {path}")
-    with open(path, "xb") as handle:
-        handle.write(data.tobytes())
+    write_png(path, np.rint(np.clip(scaled, 0.0, 1.0) * 255.0).astype(np.uint8))
 
 
 # --- what the render loop asks ----------------------------------------------------

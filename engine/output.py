@@ -1,10 +1,20 @@
-"""Where a run writes: folder, timestring and frame files, never overwriting."""
+"""Where a run writes: folder, timestring and frame files, never overwriting.
+
+Every file the engine writes appears whole or not at all (``atomic_path``): a
+run killed mid-write leaves at most a dot-prefixed temporary file, which no
+listing of frames or images picks up.
+"""
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -40,16 +50,151 @@ def frame_path(folder: Path, timestring: str, index: int) -> Path:
     return folder / f"{timestring}_{index:0{FRAME_DIGITS}d}.png"
 
 
-def write_png(path: Path, image: np.ndarray) -> None:
-    """Write an RGB (or grey H×W) uint8 image to a new PNG; never replaces a file."""
+# ---------------------------------------------------------------- atomic writes
+
+TEMP_MARK = ".tmp-"
+# Test-only (tests/engine/test_kill_resume.py): DEFORUM_TEST_PAUSE_IN_WRITE=N makes the
+# write of frame N stop halfway for PAUSE_SECONDS, so a test can kill the engine there.
+PAUSE_VARIABLE = "DEFORUM_TEST_PAUSE_IN_WRITE"
+PAUSE_SECONDS = 60.0
+# Errors of os.link on file systems without hard links (FAT/exFAT drives, some shares;
+# Windows reports ERROR_INVALID_FUNCTION as EINVAL).
+_NO_HARD_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EINVAL}
+
+
+def temp_path(path: Path, suffix: str = "") -> Path:
+    """``.{name}.tmp-{pid}{suffix}`` beside ``path``: hidden, never a frame name, ours alone.
+
+    ``suffix`` is for writers that choose the format by extension (the movie).
+    """
+    return path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}{suffix}")
+
+
+@contextmanager
+def atomic_path(path: Path, *, replace: bool = False, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary name to write; when the block ends, the file appears as ``path``.
+
+    The temporary file is synced to disk, then hard-linked to ``path`` and
+    unlinked: ``os.link`` fails with FileExistsError when ``path`` exists, so
+    an existing file is never replaced, with no window between a check and
+    the move.  Where a file system has no hard links, ``path`` is checked and
+    the file renamed; only one engine writes a timestring's files, so nothing
+    can appear in between.  ``replace=True`` renames over ``path``
+    (``os.replace``, atomic too).  The folder is synced where that is
+    supported, so the new name survives a power cut.  On any failure the
+    temporary file is removed and ``path`` is untouched.
+    """
+    temp = temp_path(path, suffix)
+    temp.unlink(missing_ok=True)  # ours: left by a killed process that had our pid
+    try:
+        yield temp
+        _fsync_file(temp)
+        _publish(temp, path, replace)
+    finally:
+        temp.unlink(missing_ok=True)
+    _fsync_folder(path.parent)
+
+
+def write_atomic(path: Path, data: bytes, *, replace: bool = False) -> Path:
+    """Write ``data`` to ``path`` as one step (see ``atomic_path``); returns ``path``."""
+    with atomic_path(path, replace=replace) as temp:
+        with open(temp, "wb") as handle:
+            _test_pause(path, handle, data)
+            handle.write(data)
+    return path
+
+
+def _publish(temp: Path, path: Path, replace: bool) -> None:
+    if replace:
+        os.replace(temp, path)
+        return
+    try:
+        os.link(temp, path)
+    except OSError as exc:
+        if exc.errno not in _NO_HARD_LINKS:  # FileExistsError included: never replace
+            raise
+        if path.exists():
+            raise FileExistsError(errno.EEXIST, "not replacing an existing file", str(path))
+        os.rename(temp, path)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "r+b") as handle:
+        os.fsync(handle.fileno())
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a new name in ``folder`` durable; Windows and some file systems cannot."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
+def _test_pause(path: Path, handle: BinaryIO, data: bytes) -> None:
+    """Test-only hook (``PAUSE_VARIABLE``): write half of frame N, then wait to be killed."""
+    index = os.environ.get(PAUSE_VARIABLE)
+    if not index or not re.fullmatch(rf"[^_]+_{int(index):0{FRAME_DIGITS}d}\.png", path.name):
+        return
+    handle.write(data[:len(data) // 2])
+    handle.flush()
+    time.sleep(PAUSE_SECONDS)
+    handle.seek(0)  # not killed: the whole file follows
+
+
+def remove_stale_temps(folder: Path, names: str) -> list[Path]:
+    """Delete temporary files a killed run left for targets whose names match ``names``.
+
+    Only names ``temp_path`` makes (``.{name}.tmp-{digits}``, optional
+    suffix) are touched; every other file stays.  Returns what was removed.
+    """
+    pattern = re.compile(rf"\.(?:{names}){re.escape(TEMP_MARK)}\d+(?:\.[a-z0-9]+)?")
+    stale = [p for p in folder.glob(".*") if pattern.fullmatch(p.name) and p.is_file()] \
+        if folder.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
+# ---------------------------------------------------------------- images
+
+def encode_png(image: np.ndarray, path: Path) -> bytes:
+    """An RGB (or grey H×W) uint8 image as PNG bytes; ``path`` names it in errors."""
     import cv2
 
     ok, data = cv2.imencode(".png", np.ascontiguousarray(
         image if image.ndim == 2 else image[..., ::-1]))
     if not ok:
         raise OSError(f"could not encode {path}")
-    with open(path, "xb") as handle:
-        handle.write(data.tobytes())
+    return data.tobytes()
+
+
+def write_png(path: Path, image: np.ndarray, *, replace: bool = False) -> None:
+    """Write an RGB (or grey H×W) uint8 image as a PNG, atomically; replaces a file only
+    when asked (a resumed run replacing a frame it found broken)."""
+    write_atomic(path, encode_png(image, path), replace=replace)
+
+
+PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def decodes(path: Path) -> bool:
+    """Whether ``path`` is a whole image: a PNG must end in its IEND chunk and decode."""
+    import cv2
+
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError:
+        return False
+    if not data.size or (path.suffix.lower() == ".png" and data[-12:].tobytes() != PNG_END):
+        return False
+    return cv2.imdecode(data, cv2.IMREAD_UNCHANGED) is not None
 
 
 def read_image(path: str | Path, size: tuple[int, int], key: str) -> np.ndarray:
@@ -73,9 +218,12 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 
 
 def image_files(folder: Path) -> list[Path]:
-    """The images in ``folder`` in natural order (frame2 before frame10)."""
+    """The images in ``folder`` in natural order (frame2 before frame10).
+
+    Hidden files are left out: a killed writer's temporary files, macOS's ``._`` files.
+    """
     def natural(path: Path) -> list:
         return [int(part) if part.isdigit() else part.lower()
                 for part in re.split(r"(\d+)", path.name)]
-    return sorted((p for p in folder.iterdir()
-                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES), key=natural)
+    return sorted((p for p in folder.iterdir() if not p.name.startswith(".")
+                   and p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES), key=natural)

@@ -303,9 +303,8 @@ def effective_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def write_settings_file(path: str | os.PathLike[str], data: Mapping[str, Any]) -> Path:
-    """Write settings JSON to a new file; an existing file is never replaced."""
-    path = Path(path)
-    with open(path, "x", encoding="utf-8") as handle:
-        json.dump(dict(data), handle, indent=4, ensure_ascii=False)
-        handle.write("\n")
-    return path
+    """Write settings JSON to a new file atomically; an existing file is never replaced."""
+    from .output import write_atomic
+
+    text = json.dumps(dict(data), indent=4, ensure_ascii=False) + "\n"
+    return write_atomic(Path(path), text.encode("utf-8"))

@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 from .errors import InputError
-from .output import FRAME_DIGITS, image_files
+from .output import FRAME_DIGITS, atomic_path, frame_path, image_files
 from .paths import local_path
 
 MARKER = ".extracted.json"
@@ -181,40 +181,60 @@ def video_fps(path: str) -> float | None:
 
 # ---------------------------------------------------------------- movie output
 
+def movie_path(folder: Path, timestring: str) -> Path:
+    """``{timestring}.mp4``, else the first free ``{timestring}_2.mp4``, ``_3``…
+
+    A resumed run that makes its movie again never replaces the earlier one.
+    """
+    target, number = folder / f"{timestring}.mp4", 2
+    while target.exists():
+        target, number = folder / f"{timestring}_{number}.mp4", number + 1
+    return target
+
+
 def write_video(folder: Path, timestring: str, count: int, fps: float,
                 audio: str | None = None) -> Path:
-    """Encode ``{timestring}_00000.png…`` into ``{timestring}.mp4`` (never replaces one).
+    """Encode ``{timestring}_00000.png…`` into a new movie (``movie_path``); returns its path.
 
-    ``audio`` (a video or audio file) adds its first audio track, cut to the
-    movie's length.
+    The movie is encoded under a temporary name and appears whole.  ``audio``
+    (a video or audio file) adds its first audio track, cut to the movie's length.
     """
-    target = folder / f"{timestring}.mp4"
-    if target.exists():
-        raise FileExistsError(f"{target} exists; not overwriting it")
+    target = movie_path(folder, timestring)
+    frames = folder / f"{timestring}_%0{FRAME_DIGITS}d.png"
     ffmpeg = ffmpeg_executable()
-    if ffmpeg is not None:
-        command = [ffmpeg, "-hide_banner", "-loglevel", "error", "-n",
-                   "-framerate", f"{fps:g}", "-start_number", "0",
-                   "-i", str(folder / f"{timestring}_%0{FRAME_DIGITS}d.png")]
-        if audio:
-            command += ["-i", audio, "-map", "0:v:0", "-map", "1:a:0?", "-c:a", "aac",
-                        "-shortest"]
-        command += ["-frames:v", str(count), "-c:v", "libx264", "-pix_fmt", "yuv420p",
-                    "-crf", "17", "-preset", "veryfast",
-                    # yuv420p needs even sizes; pad by one pixel when a side is odd.
-                    "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", str(target)]
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise RuntimeError(f"ffmpeg failed writing {target}: {result.stderr.strip()}")
-        return target
-    import cv2  # fallback without ffmpeg: MPEG-4 Part 2, which OpenCV can always write
+    with atomic_path(target, suffix=".mp4") as temp:  # encoders pick the format by suffix
+        if ffmpeg is not None:
+            _encode_ffmpeg(ffmpeg, frames, count, fps, audio, temp)
+        else:
+            _encode_opencv(folder, timestring, count, fps, temp)
+    return target
 
-    first = cv2.imread(str(folder / f"{timestring}_{0:0{FRAME_DIGITS}d}.png"))
-    writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*"mp4v"), fps,
+
+def _encode_ffmpeg(ffmpeg: str, frames: Path, count: int, fps: float, audio: str | None,
+                   movie: Path) -> None:
+    """H.264/yuv420p with ffmpeg."""
+    command = [ffmpeg, "-hide_banner", "-loglevel", "error", "-n",
+               "-framerate", f"{fps:g}", "-start_number", "0", "-i", str(frames)]
+    if audio:
+        command += ["-i", audio, "-map", "0:v:0", "-map", "1:a:0?", "-c:a", "aac", "-shortest"]
+    command += ["-frames:v", str(count), "-c:v", "libx264", "-pix_fmt", "yuv420p",
+                "-crf", "17", "-preset", "veryfast",
+                # yuv420p needs even sizes; pad by one pixel when a side is odd.
+                "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", str(movie)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"ffmpeg failed writing {movie}: {result.stderr.strip()}")
+
+
+def _encode_opencv(folder: Path, timestring: str, count: int, fps: float, movie: Path) -> None:
+    """Fallback without ffmpeg: MPEG-4 Part 2, which OpenCV can always write."""
+    import cv2
+
+    first = cv2.imread(str(frame_path(folder, timestring, 0)))
+    writer = cv2.VideoWriter(str(movie), cv2.VideoWriter_fourcc(*"mp4v"), fps,
                              (first.shape[1], first.shape[0]))
     try:
         for index in range(count):
-            writer.write(cv2.imread(str(folder / f"{timestring}_{index:0{FRAME_DIGITS}d}.png")))
+            writer.write(cv2.imread(str(frame_path(folder, timestring, index))))
     finally:
         writer.release()
-    return target

@@ -25,7 +25,7 @@ import numpy as np
 from ..color import match_colors
 from ..errors import InputError
 from ..motion import Motion
-from ..output import frame_path, read_image, write_png
+from ..output import decodes, frame_path, read_image, remove_stale_temps, write_png
 from ..progress import Progress
 from ..seeds import seed_sequence
 from ..settings import Settings
@@ -65,8 +65,7 @@ class Animation(Mode):
         if self.scene_depth is None:
             warn_inpaint_ignored(settings, self.job.progress)
         if self.job.resuming:
-            self.resume = resume_state(settings, self.job.folder, self.job.timestring,
-                                       self.depth or (lambda frame, image: None))
+            self.resume = self._resume(settings)
         if self.resume is None or self.resume.start == 0:
             check_init_image(settings)
 
@@ -75,6 +74,19 @@ class Animation(Mode):
         if diffusion is not None:
             self.generate = animation_generate(diffusion, settings, mask)
         return settings["max_frames"]
+
+    def _resume(self, settings: Settings) -> ResumeState:
+        """The resumed run's state, after clearing what a killed run left half-written."""
+        job = self.job
+        remove_stale_temps(job.folder, re.escape(job.timestring) + r"(?:_.+|\.mp4)")
+        remove_stale_temps(disocclusion_path(job.folder, job.timestring, 0).parent, r"\d+\.png")
+        state = resume_state(settings, job.folder, job.timestring,
+                             self.depth or (lambda frame, image: None))
+        for index in sorted(state.broken):
+            path = frame_path(job.folder, job.timestring, index)
+            job.progress.warning(f"resume_timestring: {path} is not a whole image (an "
+                                 "interrupted write); rendering it again", key="resume_timestring")
+        return state
 
     def render(self) -> int:
         job = self.job
@@ -171,43 +183,76 @@ class ResumeState:
     start: int                       # first keyframe still to diffuse
     newest: np.ndarray | None        # the previous keyframe carried to start − 1
     reference: np.ndarray | None     # colour-coherence reference, if already taken
+    broken: frozenset[int] = frozenset()  # frames on disk that do not decode: replaced
 
 
-def _contiguous_frames(folder: Path, timestring: str) -> int:
-    """How many frames 0, 1, 2, … of ``timestring`` exist without a gap."""
+def _frames_on_disk(folder: Path, timestring: str) -> set[int]:
+    """The frame numbers of ``timestring`` that have a file (whole or not)."""
     pattern = re.compile(re.escape(timestring) + r"_(\d{5})\.png$")
-    present = {int(m.group(1)) for p in folder.glob(f"{timestring}_*.png")
-               if (m := pattern.match(p.name))}
+    return {int(m.group(1)) for p in folder.glob(f"{timestring}_*.png")
+            if (m := pattern.match(p.name))}
+
+
+def _complete_blocks(frames: set[int], cadence: int) -> int:
+    """How many frames 0, 1, 2, … of ``frames`` fill whole cadence blocks without a gap."""
     count = 0
-    while count in present:
+    while count in frames:
         count += 1
-    return count
+    return cadence * (count // cadence)
+
+
+def _broken_frames(folder: Path, timestring: str, present: set[int], cadence: int,
+                   coherent: bool) -> frozenset[int]:
+    """The frames a resume relies on or keeps that are not whole images.
+
+    Checked: the last frame of the newest complete block (the carried
+    keyframe), the colour reference (frame c−1) and every frame after the
+    block, which the resumed run keeps as they are.  A broken one counts as
+    missing, which can move the resume point back, so the check repeats.
+    Frames are written in order, so a kill can break only these.
+    """
+    broken: set[int] = set()
+    checked: set[int] = set()
+    while True:
+        complete = _complete_blocks(present - broken, cadence)
+        relied = {i for i in present if i >= complete - 1}
+        if coherent and complete > cadence:
+            relied.add(cadence - 1)
+        if not relied - checked:
+            return frozenset(broken)
+        broken |= {i for i in relied - checked
+                   if not decodes(frame_path(folder, timestring, i))}
+        checked |= relied
 
 
 def resume_state(settings: Mapping[str, Any], folder: Path, timestring: str,
                  depth: DepthFn) -> ResumeState:
-    """Rebuild the loop state after the last complete cadence block on disk.
+    """Rebuild the loop state after the last complete cadence block of whole frames.
 
     The last frame of a block is exactly the newest keyframe carried to it,
     and frame c−1 warped into c is the colour reference, so a resumed run
-    writes the same frames as an uninterrupted one.
+    writes the same frames as an uninterrupted one.  Frames that do not decode
+    (left by a kill mid-write before writes were atomic) are rendered again
+    and replace the broken file; a frame that decodes is never rewritten.
     """
     cadence = max(1, min(settings["diffusion_cadence"], settings["max_frames"]))
-    count = _contiguous_frames(folder, timestring)
-    if count == 0:
+    present = _frames_on_disk(folder, timestring)
+    if 0 not in present:
         raise InputError(f"resume_timestring: no frames {timestring}_00000.png… in {folder}",
                          key="resume_timestring", value=timestring)
-    complete = cadence * (count // cadence)
+    coherent = settings["color_coherence"] != "None"
+    broken = _broken_frames(folder, timestring, present, cadence, coherent)
+    complete = _complete_blocks(present - broken, cadence)
     if complete == 0:
-        return ResumeState(0, None, None)
+        return ResumeState(0, None, None, broken)
     size = (settings["W"], settings["H"])
     newest = read_image(frame_path(folder, timestring, complete - 1), size, "resume_timestring")
     reference = None
-    if settings["color_coherence"] != "None" and complete > cadence:
+    if coherent and complete > cadence:
         motion = Motion(settings, max(settings["max_frames"], cadence + 1))
         first = read_image(frame_path(folder, timestring, cadence - 1), size, "resume_timestring")
         reference = motion.warp(first, cadence, depth(cadence, first))
-    return ResumeState(complete, newest, reference)
+    return ResumeState(complete, newest, reference, broken)
 
 
 # ---------------------------------------------------------------- the loop
@@ -229,7 +274,8 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
     """
     loop = _Loop(settings, folder, timestring, progress, cancel,
                  generate, depth or (lambda frame, image: None),
-                 on_depth, scene_depth, keep_existing=resume is not None)
+                 on_depth, scene_depth, keep_existing=resume is not None,
+                 broken=resume.broken if resume is not None else frozenset())
     return loop.run(resume or ResumeState(0, None, None))
 
 
@@ -239,11 +285,13 @@ class _Loop:
     def __init__(self, settings: Mapping[str, Any], folder: Path, timestring: str,
                  progress: Progress, cancel: CancelToken, generate: Generate | None,
                  depth: DepthFn, on_depth: DepthSaver | None,
-                 scene_depth: SceneDepthFn | None, keep_existing: bool) -> None:
+                 scene_depth: SceneDepthFn | None, keep_existing: bool,
+                 broken: frozenset[int]) -> None:
         self.settings, self.folder, self.timestring = settings, folder, timestring
         self.progress, self.cancel = progress, cancel
         self.generate = generate or preview_generate(settings)
         self.depth, self.on_depth, self.keep_existing = depth, on_depth, keep_existing
+        self.broken = broken
         self.frames = settings["max_frames"]
         self.cadence = max(1, min(settings["diffusion_cadence"], self.frames))
         self.motion = Motion(settings, self.frames)
@@ -323,9 +371,10 @@ class _Loop:
 
     def _emit(self, index: int, image: np.ndarray, started: float) -> None:
         path = frame_path(self.folder, self.timestring, index)
-        if self.keep_existing and path.exists():
+        broken = index in self.broken
+        if self.keep_existing and not broken and path.exists():
             return
-        write_png(path, image)
+        write_png(path, image, replace=broken)
         self.written += 1
         self.progress.frame(index, str(path), time.monotonic() - started)
 
