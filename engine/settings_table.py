@@ -318,6 +318,7 @@ LABELS: dict[str, str] = {
     "animation_mode": "Animation Mode", "max_frames": "Frame Count", "W": "Width",
     "H": "Height", "batch_name": "Batch Name", "fps": "Frame Rate", "make_video": "Write Movie",
     "skip_video_creation": "Skip Movie", "preview_motion": "Motion Preview",
+    "preview_tint": "Tint Uncovered Areas",
     "model_path": "Model", "model_config": "Model Config", "device": "Device",
     "half_precision": "Half Precision", "resume_from_timestring": "Resume a Run",
     "resume_timestring": "Run to Resume", "animation_prompts": "Prompts",

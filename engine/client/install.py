@@ -17,7 +17,7 @@ from typing import Any
 from .job import engine_env, engine_root
 
 SELF_CHECK = (
-    "import json, sys, engine\n"
+    "import importlib, json, sys, engine\n"
     "info = {'python': sys.version.split()[0], 'engine': engine.__version__}\n"
     "try:\n"
     "    import torch\n"
@@ -38,7 +38,7 @@ SELF_CHECK = (
     "    if not path:\n"
     "        return\n"
     "    try:\n"
-    "        check = getattr(__import__(module, fromlist=[function]), function)\n"
+    "        check = getattr(importlib.import_module(module), function)\n"
     "        info[key] = {'path': path, 'kind': check(path)}\n"
     "    except Exception as exc:\n"
     "        info[key] = {'path': path, 'error': str(exc)}\n"

@@ -139,8 +139,9 @@ def test_no_eval_exec_or_numexpr_anywhere():
     pattern = re.compile(r"(?<![\w.])(eval|exec|compile|__import__)\s*\(|\bnumexpr\.|"
                          r"import\s+numexpr|getattr\(\s*builtins")
     offenders = []
-    for path in [*ROOT.glob("engine/**/*.py"), *ROOT.glob("operators/**/*.py"),
-                 *ROOT.glob("panels/**/*.py"), ROOT / "__init__.py"]:
+    for path in [*ROOT.glob("engine/**/*.py"), *ROOT.glob("addon/**/*.py"),
+                 *ROOT.glob("operators/**/*.py"), *ROOT.glob("panels/**/*.py"),
+                 ROOT / "__init__.py"]:
         for number, line in enumerate(path.read_text().splitlines(), 1):
             if pattern.search(line):
                 offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
