@@ -2,7 +2,7 @@
 
 ``noise_type`` "uniform" is white Gaussian noise (the name is Deforum's; the
 values are normal, not uniform).  "perlin" multiplies that white noise by a
-smooth envelope in [0, 1]: fractal Perlin noise with ``perlin_w`` cells across
+smooth envelope around 0.5 (mostly within 0…1): fractal Perlin noise with ``perlin_w`` cells across
 the width and ``perlin_h`` down the height, each further octave at twice the
 frequency and ``perlin_persistence`` times the amplitude, so the grain comes in
 blobs of that size.  The noise multiplier scales the noise that img2img adds to
