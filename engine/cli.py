@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import EXIT_FAILED, Cancelled, ModelError, SettingsError
+from .errors import EXIT_FAILED, BlankFrame, Cancelled, ModelError, SettingsError
 from .modes import MODES
 from .modes.common import CancelToken, Job, Mode
 from .output import batch_folder, new_timestring, timestring_in_use
@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     progress = Progress(jsonl=args.progress == "jsonl")
     try:
         return run(args, progress)
-    except (SettingsError, ModelError) as exc:
+    except (SettingsError, ModelError, BlankFrame) as exc:
         progress.error(str(exc), key=getattr(exc, "key", None), code=exc.exit_code)
         return exc.exit_code
     except (Cancelled, KeyboardInterrupt):
