@@ -7,6 +7,7 @@ import torch
 
 from engine.noise import initial_noise_scale, noise_field, perlin_octaves
 from engine.settings import parse_settings
+from tests.engine.test_diffusion import pipes, tiny_model  # noqa: F401 (fixtures)
 
 
 def mean_frequency(image: np.ndarray, axis: int) -> float:
@@ -88,3 +89,18 @@ def test_noise_multiplier_scales_the_first_add_noise_only(factor):
         later = scheduler.add_noise(zero, one, None)
     assert torch.allclose(first, one * factor) and torch.equal(later, one)
     assert torch.equal(scheduler.add_noise(zero, one, None), one)
+
+
+def test_noise_multiplier_changes_img2img_and_one_changes_nothing(pipes):
+    from engine.diffusion import Diffusion
+    from engine.modes.common import CancelToken
+
+    diffusion = Diffusion(pipes, parse_settings({"W": 64, "H": 64, "steps": 6}), CancelToken())
+    init = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+
+    def run(factor):
+        return diffusion(init, strength=0.5, seed=4, noise=0.02, prompt="a cat",
+                         noise_multiplier=factor).astype(int)
+    plain = run(1.0)
+    assert np.array_equal(plain, run(1.0))
+    assert np.abs(run(1.5) - plain).mean() > 0.5
