@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import EXIT_FAILED, Cancelled, InputError, ModelError, SettingsError, shown
+from .errors import (EXIT_FAILED, BlankFrame, Cancelled, InputError, ModelError, SettingsError,
+                     shown)
 from .masks import load_mask
 from .modes import MODES
 from .modes.common import CancelToken, Job, Mode
@@ -314,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     progress = Progress(jsonl=args.progress == "jsonl")
     try:
         return run(args, progress)
-    except (SettingsError, ModelError) as exc:
+    except (SettingsError, ModelError, BlankFrame) as exc:
         progress.error(str(exc), key=getattr(exc, "key", None), code=exc.exit_code)
         return exc.exit_code
     except (Cancelled, KeyboardInterrupt):

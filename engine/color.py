@@ -2,28 +2,38 @@
 
 Follows Deforum's ``maintain_colors`` (OpenCV 8-bit conversions, then
 ``skimage.exposure.match_histograms`` per channel) in true RGB channel order
-and with the result rounded instead of truncated.
+and with the result rounded instead of truncated.  ``Coherence`` holds a
+run's reference and Deforum's rules for when it is taken and what is matched.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 _PREFIX = "match frame 0 "
 _SPACES = ("lab", "hsv", "rgb")
+# References from outside the animation; Deforum matches them in LAB.
+_OUTSIDE = {"image": "lab", "video input": "lab"}
+
+
+def _name(mode: str) -> str:
+    """``"Match Frame 0 LAB"`` → ``"lab"``, ``"Video Input"`` → ``"video input"``."""
+    name = mode.strip().lower() if isinstance(mode, str) else ""
+    return name[len(_PREFIX):].strip() if name.startswith(_PREFIX) else name
 
 
 def _space(mode: str) -> str | None:
     """``"LAB"``/``"Match Frame 0 LAB"`` → ``"lab"``; ``"None"`` → None (any case)."""
-    name = mode.strip().lower() if isinstance(mode, str) else ""
-    if name.startswith(_PREFIX):
-        name = name[len(_PREFIX):].strip()
+    name = _name(mode)
     if name == "none":
         return None
-    if name not in _SPACES:
+    if name not in _SPACES and name not in _OUTSIDE:
         raise ValueError(f"unknown colour coherence mode {mode!r}: expected None, LAB, HSV, "
-                         "RGB or 'Match Frame 0 LAB|HSV|RGB'")
-    return name
+                         "RGB, Image, Video Input or 'Match Frame 0 LAB|HSV|RGB'")
+    return _OUTSIDE.get(name, name)
 
 
 def _matching_table(source: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -50,7 +60,8 @@ def match_colors(image: np.ndarray, reference: np.ndarray, mode: str) -> np.ndar
     """``image`` (uint8 RGB) with each channel's histogram matched to ``reference``'s.
 
     ``mode`` picks the colour space (LAB, HSV or RGB, optionally spelt
-    "Match Frame 0 …", any case); "None" returns ``image`` itself.
+    "Match Frame 0 …", any case; Image and Video Input match in LAB); "None"
+    returns ``image`` itself.
     """
     space = _space(mode)
     if space is None:
@@ -69,3 +80,58 @@ def match_colors(image: np.ndarray, reference: np.ndarray, mode: str) -> np.ndar
     tables = [_matching_table(source[..., c], target[..., c]) for c in range(3)]
     matched = cv2.LUT(source, np.stack(tables, axis=-1)[:, None, :])
     return matched if back is None else cv2.cvtColor(matched, back)
+
+
+def grayscale(image: np.ndarray) -> np.ndarray:
+    """``image`` (uint8 RGB) as grey luma (0.299 R + 0.587 G + 0.114 B) in all three channels."""
+    import cv2
+
+    return cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+
+
+class Coherence:
+    """A run's colour reference and Deforum's rules for it.
+
+    The warped init of every keyframe after the first is matched to the
+    reference; the first such init becomes the reference when there is none
+    yet.  Without ``legacy_colormatch`` the generated keyframes are matched too,
+    and frame 0 generated without an init image is the reference.  With it, a
+    keyframe diffused at strength 0 (a fresh picture) becomes the reference.
+    Image and Video Input references come from outside (``set_reference``),
+    are matched to frame 0 as well, and are never replaced by frames.
+    ``color_force_grayscale`` greys the init and the generated frame.
+    """
+
+    def __init__(self, settings: Mapping[str, Any], reference: np.ndarray | None = None) -> None:
+        self.mode = settings["color_coherence"]
+        self.active = _space(self.mode) is not None
+        self.outside = _name(self.mode) in _OUTSIDE
+        self.legacy = settings["legacy_colormatch"]
+        self.grey = settings["color_force_grayscale"]
+        self.reference = reference
+
+    def set_reference(self, image: np.ndarray) -> None:
+        """Match to ``image`` from now on (the colour image, the current video frame)."""
+        self.reference = image
+
+    def prepare(self, warped: np.ndarray) -> np.ndarray:
+        """The warped init of a keyframe after the first, matched (and greyed)."""
+        if self.active:
+            if self.reference is None:
+                self.reference = warped
+            else:
+                warped = match_colors(warped, self.reference, self.mode)
+        return grayscale(warped) if self.grey else warped
+
+    def finish(self, image: np.ndarray, frame: int, strength: float,
+               had_init: bool) -> np.ndarray:
+        """A generated keyframe, matched and greyed by the rules; may become the reference."""
+        if self.active and self.reference is not None and (
+                not self.legacy or frame == 0 and self.outside):
+            image = match_colors(image, self.reference, self.mode)
+        if self.grey:
+            image = grayscale(image)
+        fresh = strength == 0 if self.legacy else not had_init
+        if self.active and fresh and not self.outside:
+            self.reference = image
+        return image

@@ -2,9 +2,11 @@
 
 Deforum's ``strength`` is how much of the init image to keep, so a frame runs
 ``(1 − strength)·steps`` denoising steps; with fewer than one step the
-prepared image passes through untouched (no VAE round trip).  Noise is added
-to the [−1, 1] image from a generator seeded by the frame's seed, then the VAE
-encodes it and diffusers' img2img takes the latents.  Masks keep the black area
+prepared image passes through untouched (no VAE round trip).  Noise
+(``noise.noise_field``: white or Perlin-shaped) is added to the [−1, 1] image
+from a generator seeded by the frame's seed, then the VAE encodes it and
+diffusers' img2img takes the latents, its initial noise scaled by the noise
+multiplier.  Masks keep the black area
 at the (re-noised) init latents on every step, and ``overlay_mask`` pastes the
 original back after decoding.  A cancel request stops within one step.
 """
@@ -18,6 +20,7 @@ import numpy as np
 
 from .errors import Cancelled
 from .masks import overlay
+from .noise import initial_noise_scale, noise_field
 from .samplers import make_scheduler
 
 
@@ -80,7 +83,7 @@ class Diffusion:
     # ------------------------------------------------------------------ public
     def __call__(self, init: np.ndarray | None, *, strength: float, seed: int, noise: float,
                  prompt: str, negative: str = "", mask: np.ndarray | None = None,
-                 frame: int = 0) -> np.ndarray:
+                 frame: int = 0, noise_multiplier: float = 1.0) -> np.ndarray:
         """Diffuse one frame; ``init`` None means txt2img with full steps."""
         import torch
 
@@ -101,7 +104,7 @@ class Diffusion:
         generator = self._generator(seed)
         pixels = torch.from_numpy(init).permute(2, 0, 1)[None].float() / 127.5 - 1.0
         if noise:
-            pixels = pixels + torch.randn(pixels.shape, generator=generator) * noise
+            pixels = pixels + noise_field(tuple(pixels.shape), generator, s) * noise
         with torch.no_grad():
             encoded = pipe.vae.encode(pixels.to(device=device, dtype=pipe.vae.dtype))
             latents = encoded.latent_dist.sample(generator=generator) * pipe.vae.config.scaling_factor
@@ -115,9 +118,10 @@ class Diffusion:
                     noise=torch.randn(latents.shape, generator=self._generator(seed + 1)).to(
                         device=device, dtype=dtype))
             # +0.5 keeps diffusers' int(steps·strength) at exactly ``steps``.
-            out = pipe(image=latents, strength=min((steps + 0.5) / s["steps"], 1.0),
-                       callback_on_step_end=self._step_callback(**callback_args),
-                       **{**self._common(prompt, negative, seed), "generator": generator})
+            with initial_noise_scale(pipe.scheduler, noise_multiplier):
+                out = pipe(image=latents, strength=min((steps + 0.5) / s["steps"], 1.0),
+                           callback_on_step_end=self._step_callback(**callback_args),
+                           **{**self._common(prompt, negative, seed), "generator": generator})
         image = self._to_uint8(out.images)
         if mask is not None and s["overlay_mask"]:
             image = overlay(init, image, mask, s["mask_overlay_blur"])

@@ -48,3 +48,13 @@ class Cancelled(Exception):
     """The user asked the run to stop (exit code 130)."""
 
     exit_code = EXIT_CANCELLED
+
+
+class BlankFrame(RuntimeError):
+    """A generated frame came out blank and ``reroll_blank_frames`` stops the run (exit 1)."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, message: str, key: str = "reroll_blank_frames") -> None:
+        super().__init__(message)
+        self.key = key

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .blank import REROLL_CHOICES
+from .noise import NOISE_TYPES
 from .samplers import SAMPLER_NAMES, WEBUI_NAMES
 
 BOOKKEEPING = "bookkeeping"  # group of keys that never matter outside their tool
@@ -167,9 +169,50 @@ SETTINGS: tuple[Setting, ...] = (
        "(1 − denoising strength)", "coherence"),
     _s("contrast_schedule", "schedule", "0:(1.0)", "Contrast multiplier before diffusion",
        "coherence"),
-    _s("color_coherence", "choice", "Match Frame 0 LAB", "Hold colours to the first frame",
+    # Files without these keys (the notebook's, the local CLI's) keep Deforum's original
+    # behaviour: uniform noise, no noise multiplier, no anti-blur. webui files carry them.
+    _s("noise_type", "choice", "uniform", "uniform = white Gaussian grain; perlin = grain in "
+       "blobs of perlin_w × perlin_h cells (webui default)", "coherence",
+       choices=NOISE_TYPES),
+    _s("perlin_w", "int", 8, "Perlin noise: cells across the width (first octave)",
+       "coherence", minimum=1, maximum=100),
+    _s("perlin_h", "int", 8, "Perlin noise: cells down the height (first octave)",
+       "coherence", minimum=1, maximum=100),
+    _s("perlin_octaves", "int", 4, "Perlin noise: octaves, each at twice the frequency",
+       "coherence", minimum=1, maximum=10),
+    _s("perlin_persistence", "float", 0.5, "Perlin noise: amplitude factor from one octave "
+       "to the next", "coherence", minimum=0.0, maximum=1.0),
+    _s("enable_noise_multiplier_scheduling", "bool", False, "Scale img2img's initial noise "
+       "by noise_multiplier_schedule (webui default: on)", "coherence"),
+    _s("noise_multiplier_schedule", "schedule", "0: (1.05)", "Factor on the noise img2img adds "
+       "to the init latents (enable_noise_multiplier_scheduling)", "coherence"),
+    _s("amount_schedule", "schedule", "0: (0)", "Anti-blur: unsharp-mask amount on the "
+       "prepared init (0 = off; webui default 0.1)", "coherence"),
+    _s("kernel_schedule", "schedule", "0: (5)", "Anti-blur: Gaussian kernel size in pixels "
+       "(odd; 0 = from sigma)", "coherence"),
+    _s("sigma_schedule", "schedule", "0: (1.0)", "Anti-blur: Gaussian blur sigma",
+       "coherence"),
+    _s("threshold_schedule", "schedule", "0: (0.0)", "Anti-blur: pixels differing from the "
+       "blur by less than this (0…255) are kept", "coherence"),
+    _s("color_coherence", "choice", "Match Frame 0 LAB", "Hold colours to a reference: the "
+       "first frame (LAB/HSV/RGB), a picture (Image) or the video (Video Input)",
        "coherence", choices=("None", "Match Frame 0 LAB", "Match Frame 0 HSV",
-                             "Match Frame 0 RGB"), choice_aliases=_COLOR_ALIASES),
+                             "Match Frame 0 RGB", "Image", "Video Input"),
+       choice_aliases=_COLOR_ALIASES),
+    _s("color_coherence_image_path", "path", "", "Picture whose colours color_coherence "
+       "'Image' holds to", "coherence"),
+    _s("color_coherence_video_every_N_frames", "int", 1, "color_coherence 'Video Input': "
+       "take the video frame as reference every N frames", "coherence", minimum=1),
+    _s("legacy_colormatch", "bool", True, "Match only the warped init to the first warped "
+       "frame (Deforum's old way; files without the key use it). Off: frame 0 is the "
+       "reference and generated frames are matched too", "coherence"),
+    _s("color_force_grayscale", "bool", False, "Turn the init and every generated frame grey",
+       "coherence"),
+    _s("reroll_blank_frames", "choice", "ignore", "A generated frame of one flat colour: "
+       "reroll (diffuse again with seed + 1), interrupt (stop the run) or ignore",
+       "coherence", choices=REROLL_CHOICES),
+    _s("reroll_patience", "int", 10, "reroll: tries before the run stops", "coherence",
+       minimum=1, maximum=1000),
     _s("diffusion_cadence", "int", 1, "Diffuse every n-th frame; frames between are warped "
        "and blended", "coherence", minimum=1, maximum=1000),
     # --- depth --------------------------------------------------------------
@@ -275,10 +318,6 @@ SETTINGS = SETTINGS + _ignored("unsupported", {
     "hybrid_use_init_image": False,
     "enable_schedule_samplers": False, "sampler_schedule": "0:('euler')",
     "enable_sampler_scheduling": False,
-    "kernel_schedule": "0: (5)", "sigma_schedule": "0: (1.0)", "amount_schedule": "0: (0.2)",
-    "threshold_schedule": "0: (0.0)",
-    "color_coherence_video_every_N_frames": 1, "color_force_grayscale": False,
-    "color_coherence_image_path": "", "legacy_colormatch": True,
     "transform_center_x": "0: (0.5)", "transform_center_y": "0: (0.5)",
     "enable_steps_scheduling": False, "steps_schedule": "0: (25)",
     "aspect_ratio_schedule": "0: (1)", "aspect_ratio_use_old_formula": False,
@@ -288,17 +327,15 @@ SETTINGS = SETTINGS + _ignored("unsupported", {
     "mask_schedule": "0: (\"{video_mask}\")", "noise_mask_schedule": "0: (\"{video_mask}\")",
     "enable_checkpoint_scheduling": False, "checkpoint_schedule": "",
     "enable_clipskip_scheduling": False, "clipskip_schedule": "0: (2)",
-    "enable_noise_multiplier_scheduling": True, "noise_multiplier_schedule": "0: (1.05)",
     "enable_ddim_eta_scheduling": False, "ddim_eta_schedule": "0: (0)",
     "enable_ancestral_eta_scheduling": False, "ancestral_eta_schedule": "0: (1)",
     "optical_flow_cadence": "None", "cadence_flow_factor_schedule": "0: (1)",
     "optical_flow_redo_generation": "None", "redo_flow_factor_schedule": "0: (1)",
-    "diffusion_redo": "0", "noise_type": "uniform", "perlin_w": 8, "perlin_h": 8,
-    "perlin_octaves": 4, "perlin_persistence": 0.5, "depth_algorithm": "",
+    "diffusion_redo": "0", "depth_algorithm": "",
     "extract_from_frame": 0, "extract_to_frame": -1,
     "tiling": False, "restore_faces": False, "seed_resize_from_w": 0,
     "seed_resize_from_h": 0, "fill": "original", "full_res_mask": True,
-    "full_res_mask_padding": 4, "reroll_blank_frames": "ignore", "reroll_patience": 10,
+    "full_res_mask_padding": 4,
     "make_gif": False, "delete_imgs": False, "delete_input_frames": False,
     "r_upscale_video": False, "r_upscale_factor": "x2",
     "r_upscale_model": "realesr-animevideov3", "r_upscale_keep_imgs": True,

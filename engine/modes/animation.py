@@ -2,9 +2,10 @@
 
 The loop is written around ``generate(init, frame)``: the motion preview
 passes the prepared image through, the diffusion engine diffuses it.  Order
-for a keyframe F > 0: warp the previous keyframe → colour coherence (its
-reference is the first warped frame) → contrast → generate (noise and
-diffusion).  With cadence c, frame f (s = c·⌊f/c⌋) is the blend of the
+for a keyframe F > 0: warp the previous keyframe → colour coherence and
+grey (``color.Coherence`` says which reference) → contrast → anti-blur →
+generate (noise and diffusion; blank frames rerolled) → colour coherence of the
+generated frame.  With cadence c, frame f (s = c·⌊f/c⌋) is the blend of the
 keyframes diffused at s−c and s, each warped forward frame by frame, weight
 (f − s + 1)/c on the newer one.  Deforum's original code leaves the frames of
 the last block unwritten; here every frame exists.  Depth is asked for once
@@ -22,15 +23,18 @@ from typing import Any
 
 import numpy as np
 
-from ..color import match_colors
+from ..blank import guard_blank
+from ..color import Coherence
 from ..errors import InputError
 from ..motion import Motion
 from ..output import decodes, frame_path, read_image, remove_stale_temps, write_png
 from ..progress import Progress
 from ..seeds import seed_sequence
 from ..settings import Settings
+from ..sharpen import AntiBlur
 from ..testcard import make_test_card
-from .common import CancelToken, Job, Mode, check_init_image, init_image, warn_inpaint_ignored
+from .common import (CancelToken, Job, Mode, check_init_image, colour_reference, init_image,
+                     warn_inpaint_ignored)
 
 # generate(init, frame, uncovered=None): the picture of ``frame``; ``uncovered`` (H×W
 # float, 1 = newly visible) restricts a keyframe's diffusion to that area.
@@ -56,10 +60,12 @@ class Animation(Mode):
         self.scene_depth: SceneDepthFn | None = None
         self.resume: ResumeState | None = None
         self.generate: Generate | None = None
+        self.colour_image: np.ndarray | None = None
 
     def set_up(self, settings: Settings) -> None:
         """Depth, the resumed run's state and the init image: each can fail on user input,
         so all before the run writes anything."""
+        self.colour_image = colour_reference(settings, self.job.progress, video=False)
         if settings["animation_mode"] == "3D" or settings["save_depth_maps"]:
             self.depth, self.on_depth, self.scene_depth = depth_set_up(settings, self.job)
         if self.scene_depth is None:
@@ -72,7 +78,8 @@ class Animation(Mode):
     def start(self, settings: Settings, diffusion: Any | None, mask: np.ndarray | None) -> int:
         self.settings = settings
         if diffusion is not None:
-            self.generate = animation_generate(diffusion, settings, mask)
+            self.generate = animation_generate(guard_blank(diffusion, settings), settings,
+                                               mask)
         return settings["max_frames"]
 
     def _resume(self, settings: Settings) -> ResumeState:
@@ -93,7 +100,8 @@ class Animation(Mode):
         return render_animation(self.settings, job.folder, job.timestring, job.progress,
                                 job.cancel, generate=self.generate, depth=self.depth,
                                 resume=self.resume, on_depth=self.on_depth,
-                                scene_depth=self.scene_depth)
+                                scene_depth=self.scene_depth,
+                                colors=Coherence(self.settings, self.colour_image))
 
 
 def depth_set_up(settings: Settings,
@@ -135,13 +143,17 @@ def animation_generate(diffusion: Any, settings: Settings, mask: np.ndarray | No
     Frame 0 is txt2img without an init image, else img2img with ``strength``;
     keyframe F > 0 uses the strength and noise schedules at F, the prompt of
     F and the seed of the F/c-th diffused frame.  ``uncovered`` (inpainting
-    disocclusions) limits the diffusion to that area, with every step.
+    disocclusions) limits the diffusion to that area, with every step.  With
+    ``enable_noise_multiplier_scheduling`` img2img's initial noise is scaled by
+    ``noise_multiplier_schedule`` at F.
     """
     frames = settings["max_frames"]
     cadence = max(1, min(settings["diffusion_cadence"], frames))
     keyframes = list(range(0, frames, cadence))
     strength = settings.schedule("strength_schedule").values(frames)
     noise = settings.schedule("noise_schedule").values(frames)
+    multiplier = settings.schedule("noise_multiplier_schedule").values(frames) \
+        if settings["enable_noise_multiplier_scheduling"] else [1.0] * frames
     seed_values = settings.schedule("seed_schedule").values(frames) \
         if settings["seed_behavior"] == "schedule" else None
     seeds = seed_sequence(settings["seed"], settings["seed_behavior"], len(keyframes),
@@ -153,16 +165,18 @@ def animation_generate(diffusion: Any, settings: Settings, mask: np.ndarray | No
         positive, negative = prompts.at(frame)
         if frame == 0:
             return diffusion(init, strength=settings["strength"], seed=seeds[0], noise=0.0,
-                             prompt=positive, negative=negative, mask=mask, frame=0)
+                             prompt=positive, negative=negative, mask=mask, frame=0,
+                             noise_multiplier=multiplier[0])
         if uncovered is not None:
             # Newly visible scene: generated from scratch (all steps) inside the
             # uncovered area, the rest held at the warped picture.
             return diffusion(init, strength=0.0, seed=seeds[frame // cadence],
                              noise=noise[frame], prompt=positive, negative=negative,
-                             mask=uncovered if mask is None else uncovered * mask, frame=frame)
+                             mask=uncovered if mask is None else uncovered * mask, frame=frame,
+                             noise_multiplier=multiplier[frame])
         return diffusion(init, strength=strength[frame], seed=seeds[frame // cadence],
                          noise=noise[frame], prompt=positive, negative=negative, mask=mask,
-                         frame=frame)
+                         frame=frame, noise_multiplier=multiplier[frame])
     return generate
 
 
@@ -230,10 +244,11 @@ def resume_state(settings: Mapping[str, Any], folder: Path, timestring: str,
     """Rebuild the loop state after the last complete cadence block of whole frames.
 
     The last frame of a block is exactly the newest keyframe carried to it,
-    and frame c−1 warped into c is the colour reference, so a resumed run
-    writes the same frames as an uninterrupted one.  Frames that do not decode
-    (left by a kill mid-write before writes were atomic) are rendered again
-    and replace the broken file; a frame that decodes is never rewritten.
+    and frame c−1 warped into c is the colour reference (frame 0 itself where
+    frame 0 as generated is), so a resumed run writes the same frames as an
+    uninterrupted one.  Frames that do not decode (left by a kill mid-write before
+    writes were atomic) are rendered again and replace the broken file; a frame that
+    decodes is never rewritten.
     """
     cadence = max(1, min(settings["diffusion_cadence"], settings["max_frames"]))
     present = _frames_on_disk(folder, timestring)
@@ -248,7 +263,11 @@ def resume_state(settings: Mapping[str, Any], folder: Path, timestring: str,
     size = (settings["W"], settings["H"])
     newest = read_image(frame_path(folder, timestring, complete - 1), size, "resume_timestring")
     reference = None
-    if coherent and complete > cadence:
+    fresh_start = not (settings["use_init"] and settings["init_image"])
+    if settings["color_coherence"] not in ("None", "Image", "Video Input") \
+            and not settings["legacy_colormatch"] and fresh_start:  # frame 0 is the reference
+        reference = read_image(frame_path(folder, timestring, 0), size, "resume_timestring")
+    elif coherent and complete > cadence:
         motion = Motion(settings, max(settings["max_frames"], cadence + 1))
         first = read_image(frame_path(folder, timestring, cadence - 1), size, "resume_timestring")
         reference = motion.warp(first, cadence, depth(cadence, first))
@@ -262,7 +281,8 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
                      generate: Generate | None = None, depth: DepthFn | None = None,
                      resume: ResumeState | None = None,
                      on_depth: DepthSaver | None = None,
-                     scene_depth: SceneDepthFn | None = None) -> int:
+                     scene_depth: SceneDepthFn | None = None,
+                     colors: Coherence | None = None) -> int:
     """Render frames 0…max_frames−1 into ``folder``; returns the number written.
 
     ``on_depth(frame, z)`` receives, once, the depth estimated from the picture
@@ -271,11 +291,14 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
     saved (``disocclusion_path``), and with ``inpaint_disocclusions`` a keyframe
     is diffused only where the frames since the last keyframe uncovered the
     scene.  Frames already on disk (a resumed run) are kept, not rewritten.
+    ``colors`` holds the colour reference (default: from the settings alone).
+    Anti-blur sharpens the inits of diffused keyframes only, not the preview's.
     """
     loop = _Loop(settings, folder, timestring, progress, cancel,
                  generate, depth or (lambda frame, image: None),
                  on_depth, scene_depth, keep_existing=resume is not None,
-                 broken=resume.broken if resume is not None else frozenset())
+                 broken=resume.broken if resume is not None else frozenset(),
+                 colors=colors or Coherence(settings), sharpen=generate is not None)
     return loop.run(resume or ResumeState(0, None, None))
 
 
@@ -286,7 +309,7 @@ class _Loop:
                  progress: Progress, cancel: CancelToken, generate: Generate | None,
                  depth: DepthFn, on_depth: DepthSaver | None,
                  scene_depth: SceneDepthFn | None, keep_existing: bool,
-                 broken: frozenset[int]) -> None:
+                 broken: frozenset[int], colors: Coherence, sharpen: bool) -> None:
         self.settings, self.folder, self.timestring = settings, folder, timestring
         self.progress, self.cancel = progress, cancel
         self.generate = generate or preview_generate(settings)
@@ -296,22 +319,28 @@ class _Loop:
         self.cadence = max(1, min(settings["diffusion_cadence"], self.frames))
         self.motion = Motion(settings, self.frames)
         self.contrast = settings.schedule("contrast_schedule").values(self.frames)
-        self.coherence = settings["color_coherence"]
+        self.strength = settings.schedule("strength_schedule").values(self.frames)
+        self.colors = colors
+        # The preview's prepared image is its frame: sharpened again at every
+        # keyframe without diffusion it would only grow harsher.
+        self.antiblur = AntiBlur(settings, self.frames) if sharpen else None
         self.hidden = _Disocclusions(self.motion, scene_depth, depth, folder, timestring,
                                      self.cadence) if scene_depth is not None else None
         self.inpaint = self.hidden is not None and settings["inpaint_disocclusions"]
         # The motion preview invents what the camera uncovers (stretched edge pixels):
         # tinted, that area reads as "a model paints here", not as a broken warp.
         self.tint = generate is None and self.hidden is not None and settings["preview_tint"]
-        self.reference: np.ndarray | None = None
         self.written = 0
 
     def run(self, state: ResumeState) -> int:
-        self.reference = state.reference
+        if state.reference is not None and self.colors.reference is None:
+            self.colors.set_reference(state.reference)
         newest = state.newest
         started = time.monotonic()
         if state.start == 0:
-            newest = self.generate(init_image(self.settings), 0)
+            init = init_image(self.settings)
+            newest = self.colors.finish(self.generate(init, 0), 0, self.strength[0],
+                                        had_init=init is not None)
         for s in range(state.start, self.frames, self.cadence):
             older = None
             if s > 0:
@@ -328,21 +357,20 @@ class _Loop:
 
     def _keyframe(self, warped: np.ndarray, s: int) -> np.ndarray:
         """Keyframe ``s`` from the previous one warped into it."""
-        init = warped
-        if self.coherence != "None":
-            if self.reference is None:
-                self.reference = init
-            else:
-                init = match_colors(init, self.reference, self.coherence)
+        init = self.colors.prepare(warped)
         c = self.contrast[s]
         if c != 1.0:
             init = np.clip(np.rint(init.astype(np.float32) * c), 0, 255).astype(np.uint8)
         if not self.inpaint:
-            return self.generate(init, s)
-        region = self.hidden.since_keyframe(s)
-        if region.any():
-            return self.generate(init, s, uncovered=region.astype(np.float32))
-        return init  # nothing new came into view: the warped picture is the frame
+            if self.antiblur is not None:
+                init = self.antiblur(init, s)
+            image = self.generate(init, s)
+        else:  # kept as warped outside the region, diffused from scratch inside: no anti-blur
+            region = self.hidden.since_keyframe(s)
+            if not region.any():
+                return init  # nothing new came into view: the warped picture is the frame
+            image = self.generate(init, s, uncovered=region.astype(np.float32))
+        return self.colors.finish(image, s, self.strength[s], had_init=True)
 
     def _block(self, s: int, newest: np.ndarray, older: np.ndarray | None,
                started: float) -> np.ndarray:

@@ -132,3 +132,26 @@ def render_sequence(count: int, make: Callable[[int], np.ndarray], job: Job) -> 
         write_png(path, make(index))
         job.progress.frame(index, str(path), time.monotonic() - started)
     return count
+
+
+def colour_reference(settings: Mapping[str, Any], progress: Progress,
+                     video: bool) -> np.ndarray | None:
+    """The fixed colour reference of ``color_coherence`` Image (the picture, at W×H).
+
+    Video Input needs the video's frames; a mode without them (``video``
+    False) says so and keeps the first warped frame as the reference.
+    """
+    mode = settings["color_coherence"]
+    if mode == "Video Input" and not video:
+        progress.warning("color_coherence 'Video Input': this animation mode has no video "
+                         "frames to match; colours are matched (LAB) to the first warped frame, "
+                         "and color_coherence_video_every_N_frames is unused",
+                         key="color_coherence")
+    if mode != "Image":
+        return None
+    if not settings["color_coherence_image_path"]:
+        raise InputError("color_coherence_image_path: color_coherence 'Image' needs a "
+                         "picture to match; the path is empty",
+                         key="color_coherence_image_path", value="")
+    path = local_path(settings["color_coherence_image_path"], "color_coherence_image_path")
+    return read_image(path, (settings["W"], settings["H"]), "color_coherence_image_path")

@@ -1,6 +1,8 @@
 """Video Input: every frame of a clip (or image folder) goes through img2img.
 
 Without a model (preview) the extracted frames themselves are the output.
+``color_coherence`` Video Input matches each frame to the clip's frame
+(refreshed every ``color_coherence_video_every_N_frames``), Image to a picture.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ from typing import Any
 
 import numpy as np
 
+from ..blank import guard_blank
+from ..color import Coherence
 from ..masks import adjust_mask
 from ..output import read_image
 from ..progress import Progress
 from ..seeds import seed_sequence
 from ..settings import Settings
-from .common import Mode, render_sequence
+from .common import Mode, colour_reference, render_sequence
 
 
 class VideoInput(Mode):
@@ -31,7 +35,10 @@ class VideoInput(Mode):
 
     def start(self, settings: Settings, diffusion: Any | None, mask: np.ndarray | None) -> int:
         self.count = settings["max_frames"]
-        self.make = video_input_generate(settings, self.frames, self.masks, diffusion)
+        colors = Coherence(settings, colour_reference(settings, self.job.progress, video=True))
+        self.make = video_input_generate(settings, self.frames, self.masks,
+                                         None if diffusion is None
+                                         else guard_blank(diffusion, settings), colors)
         return self.count
 
     def render(self) -> int:
@@ -77,10 +84,12 @@ def _report(progress: Progress, note: str | None, key: str) -> None:
 
 
 def video_input_generate(settings: Settings, frames: list[Path], masks: list[Path] | None,
-                         diffusion: Any | None) -> Callable[[int], np.ndarray]:
+                         diffusion: Any | None,
+                         colors: Coherence | None = None) -> Callable[[int], np.ndarray]:
     """``make(i)``: img2img of video frame i with strength_schedule[i] and mask i.
 
-    Without a model (preview) the extracted frame itself is the output.
+    Without a model (preview) the extracted frame itself is the output.  The
+    result goes through ``colors`` (frames in order: the reference carries).
     """
     size = (settings["W"], settings["H"])
     count = len(frames)
@@ -91,17 +100,25 @@ def video_input_generate(settings: Settings, frames: list[Path], masks: list[Pat
                           if settings["seed_behavior"] == "schedule" else None,
                           frames=list(range(count)))
     prompts = settings.prompts()
+    multiplier = settings.schedule("noise_multiplier_schedule").values(count) \
+        if settings["enable_noise_multiplier_scheduling"] else [1.0] * count
+    colors = colors or Coherence(settings)
+    every = settings["color_coherence_video_every_N_frames"]
 
     def make(index: int) -> np.ndarray:
         init = read_image(frames[index], size, "video_init_path")
+        if settings["color_coherence"] == "Video Input" and index % every == 0:
+            colors.set_reference(init)
         if diffusion is None:
-            return init
+            return colors.finish(init, index, strength[index], had_init=True)
         mask = None
         if masks is not None and index < len(masks):
             mask = _mask_frame(masks[index], size, settings)
         positive, negative = prompts.at(index)
-        return diffusion(init, strength=strength[index], seed=seeds[index], noise=0.0,
-                         prompt=positive, negative=negative, mask=mask, frame=index)
+        image = diffusion(init, strength=strength[index], seed=seeds[index], noise=0.0,
+                          prompt=positive, negative=negative, mask=mask, frame=index,
+                          noise_multiplier=multiplier[index])
+        return colors.finish(image, index, strength[index], had_init=True)
     return make
 
 
