@@ -392,6 +392,20 @@ LABELS: dict[str, str] = {
     "interpolate_x_frames": "Frames Between Prompts", "timestring": "Timestring",
 }
 # Slider ranges of the numeric schedules: where useful values lie (per frame for motion).
+# Noise, anti-blur, blank frames and the webui's colour-coherence options.
+LABELS.update({
+    "noise_type": "Noise Type", "perlin_w": "Perlin Cells Across",
+    "perlin_h": "Perlin Cells Down", "perlin_octaves": "Perlin Octaves",
+    "perlin_persistence": "Perlin Persistence",
+    "enable_noise_multiplier_scheduling": "Scale Init Noise",
+    "noise_multiplier_schedule": "Init Noise Scale", "amount_schedule": "Anti-Blur Amount",
+    "kernel_schedule": "Anti-Blur Kernel", "sigma_schedule": "Anti-Blur Sigma",
+    "threshold_schedule": "Anti-Blur Threshold",
+    "color_coherence_image_path": "Colour Reference Image",
+    "color_coherence_video_every_N_frames": "Video Reference Every",
+    "legacy_colormatch": "Legacy Colour Match", "color_force_grayscale": "Force Greyscale",
+    "reroll_blank_frames": "Blank Frames", "reroll_patience": "Reroll Patience",
+})
 SOFT_RANGES: dict[str, tuple[float, float]] = {
     "angle": (-10.0, 10.0), "zoom": (0.9, 1.1), "translation_x": (-20.0, 20.0),
     "translation_y": (-20.0, 20.0), "translation_z": (-20.0, 20.0),
@@ -402,6 +416,9 @@ SOFT_RANGES: dict[str, tuple[float, float]] = {
     "near_plane": (0.0, 1000.0), "far_plane": (100.0, 20000.0),
     "noise_schedule": (0.0, 0.2), "strength_schedule": (0.0, 1.0),
     "contrast_schedule": (0.5, 1.5),
+    "noise_multiplier_schedule": (0.8, 1.2), "amount_schedule": (0.0, 1.0),
+    "kernel_schedule": (0.0, 15.0), "sigma_schedule": (0.0, 5.0),
+    "threshold_schedule": (0.0, 50.0),
 }
 SETTINGS = tuple(
     replace(s, label=LABELS.get(s.name, ""), soft_min=SOFT_RANGES.get(s.name, (None, None))[0],
