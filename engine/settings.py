@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from . import parseq
 from .errors import InputError, SettingsError
 from .schedules import PromptSchedule, Schedule
 from .settings_table import ALIASES, BOOKKEEPING, BY_NAME, SETTINGS, Setting
@@ -174,6 +175,17 @@ _CONVERTERS = {"bool": _to_bool, "int": _to_number, "float": _to_number, "str": 
                "prompts": _to_prompts}
 
 
+def _apply_parseq(values: dict[str, Any], given: dict[str, str], notes: list[str]) -> None:
+    """Replace what the Parseq manifest carries; the manifest itself is used up, so the
+    effective settings (and any later ``replace``) are ordinary settings."""
+    changes, parseq_notes = parseq.overrides(values)
+    for name, (where, value) in changes.items():
+        values[name] = _convert(BY_NAME[name], where, value)
+        given.setdefault(name, name)
+    values[parseq.KEY] = ""
+    notes.extend(parseq_notes)
+
+
 def parse_settings(data: Mapping[str, Any], *, source: str = "settings") -> Settings:
     """Validate a dict of Deforum settings (any supported dialect)."""
     if not isinstance(data, Mapping):
@@ -197,6 +209,8 @@ def parse_settings(data: Mapping[str, Any], *, source: str = "settings") -> Sett
         values[name] = _convert(BY_NAME[name], key, value)
     for setting in SETTINGS:
         values.setdefault(setting.name, setting.default)
+    if parseq.wanted(values[parseq.KEY]):
+        _apply_parseq(values, given, notes)
 
     ignored = sorted(name for name in given
                      if not BY_NAME[name].used and BY_NAME[name].group != BOOKKEEPING
