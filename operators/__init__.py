@@ -7,13 +7,14 @@ from __future__ import annotations
 import bpy
 
 from ..addon import compat
-from . import bake, engine_setup, prompts, render, settings_io
+from . import bake, engine_setup, parseq, prompts, render, settings_io
 
 CLASSES = (
     *bake.CLASSES,
     *render.CLASSES,
     *prompts.CLASSES,
     *settings_io.CLASSES,
+    *parseq.CLASSES,
     *engine_setup.CLASSES,
 )
 
