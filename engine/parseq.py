@@ -49,8 +49,8 @@ FIELDS = {"perspective_flip_fv": "perspective_flip_fv", "noise_schedule": "noise
           "seed_schedule": "seed", "fov": "fov", "near_plane": "near", "far_plane": "far"}
 PROMPT = "deforum_prompt"  # "{positive} --neg {negative}"
 SCALE = "scale"  # the guidance scale, one number per run here
-# Fields Parseq writes that are not values to apply.
-_BOOKKEEPING = ("frame", PROMPT)
+# Fields read other than as schedules (the frame number, the prompt).
+_NOT_SCHEDULES = ("frame", PROMPT)
 
 Overrides = dict[str, tuple[str, Any]]  # setting → (where the value came from, value)
 
@@ -224,4 +224,4 @@ def overrides(values: Mapping[str, Any]) -> tuple[Overrides, list[str]]:
     if len(rows) != len(by_frame) or list(by_frame) != list(range(len(by_frame))):
         notes.append(f"{KEY}: rendered_frames are not frames 0, 1, 2, … each once; values "
                      "ramp across missing frames and a repeated frame takes its last row")
-    return out, notes + _unused_note(carried, set(fields.values()) | {SCALE, *_BOOKKEEPING})
+    return out, notes + _unused_note(carried, set(fields.values()) | {SCALE, *_NOT_SCHEDULES})
