@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from . import parseq
 from .errors import InputError, SettingsError, shown
 from .paths import unusable
 from .schedules import PromptSchedule, Schedule
@@ -183,6 +184,17 @@ _CONVERTERS = {"bool": _to_bool, "int": _to_number, "float": _to_number, "str": 
                "prompts": _to_prompts}
 
 
+def _apply_parseq(values: dict[str, Any], given: dict[str, str], notes: list[str]) -> None:
+    """Replace what the Parseq manifest carries; the manifest itself is used up, so the
+    effective settings (and any later ``replace``) are ordinary settings."""
+    changes, parseq_notes = parseq.overrides(values)
+    for name, (where, value) in changes.items():
+        values[name] = _convert(BY_NAME[name], where, value)
+        given.setdefault(name, name)
+    values[parseq.KEY] = ""
+    notes.extend(parseq_notes)
+
+
 def parse_settings(data: Mapping[str, Any], *, source: str = "settings") -> Settings:
     """Validate a dict of Deforum settings (any supported dialect)."""
     if not isinstance(data, Mapping):
@@ -206,6 +218,8 @@ def parse_settings(data: Mapping[str, Any], *, source: str = "settings") -> Sett
         values[name] = _convert(BY_NAME[name], key, value)
     for setting in SETTINGS:
         values.setdefault(setting.name, setting.default)
+    if parseq.wanted(values[parseq.KEY]):
+        _apply_parseq(values, given, notes)
     _check_still_prompts(values["still_prompts"], given.get("still_prompts", "still_prompts"))
 
     ignored = sorted(name for name in given

@@ -16,7 +16,7 @@ from .blank import REROLL_CHOICES
 from .noise import NOISE_TYPES
 from .samplers import SAMPLER_NAMES, WEBUI_NAMES
 
-BOOKKEEPING = "bookkeeping"  # group of keys that never matter outside their tool
+BOOKKEEPING = "bookkeeping"  # keys that never reach a scene: a tool's own, or read on loading
 
 # Types: bool, int, float, str, path, choice, schedule (keyframe string),
 # prompts (frame → prompt object), json (kept as given).
@@ -283,6 +283,14 @@ SETTINGS: tuple[Setting, ...] = (
        "follow the key numbers", "interpolation"),
     _s("interpolate_x_frames", "int", 4, "Interpolation: frames between two prompts",
        "interpolation", minimum=0),
+    # --- Parseq: read while loading, into the settings above (engine/parseq.py) ---
+    _s("parseq_manifest", "json", "", "Parseq manifest: its JSON (text or object) or a local "
+       "file; its per-frame values become the schedules and prompts (never a URL)",
+       BOOKKEEPING),
+    _s("parseq_use_deltas", "bool", True, "Parseq motion: take the per-frame changes "
+       "(*_delta fields) rather than the absolute values", BOOKKEEPING),
+    _s("parseq_non_schedule_overrides", "bool", True, "Parseq: the manifest's frame count, "
+       "cadence and fps replace max_frames, diffusion_cadence and fps", BOOKKEEPING),
     # --- informational keys Deforum writes into its settings files ----------
     _s("timestring", "str", "", "Written by a run; ignored when loading", BOOKKEEPING),
     _s("outdir", "str", "", "Written by Deforum runs; the CLI's --outdir sets the output "

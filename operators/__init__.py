@@ -8,7 +8,7 @@ from __future__ import annotations
 import bpy
 
 from ..addon import compat, prefs
-from . import bake, engine_setup, output, presets, prompts, render, settings_io, takes
+from . import bake, engine_setup, output, parseq, presets, prompts, render, settings_io, takes
 
 CLASSES = (
     *bake.CLASSES,
@@ -16,6 +16,7 @@ CLASSES = (
     *takes.CLASSES,
     *prompts.CLASSES,
     *settings_io.CLASSES,
+    *parseq.CLASSES,
     *engine_setup.CLASSES,
     *output.CLASSES,
     *presets.CLASSES,

@@ -4,6 +4,7 @@ scene, and export the scene as the settings file a render would write."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import bpy
@@ -12,7 +13,7 @@ from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from ..addon import bake, compose, import_scene, prefs, settings_import
 from ..engine.errors import SettingsError
-from ..engine.settings import effective_settings, load_settings
+from ..engine.settings import Settings, effective_settings, load_settings
 from .common import report_error
 
 
@@ -27,26 +28,32 @@ class _SettingsImport(ImportHelper):
     prompts_only = False
 
     def execute(self, context):
-        scene = context.scene
-        path = Path(self.filepath)
-        try:
-            loaded = load_settings(path)
-            rows = settings_import.prompt_rows(loaded) \
-                if "animation_prompts" in loaded.given else None
-            planned = None if self.prompts_only else import_scene.plan(scene, loaded)
-        except SettingsError as exc:
-            text = str(exc)
-            self.report({"ERROR"}, text if str(path) in text else f"{path.name}: {text}")
-            return {"CANCELLED"}
-        done = [f"{len(rows)} prompts" if rows is not None else "no prompts (kept the scene's)"]
-        if rows is not None:
-            import_scene.set_prompts(scene, rows)
-        if planned is not None:
-            done[:0] = import_scene.apply(scene, loaded, planned)
-            for note in (*loaded.warnings, *planned.notes):
-                self.report({"WARNING"}, note)
-        self.report({"INFO"}, f"Imported {path.name}: {', '.join(done)}")
-        return {"FINISHED"}
+        return import_into_scene(self, context.scene, Path(self.filepath),
+                                 lambda: load_settings(self.filepath), self.prompts_only)
+
+
+def import_into_scene(op, scene, path: Path, load: Callable[[], Settings],
+                      prompts_only: bool = False) -> set[str]:
+    """Write the settings ``load`` returns (read from ``path``) into ``scene``, or only
+    their prompts; nothing changes when they fail to load or plan."""
+    try:
+        loaded = load()
+        rows = settings_import.prompt_rows(loaded) \
+            if "animation_prompts" in loaded.given else None
+        planned = None if prompts_only else import_scene.plan(scene, loaded)
+    except SettingsError as exc:
+        text = str(exc)
+        op.report({"ERROR"}, text if str(path) in text else f"{path.name}: {text}")
+        return {"CANCELLED"}
+    done = [f"{len(rows)} prompts" if rows is not None else "no prompts (kept the scene's)"]
+    if rows is not None:
+        import_scene.set_prompts(scene, rows)
+    if planned is not None:
+        done[:0] = import_scene.apply(scene, loaded, planned)
+        for note in (*loaded.warnings, *planned.notes):
+            op.report({"WARNING"}, note)
+    op.report({"INFO"}, f"Imported {path.name}: {', '.join(done)}")
+    return {"FINISHED"}
 
 
 class DEFORUM_OT_import_settings(_SettingsImport, bpy.types.Operator):

@@ -35,6 +35,7 @@ class DEFORUM_PT_prompts(SubPanel, bpy.types.Panel):
         row = layout.row(align=True)
         row.operator("deforum.import_settings", icon="IMPORT", text="Import Settings")
         row.operator("deforum.settings_export", icon="EXPORT", text="Export Settings")
+        layout.operator("deforum.import_parseq", icon="IMPORT", text="Import Parseq Manifest")
         draw_group(layout, settings, "prompts")
 
 

@@ -211,3 +211,76 @@ def test_a_deforum_seed_beyond_32_bits_survives_import_and_render_settings(addon
     scene.deforum.seed = "many"
     with pytest.raises(compose.RunError, match="seed"):
         compose.validate(compose.compose_settings(scene, baked, None))
+
+
+# ---------------------------------------------------------------- Parseq manifests
+
+def parseq_manifest(frames: int) -> dict:
+    """A small Parseq manifest as Parseq writes it: absolute values, per-frame changes
+    (``*_delta``), positions (``*_pc``), the prompt, and fields the engine ignores."""
+    rows, absolute = [], {}
+    for f in range(frames):
+        change = {"translation_x": round(0.8 * np.sin(f / 2), 4), "translation_y": 0.3,
+                  "translation_z": round(1.5 + f / 5, 4), "rotation_3d_x": 0.4,
+                  "rotation_3d_y": round(-0.6 * np.cos(f / 3), 4), "rotation_3d_z": 0.2,
+                  "angle": round(0.5 * f, 4), "zoom": round(1.0 + 0.005 * f, 4)}
+        row = {"frame": f, "fov": 40 + 2 * f, "near": 200, "far": 10000,
+               "strength": round(0.6 + 0.02 * f, 4), "noise": 0.02, "seed": 7 + f,
+               "deforum_prompt": "a castle --neg blur" if f < 4 else "a harbour",
+               "subseed": -1, "subseed_strength": 0}
+        for key, value in change.items():
+            absolute[key] = absolute.get(key, 1.0 if key == "zoom" else 0.0)
+            absolute[key] = absolute[key] * value if key == "zoom" else absolute[key] + value
+            row.update({key: round(absolute[key], 6), key + "_delta": value, key + "_pc": 0})
+        rows.append(row)
+    return {"meta": {"generated_by": "sd_parseq", "version": "0.1.94"},
+            "options": {"output_fps": 20, "cadence": 2}, "keyframes": [{"frame": 0}],
+            "rendered_frames": rows}
+
+
+def per_frame_schedule(rows, field: str) -> str:
+    return ", ".join(f"{r['frame']}:({float(r[field])!r})" for r in rows)
+
+
+@pytest.mark.parametrize("mode, use_deltas", [("3D", True), ("3D", False), ("2D", True)])
+def test_parseq_manifest_becomes_a_camera_whose_bake_gives_back_its_motion(addon, tmp_path,
+                                                                          mode, use_deltas):
+    scene = bpy.context.scene
+    scene.frame_start = 3
+    # The scene decides the size; 2D pixels are exact to 1e-4 at a small height.
+    scene.render.resolution_x, scene.render.resolution_y = 64, 48
+    settings = scene.deforum
+    settings.animation_mode = mode
+    settings.steps = 17  # not in the manifest: the scene's own value stays
+    data = parseq_manifest(9)
+    path = tmp_path / "parseq.json"
+    path.write_text(json.dumps(data))
+    assert bpy.ops.deforum.import_parseq(filepath=str(path), use_deltas=use_deltas) == \
+        {"FINISHED"}
+
+    cam = scene.camera
+    assert cam is not None and cam.name == "Deforum Camera" and settings.use_camera
+    assert settings.animation_mode == mode and (scene.frame_start, scene.frame_end) == (3, 11)
+    assert scene.render.fps / scene.render.fps_base == 20 and settings.diffusion_cadence == 2
+    assert settings.steps == 17 and settings.seed_behavior == "schedule"
+    rows = data["rendered_frames"]
+    assert settings.strength_schedule_override == per_frame_schedule(rows, "strength")
+    assert [(r.frame, r.prompt, r.negative) for r in settings.prompts] == \
+        [(3, "a castle", "blur"), (7, "a harbour", "")]
+
+    suffix = "_delta" if use_deltas else ""
+    keys = KEYS_3D if mode == "3D" else KEYS_2D
+    want = {key: per_frame_schedule(rows, key if key == "fov" else key + suffix) for key in keys}
+    assert_bake_reproduces(baked_schedules(addon, scene), want, keys, 9)
+
+
+def test_a_malformed_parseq_manifest_is_refused_and_changes_nothing(addon, tmp_path):
+    scene = bpy.context.scene
+    data = parseq_manifest(4)
+    data["rendered_frames"][2]["translation_z_delta"] = "fast"
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    before = (scene.frame_end, len(scene.objects))
+    with pytest.raises(RuntimeError, match="parseq_manifest: translation_z_delta at frame 2"):
+        bpy.ops.deforum.import_parseq(filepath=str(path))
+    assert (scene.frame_end, len(scene.objects)) == before
