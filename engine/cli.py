@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .depth_algorithm import check_depth_algorithm
 from .errors import (EXIT_FAILED, BlankFrame, Cancelled, InputError, ModelError, SettingsError,
                      shown)
 from .masks import load_mask
@@ -145,6 +146,8 @@ def run(args: argparse.Namespace, progress: Progress, loaders: Loaders | None = 
         "skip_video_creation" in settings.given and not settings["skip_video_creation"]))
     audio = _soundtrack(settings) if wants_video else None
     mask = load_mask(settings)  # a preview checks the mask too: the render will need it
+    for note in check_depth_algorithm(settings):
+        progress.warning(note, key="depth_algorithm")
     pipes = None if preview else _pipelines(settings, loaders, progress)
     settings = _seed(settings, progress)
     if cancel is None:

@@ -22,6 +22,7 @@ from .errors import InputError, SettingsError, shown
 from .paths import unusable
 from .schedules import PromptSchedule, Schedule
 from .settings_table import ALIASES, BOOKKEEPING, BY_NAME, SETTINGS, Setting
+from .webui_compat import upgrade
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
@@ -200,6 +201,7 @@ def parse_settings(data: Mapping[str, Any], *, source: str = "settings") -> Sett
     if not isinstance(data, Mapping):
         raise SettingsError(f"{source}: expected a JSON object of settings, got "
                             f"{type(data).__name__}")
+    data = upgrade(data)  # older webui keys and values in today's form
     notes: list[str] = []
     values: dict[str, Any] = {}
     given: dict[str, str] = {}

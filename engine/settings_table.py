@@ -14,6 +14,7 @@ from typing import Any
 
 from .blank import REROLL_CHOICES
 from .noise import NOISE_TYPES
+from .depth_algorithm import DEPTH_ALGORITHMS
 from .samplers import SAMPLER_NAMES, WEBUI_NAMES
 
 BOOKKEEPING = "bookkeeping"  # keys that never reach a scene: a tool's own, or read on loading
@@ -86,7 +87,7 @@ SETTINGS: tuple[Setting, ...] = (
     _s("fps", "float", 15.0, "Frames per second of the movie", "output", minimum=0.01),
     _s("make_video", "bool", False, "Write {timestring}.mp4 after the frames", "output"),
     _s("skip_video_creation", "bool", True, "webui: do not write a movie (make_video wins "
-       "when set)", "output"),
+       "when set)", "output", aliases=("skip_video_for_run_all",)),
     _s("preview_motion", "bool", False, "Render the motion without diffusion (warp, colour "
        "coherence, contrast, cadence); needs no model", "run"),
     _s("preview_tint", "bool", True, "Motion preview with scene depth and the pinhole warp: "
@@ -310,20 +311,7 @@ SETTINGS = SETTINGS + _ignored("unsupported", {
     "dynamic_threshold": None, "static_threshold": None, "precision": "autocast",
     "C": 4, "f": 8, "bit_depth_output": 8, "n_samples": 1, "make_grid": False,
     "grid_rows": 2, "add_init_noise": False, "init_noise": 0.01,
-    # Hybrid video and schedules of the notebook/webui this engine does not run.
-    "hybrid_comp_alpha_schedule": "0:(1)", "hybrid_comp_mask_blend_alpha_schedule": "0:(0.5)",
-    "hybrid_comp_mask_contrast_schedule": "0:(1)",
-    "hybrid_comp_mask_auto_contrast_cutoff_high_schedule": "0:(100)",
-    "hybrid_comp_mask_auto_contrast_cutoff_low_schedule": "0:(0)",
-    "hybrid_generate_inputframes": False, "hybrid_use_first_frame_as_init_image": True,
-    "hybrid_motion": "None", "hybrid_motion_use_prev_img": False,
-    "hybrid_flow_method": "DIS Medium", "hybrid_composite": False,
-    "hybrid_comp_mask_type": "None", "hybrid_comp_mask_inverse": False,
-    "hybrid_comp_mask_equalize": "None", "hybrid_comp_mask_auto_contrast": False,
-    "hybrid_comp_save_extra_frames": False, "hybrid_use_video_as_mse_image": False,
-    "hybrid_flow_factor_schedule": "0:(1)", "hybrid_generate_human_masks": "None",
-    "hybrid_flow_consistency": False, "hybrid_consistency_blur": 2,
-    "hybrid_use_init_image": False,
+    # Schedules of the notebook/webui this engine does not run.
     "enable_schedule_samplers": False, "sampler_schedule": "0:('euler')",
     "enable_sampler_scheduling": False,
     "transform_center_x": "0: (0.5)", "transform_center_y": "0: (0.5)",
@@ -339,7 +327,7 @@ SETTINGS = SETTINGS + _ignored("unsupported", {
     "enable_ancestral_eta_scheduling": False, "ancestral_eta_schedule": "0: (1)",
     "optical_flow_cadence": "None", "cadence_flow_factor_schedule": "0: (1)",
     "optical_flow_redo_generation": "None", "redo_flow_factor_schedule": "0: (1)",
-    "diffusion_redo": "0", "depth_algorithm": "",
+    "diffusion_redo": "0",
     "extract_from_frame": 0, "extract_to_frame": -1,
     "tiling": False, "restore_faces": False, "seed_resize_from_w": 0,
     "seed_resize_from_h": 0, "fill": "original", "full_res_mask": True,
@@ -357,6 +345,63 @@ SETTINGS = SETTINGS + _ignored("unsupported", {
     "show_info_on_ui": True, "motion_preview_mode": False, "store_frames_in_ram": False,
     "image_path": "", "sd_model_name": "", "sd_model_hash": "", "deforum_git_commit_id": "",
 }, "Notebook or webui bookkeeping; has no effect here")
+
+# --- webui keys: the depth algorithm, keys older webui versions wrote, and the
+# hybrid video, optical flow and ControlNet keys, accepted with today's types and
+# defaults (ControlNet: five units cn_1 … cn_5) until they are implemented ---------
+
+
+def _later(group: str, defaults: dict[str, Any], why: str,
+           schedules: tuple[str, ...] = ()) -> tuple[Setting, ...]:
+    """Recognised-only rows whose schedules (``*_schedule`` and ``schedules``) take a
+    schedule or a number, as the webui's own upgrade of older files allows."""
+    return tuple(replace(r, type="schedule")
+                 if r.name.endswith("_schedule") or r.name in schedules else r
+                 for r in _ignored(group, defaults, why))
+
+
+_CN_UNIT = {
+    "overwrite_frames": True, "vid_path": "", "mask_vid_path": "", "enabled": False,
+    "low_vram": False, "pixel_perfect": False, "module": "none", "model": "None",
+    "weight": "0:(1)", "guidance_start": "0:(0.0)", "guidance_end": "0:(1.0)",
+    "processor_res": 64, "threshold_a": 64.0, "threshold_b": 64.0,
+    "resize_mode": "Inner Fit (Scale to Fit)", "control_mode": "Balanced",
+    "loopback_mode": False,
+}
+_CN_UNITS = range(1, 6)
+SETTINGS = SETTINGS + (
+    _s("depth_algorithm", "choice", "Midas-3-Hybrid", "Depth estimator of 3D runs, by its "
+       "webui name: the MiDaS names use a DPT folder in depth_model_path, "
+       "Depth-Anything-V2-Small a Depth Anything folder (Zoe, Leres and AdaBins: none here)",
+       "depth", choices=DEPTH_ALGORITHMS),
+) + _later("hybrid", {
+    "hybrid_comp_alpha_schedule": "0:(0.5)", "hybrid_comp_mask_blend_alpha_schedule": "0:(0.5)",
+    "hybrid_comp_mask_contrast_schedule": "0:(1)",
+    "hybrid_comp_mask_auto_contrast_cutoff_high_schedule": "0:(100)",
+    "hybrid_comp_mask_auto_contrast_cutoff_low_schedule": "0:(0)",
+    "hybrid_flow_factor_schedule": "0:(1)", "hybrid_generate_inputframes": False,
+    "hybrid_generate_human_masks": "None", "hybrid_use_first_frame_as_init_image": True,
+    "hybrid_motion": "None", "hybrid_motion_use_prev_img": False,
+    "hybrid_flow_consistency": False, "hybrid_consistency_blur": 2, "hybrid_flow_method": "RAFT",
+    "hybrid_composite": "None", "hybrid_use_init_image": False, "hybrid_comp_mask_type": "None",
+    "hybrid_comp_mask_inverse": False, "hybrid_comp_mask_equalize": "None",
+    "hybrid_comp_mask_auto_contrast": False, "hybrid_comp_save_extra_frames": False,
+    "hybrid_use_video_as_mse_image": False,
+}, "Hybrid video: recognised, not implemented yet") + _later(
+    "controlnet", {f"cn_{u}_{key}": value for u in _CN_UNITS for key, value in _CN_UNIT.items()},
+    "ControlNet: recognised, not implemented yet",
+    schedules=tuple(f"cn_{u}_{key}" for u in _CN_UNITS
+                    for key in ("weight", "guidance_start", "guidance_end"))
+) + _ignored("unsupported", {
+    # Older webui versions: output and prompt switches since removed or renamed.
+    "ffmpeg_crf": "17", "ffmpeg_preset": "slow", "histogram_matching": False,
+}, "Recognised Deforum setting that this engine does not implement") + _ignored(BOOKKEEPING, {
+    "override_settings_with_file": False, "custom_settings_file": "", "ffmpeg_location": "",
+    "mp4_path": "", "render_steps": False, "path_name_modifier": "x0_pred",
+    "use_manual_settings": False, "max_video_frames": 200, "prompt_weighting": False,
+    "normalize_prompt_weights": True, "log_weighted_subprompts": False,
+    "seed_enable_extras": False, "prompt": "",
+}, "Written by older webui versions; has no effect here")
 
 # What users read: human words, unique among the rows a UI shows (the key stays the name).
 LABELS: dict[str, str] = {
@@ -381,7 +426,8 @@ LABELS: dict[str, str] = {
     "color_coherence": "Color Coherence", "diffusion_cadence": "Cadence",
     "use_depth_warping": "Depth Warping", "depth_source": "Depth Source",
     "depth_model_path": "Depth Model", "depth_maps_path": "Depth Maps Folder",
-    "midas_weight": "Depth Model Blend", "save_depth_maps": "Save Depth Maps",
+    "midas_weight": "Depth Model Blend", "depth_algorithm": "Depth Algorithm",
+    "save_depth_maps": "Save Depth Maps",
     "inpaint_disocclusions": "Inpaint Revealed Areas", "seed": "Seed",
     "seed_behavior": "Seed Behavior", "seed_iter_N": "Seed Change Interval",
     "seed_schedule": "Seed Schedule", "sampler": "Sampler", "steps": "Steps",
