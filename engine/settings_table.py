@@ -222,6 +222,21 @@ SETTINGS: tuple[Setting, ...] = (
     _s("overlay_mask", "bool", True, "Paste the unmasked area back after diffusion", "init"),
     _s("mask_overlay_blur", "float", 5.0, "Blur of the pasted-back edge", "init",
        minimum=0.0),
+    # --- guided images (the webui's looper) ----------------------------------
+    _s("use_looper", "bool", False, "Guided images: pull 2D/3D keyframes toward the images "
+       "of init_images (seeds then follow seed_schedule)", "init"),
+    _s("init_images", "json", {}, "Guided images: frame → local image path (a JSON object "
+       "or its text; keys may use max_f); never a URL", "init"),
+    _s("image_strength_schedule", "schedule", "0:(0.75)", "Guided images: strength of each "
+       "diffused frame (replaces strength_schedule)", "init"),
+    _s("blendFactorMax", "schedule", "0:(0.35)", "Guided images: centre of the blend toward "
+       "the guide", "init"),
+    _s("blendFactorSlope", "schedule", "0:(0.25)", "Guided images: how far the blend swings "
+       "(from max − slope up to about max + 0.42·slope)", "init"),
+    _s("tweening_frames_schedule", "schedule", "0:(20)", "Guided images: frames over which "
+       "the blend rises before it restarts (not cadence)", "init"),
+    _s("color_correction_factor", "schedule", "0:(0.075)", "Guided images: how far each "
+       "frame's colours are matched toward its guide", "init"),
     # --- video input / interpolation ---------------------------------------
     _s("video_init_path", "path", "", "Video (or folder of images) to stylise (Video Input)",
        "video"),
@@ -352,6 +367,10 @@ LABELS: dict[str, str] = {
     "video_mask_path": "Mask Video", "add_soundtrack": "Soundtrack",
     "soundtrack_path": "Soundtrack File", "interpolate_key_frames": "Follow Key Frames",
     "interpolate_x_frames": "Frames Between Prompts", "timestring": "Timestring",
+    "use_looper": "Guided Images", "init_images": "Guide Images",
+    "image_strength_schedule": "Guided Strength", "blendFactorMax": "Guide Blend",
+    "blendFactorSlope": "Guide Blend Swing", "tweening_frames_schedule": "Guide Blend Period",
+    "color_correction_factor": "Guide Color Pull",
 }
 # Slider ranges of the numeric schedules: where useful values lie (per frame for motion).
 SOFT_RANGES: dict[str, tuple[float, float]] = {
@@ -364,6 +383,9 @@ SOFT_RANGES: dict[str, tuple[float, float]] = {
     "near_plane": (0.0, 1000.0), "far_plane": (100.0, 20000.0),
     "noise_schedule": (0.0, 0.2), "strength_schedule": (0.0, 1.0),
     "contrast_schedule": (0.5, 1.5),
+    "image_strength_schedule": (0.0, 1.0), "blendFactorMax": (0.0, 1.0),
+    "blendFactorSlope": (0.0, 1.0), "tweening_frames_schedule": (1.0, 100.0),
+    "color_correction_factor": (0.0, 1.0),
 }
 SETTINGS = tuple(
     replace(s, label=LABELS.get(s.name, ""), soft_min=SOFT_RANGES.get(s.name, (None, None))[0],
