@@ -18,6 +18,7 @@ from engine.modes.animation import animation_generate, render_animation
 from engine.modes.common import CancelToken
 from engine.progress import Progress
 from engine.settings import parse_settings
+from tests.engine.test_diffusion import tiny_model  # noqa: F401  (the session fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 RED, BLUE = (255, 0, 0), (0, 0, 255)
@@ -178,3 +179,26 @@ def test_tweening_frames_must_be_positive(tmp_path):
     with pytest.raises(SettingsError) as caught:
         load_guides(guided_settings(tmp_path, tweening_frames_schedule="0:(5), 3:(0)"))
     assert caught.value.key == "tweening_frames_schedule" and "frame 3" in str(caught.value)
+
+
+def test_tiny_model_diffuses_guided_frames_with_the_image_strength(tmp_path, tiny_model):
+    """Image strength 1 keeps every init (no denoising step): the diffused run equals the
+    motion preview, although strength_schedule alone would have diffused each frame."""
+    base = dict(animation_mode="2D", max_frames=4, W=64, H=64, zoom="0:(1)", steps=4,
+                translation_x="0:(0)", color_coherence="None", use_looper=True,
+                strength_schedule="0:(0.2)", image_strength_schedule="0:(1)",
+                init_images={"0": solid(tmp_path, "red.png", RED),
+                             "2": solid(tmp_path, "blue.png", BLUE)})
+    runs = {}
+    for name, model in (("preview", []), ("model", ["--model", tiny_model])):
+        settings = tmp_path / f"{name}.json"
+        settings.write_text(json.dumps({**base, "batch_name": name}))
+        result = run_engine("--settings", settings, "--enable_animation_mode", "--outdir",
+                            tmp_path / "out", *model)
+        assert result.returncode == 0, result.stderr
+        runs[name] = sorted((tmp_path / "out" / name).glob("*_0000[0-9].png"))
+    assert "seed_behavior 'iter' becomes 'schedule'" in result.stderr
+    import cv2
+    assert len(runs["model"]) == 4
+    for a, b in zip(runs["preview"], runs["model"]):
+        assert np.array_equal(cv2.imread(str(a)), cv2.imread(str(b)))
