@@ -266,6 +266,21 @@ SETTINGS: tuple[Setting, ...] = (
     _s("overlay_mask", "bool", True, "Paste the unmasked area back after diffusion", "init"),
     _s("mask_overlay_blur", "float", 5.0, "Blur of the pasted-back edge", "init",
        minimum=0.0),
+    # --- guided images (the webui's looper) ----------------------------------
+    _s("use_looper", "bool", False, "Guided images: pull 2D/3D keyframes toward the images "
+       "of init_images (seeds then follow seed_schedule)", "init"),
+    _s("init_images", "json", {}, "Guided images: frame → local image path (a JSON object "
+       "or its text; keys may use max_f); never a URL", "init"),
+    _s("image_strength_schedule", "schedule", "0:(0.75)", "Guided images: strength of each "
+       "diffused frame (replaces strength_schedule)", "init"),
+    _s("blendFactorMax", "schedule", "0:(0.35)", "Guided images: centre of the blend toward "
+       "the guide", "init"),
+    _s("blendFactorSlope", "schedule", "0:(0.25)", "Guided images: how far the blend swings "
+       "(from max − slope up to about max + 0.42·slope)", "init"),
+    _s("tweening_frames_schedule", "schedule", "0:(20)", "Guided images: frames over which "
+       "the blend rises before it restarts (not cadence)", "init"),
+    _s("color_correction_factor", "schedule", "0:(0.075)", "Guided images: how far each "
+       "frame's colours are matched toward its guide", "init"),
     # --- video input / interpolation ---------------------------------------
     _s("video_init_path", "path", "", "Video (or folder of images) to stylise (Video Input)",
        "video"),
@@ -444,8 +459,11 @@ LABELS: dict[str, str] = {
     "video_mask_path": "Mask Video", "add_soundtrack": "Soundtrack",
     "soundtrack_path": "Soundtrack File", "interpolate_key_frames": "Follow Key Frames",
     "interpolate_x_frames": "Frames Between Prompts", "timestring": "Timestring",
+    "use_looper": "Guided Images", "init_images": "Guide Images",
+    "image_strength_schedule": "Guided Strength", "blendFactorMax": "Guide Blend",
+    "blendFactorSlope": "Guide Blend Swing", "tweening_frames_schedule": "Guide Blend Period",
+    "color_correction_factor": "Guide Colour Pull",
 }
-# Slider ranges of the numeric schedules: where useful values lie (per frame for motion).
 # Noise, anti-blur, blank frames and the webui's colour-coherence options.
 LABELS.update({
     "noise_type": "Noise Type", "perlin_w": "Perlin Cells Across",
@@ -460,6 +478,7 @@ LABELS.update({
     "legacy_colormatch": "Legacy Colour Match", "color_force_grayscale": "Force Greyscale",
     "reroll_blank_frames": "Blank Frames", "reroll_patience": "Reroll Patience",
 })
+# Slider ranges of the numeric schedules: where useful values lie (per frame for motion).
 SOFT_RANGES: dict[str, tuple[float, float]] = {
     "angle": (-10.0, 10.0), "zoom": (0.9, 1.1), "translation_x": (-20.0, 20.0),
     "translation_y": (-20.0, 20.0), "translation_z": (-20.0, 20.0),
@@ -473,6 +492,9 @@ SOFT_RANGES: dict[str, tuple[float, float]] = {
     "noise_multiplier_schedule": (0.8, 1.2), "amount_schedule": (0.0, 1.0),
     "kernel_schedule": (0.0, 15.0), "sigma_schedule": (0.0, 5.0),
     "threshold_schedule": (0.0, 50.0),
+    "image_strength_schedule": (0.0, 1.0), "blendFactorMax": (0.0, 1.0),
+    "blendFactorSlope": (0.0, 1.0), "tweening_frames_schedule": (1.0, 100.0),
+    "color_correction_factor": (0.0, 1.0),
 }
 SETTINGS = tuple(
     replace(s, label=LABELS.get(s.name, ""), soft_min=SOFT_RANGES.get(s.name, (None, None))[0],

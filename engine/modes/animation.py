@@ -26,6 +26,7 @@ import numpy as np
 from ..blank import guard_blank
 from ..color import Coherence
 from ..errors import InputError
+from ..guided import diffusion_settings, guided, load_guides
 from ..motion import Motion
 from ..output import decodes, frame_path, read_image, remove_stale_temps, write_png
 from ..progress import Progress
@@ -74,6 +75,10 @@ class Animation(Mode):
             self.resume = self._resume(settings)
         if self.resume is None or self.resume.start == 0:
             check_init_image(settings)
+        if load_guides(settings) is not None and settings["seed_behavior"] != "schedule":
+            self.job.progress.warning(f"use_looper: seed_behavior {settings['seed_behavior']!r} "
+                                      "becomes 'schedule' (seed_schedule), as in Deforum's "
+                                      "guided images", key="seed_behavior")
 
     def start(self, settings: Settings, diffusion: Any | None, mask: np.ndarray | None) -> int:
         self.settings = settings
@@ -147,6 +152,7 @@ def animation_generate(diffusion: Any, settings: Settings, mask: np.ndarray | No
     ``enable_noise_multiplier_scheduling`` img2img's initial noise is scaled by
     ``noise_multiplier_schedule`` at F.
     """
+    settings = diffusion_settings(settings)
     frames = settings["max_frames"]
     cadence = max(1, min(settings["diffusion_cadence"], frames))
     keyframes = list(range(0, frames, cadence))
@@ -312,7 +318,7 @@ class _Loop:
                  broken: frozenset[int], colors: Coherence, sharpen: bool) -> None:
         self.settings, self.folder, self.timestring = settings, folder, timestring
         self.progress, self.cancel = progress, cancel
-        self.generate = generate or preview_generate(settings)
+        self.generate = guided(generate or preview_generate(settings), settings)
         self.depth, self.on_depth, self.keep_existing = depth, on_depth, keep_existing
         self.broken = broken
         self.frames = settings["max_frames"]
