@@ -174,7 +174,12 @@ def test_sound_baked_to_samples_is_baked_frame_by_frame(addon, strength, tmp_pat
     curve = strength_curve(scene)
     curve.select, curve.hide = True, False
     with graph_editor():  # Graph Editor › Channel › Sound to Samples, run headless
-        assert bpy.ops.graph.sound_to_samples(filepath=str(sound)) == {"FINISHED"}
+        try:
+            assert bpy.ops.graph.sound_to_samples(filepath=str(sound)) == {"FINISHED"}
+        except RuntimeError as exc:  # the bpy 4.2 wheel is built without audio
+            if "without sound support" not in str(exc):
+                raise
+            pytest.skip(f"this bpy cannot read sound: {exc}")
     assert len(curve.sampled_points) >= FPS * SECONDS - 1 and not curve.keyframe_points
     values, schedule = baked(addon, scene)
     frames = range(scene.frame_start, scene.frame_end + 1)
