@@ -216,6 +216,24 @@ def test_a_driver_is_baked_frame_by_frame_and_wins_over_keys(addon, strength):
     assert engine_values(schedule, len(values)) == pytest.approx(expected, abs=1e-5)
 
 
+def test_a_driver_reading_an_animated_custom_property_is_baked(addon, strength):
+    """The README's mapping: sound on a custom property, the Deforum property driven from it."""
+    scene = strength
+    scene["loud"] = 0.0
+    scene.keyframe_insert('["loud"]', frame=scene.frame_start)
+    scene["loud"] = 1.0
+    scene.keyframe_insert('["loud"]', frame=scene.frame_end)
+    driver = scene.driver_add("deforum.strength_schedule").driver
+    var = driver.variables.new()
+    var.name, var.targets[0].id_type, var.targets[0].id = "loud", "SCENE", scene
+    var.targets[0].data_path = '["loud"]'
+    driver.type, driver.expression = "SCRIPTED", "0.45 + 0.4 * loud"
+    values, _schedule = baked(addon, scene)
+    count = scene.frame_end - scene.frame_start
+    assert values[0] == pytest.approx(0.45) and values[-1] == pytest.approx(0.85)
+    assert values[count // 2] == pytest.approx(0.65, abs=0.02)  # Bézier, near linear midway
+
+
 def test_a_filled_override_wins_over_sound_modifiers_and_drivers(addon, strength):
     scene = strength
     scene.driver_add("deforum.strength_schedule").driver.expression = "frame * 0.01"
