@@ -55,7 +55,10 @@ def sample(context, scene=None, *, with_camera: bool = True,
 
     Everything that moves a camera counts (keyframes, constraints, parents,
     follow-path, drivers) because the evaluated object is read after a full
-    depsgraph update. Deforum frame k is Blender frame start + k.
+    depsgraph update. The numeric schedule properties are read the same way, after
+    ``frame_set``: their keyframes, F-curve modifiers (noise, …), sound baked to
+    samples and drivers are all evaluated, which ``fcurve.evaluate`` alone would
+    miss for drivers. Deforum frame k is Blender frame start + k.
     """
     scene = scene or context.scene
     cam = scene_camera(scene) if with_camera else None

@@ -4,20 +4,22 @@ No setting is listed by hand: every used row of ``engine.settings_table``
 becomes a property of the matching Blender type, except the few that Blender
 itself decides (frame range, resolution, fps), the prompts (a list of rows),
 and the machine-level ones kept in the add-on preferences (model, device).
-Every numeric schedule is an animatable float — keyframes and drivers on it
-become the Deforum schedule at bake time — plus ``<name>_override``, a raw
-schedule string that wins when filled in (paste from Deforum).
+Every numeric schedule is an animatable float — keyframes, F-curve modifiers,
+sound baked to an F-curve and drivers on it become the Deforum schedule at bake
+time — plus ``<name>_override``, a raw schedule string that wins when filled in
+(paste from Deforum). A schedule the table marks ``text`` (names, seed
+expressions) is a plain string property.
 """
 
 from __future__ import annotations
-
-import re
 
 import bpy
 from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty,
                        IntProperty, PointerProperty, StringProperty)
 
+from ..engine.errors import SettingsError
 from ..engine.samplers import WEBUI_NAMES
+from ..engine.schedules import evaluate_schedule
 from ..engine.settings_table import BOOKKEEPING, SETTINGS, Setting
 
 # Decided by the Blender scene, the prompt list or the add-on preferences.
@@ -26,8 +28,6 @@ FROM_BLENDER = frozenset({
     "model_config", "device", "half_precision", "depth_model_path", "timestring", "outdir",
     "skip_video_creation",
 })
-# Schedules whose values are expressions of the seed, not numbers to keyframe.
-STRING_SCHEDULES = frozenset({"seed_schedule"})
 DIR_PATHS = frozenset({"depth_maps_path"})
 # Defaults that suit a Blender scene better than the notebook's.
 BLENDER_DEFAULTS = {
@@ -57,13 +57,12 @@ UI_SETTINGS: tuple[Setting, ...] = tuple(
     s for s in SETTINGS
     if s.used and s.group != BOOKKEEPING and s.name not in FROM_BLENDER and s.type != "json")
 NUMERIC_SCHEDULES: tuple[str, ...] = tuple(
-    s.name for s in UI_SETTINGS if s.is_schedule and s.name not in STRING_SCHEDULES)
+    s.name for s in UI_SETTINGS if s.is_numeric_schedule)
+TEXT_SCHEDULES: tuple[str, ...] = tuple(
+    s.name for s in UI_SETTINGS if s.is_schedule and s.text)
 BY_GROUP: dict[str, list[Setting]] = {}
 for _s in UI_SETTINGS:
     BY_GROUP.setdefault(_s.group, []).append(_s)
-
-_CONSTANT = re.compile(r"^\s*0\s*:\s*\(\s*(-?\d+(?:\.\d*)?)\s*\)\s*$")
-
 
 def label(setting: Setting) -> str:
     """The table's label; a row without one (never shown by the panels) gets its key's words."""
@@ -89,10 +88,13 @@ def choice_items(setting: Setting) -> list[tuple[str, str, str]]:
 
 
 def _constant_default(setting: Setting) -> float:
+    """The slider's default: the table's schedule at frame 0 (Blender's own where set)."""
     if setting.name in BLENDER_DEFAULTS:
         return float(BLENDER_DEFAULTS[setting.name])
-    match = _CONSTANT.match(str(setting.default))
-    return float(match.group(1)) if match else 0.0
+    try:
+        return float(evaluate_schedule(setting.default, 1, key=setting.name)[0])
+    except SettingsError:
+        return 0.0
 
 
 def _bounds(setting: Setting, lo: float, hi: float) -> dict:
@@ -116,8 +118,10 @@ def _soft(setting: Setting) -> dict:
 def _property(setting: Setting):
     """The Blender property for one table row."""
     name, desc = label(setting), tooltip(setting)
-    if setting.name in NUMERIC_SCHEDULES:
-        desc = tooltip(setting, "; keyframe it to animate")
+    if setting.is_numeric_schedule:
+        desc = tooltip(setting, "; keyframe it, drive it or bake sound to it to animate")
+    elif setting.is_schedule:
+        desc = tooltip(setting, "; a Deforum schedule typed as text, e.g. 0:(…), 10:(…)")
     default = BLENDER_DEFAULTS.get(setting.name, setting.default)
     kind = setting.type
     if kind == "bool":
@@ -140,7 +144,7 @@ def _property(setting: Setting):
         subtype = "DIR_PATH" if setting.name in DIR_PATHS else "FILE_PATH"
         return StringProperty(name=name, description=desc, default=str(default),
                               subtype=subtype)
-    if kind == "schedule" and setting.name not in STRING_SCHEDULES:
+    if setting.is_numeric_schedule:
         return FloatProperty(name=name, description=desc,
                              default=_constant_default(setting), options={"ANIMATABLE"},
                              **_soft(setting))

@@ -42,10 +42,18 @@ class Setting:
     label: str = ""  # what a user reads (Blender's property name); "" on rows no UI shows
     soft_min: float | None = None  # slider range of a numeric schedule (typing goes beyond)
     soft_max: float | None = None
+    # A schedule typed as text, never keyframed: its values are names (a sampler, a
+    # checkpoint) or expressions of the seed, which no slider or F-curve can hold.
+    text: bool = False
 
     @property
     def is_schedule(self) -> bool:
         return self.type == "schedule"
+
+    @property
+    def is_numeric_schedule(self) -> bool:
+        """A schedule of plain numbers: a slider that keyframes, drivers and sound can move."""
+        return self.is_schedule and not self.text
 
 
 def _s(name: str, type_: str, default: Any, help_: str, group: str, **kw: Any) -> Setting:
@@ -239,7 +247,7 @@ SETTINGS: tuple[Setting, ...] = (
     _s("seed_iter_N", "int", 1, "iter: change the seed every N frames", "sampling",
        minimum=1),
     _s("seed_schedule", "schedule", "0:(s), 1:(-1), \"max_f-2\":(-1), \"max_f-1\":(s)",
-       "Seed per frame when seed_behavior = schedule", "sampling"),
+       "Seed per frame when seed_behavior = schedule", "sampling", text=True),
     _s("sampler", "choice", "euler_ancestral", "Sampler", "sampling", choices=SAMPLER_NAMES,
        choice_aliases=WEBUI_NAMES),
     _s("steps", "int", 50, "Denoising steps of a full generation", "sampling",

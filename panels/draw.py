@@ -2,7 +2,8 @@
 group, and the base classes that put a panel in the 3D Viewport's "Deforum" tab.
 
 The setting rows are drawn from the settings table's groups, so a new row in
-``engine/settings_table.py`` shows up in its panel without edits here.
+``engine/settings_table.py`` shows up in its panel without edits here; a group
+``parent/part`` is a box inside its parent's panel.
 """
 
 from __future__ import annotations
@@ -32,12 +33,28 @@ def draw_setting(layout, settings, name: str, state=None) -> None:
         row.prop(settings, name)
 
 
+def group_title(group: str) -> str:
+    """What a panel or box of a settings-table group is called: its last part, in words
+    (``coherence/anti-blur`` → "Anti-Blur")."""
+    return group.rsplit("/", 1)[-1].replace("_", " ").title()
+
+
+def sub_groups(group: str) -> list[str]:
+    """The groups named ``group/<part>``, in table order: drawn as boxes inside its panel."""
+    return [g for g in props.BY_GROUP if g.rsplit("/", 1)[0] == group and g != group]
+
+
 def draw_group(layout, settings, group: str, skip=()) -> None:
-    """Every setting of a settings-table group but ``skip`` and those drawn elsewhere."""
+    """Every setting of a settings-table group but ``skip`` and those drawn elsewhere, then
+    each of its sub-groups in a box of its own."""
     state = relevance.snapshot(settings)
     for setting in props.BY_GROUP.get(group, ()):
         if setting.name not in skip and setting.name not in SHOWN_ELSEWHERE:
             draw_setting(layout, settings, setting.name, state)
+    for sub in sub_groups(group):
+        box = layout.box()
+        box.label(text=group_title(sub))
+        draw_group(box, settings, sub, skip)
 
 
 class DeforumPanel:

@@ -13,6 +13,7 @@ from .presets import DEFORUM_MT_motion_presets, draw_preset_row
 
 class DEFORUM_PT_motion(SubPanel, bpy.types.Panel):
     bl_label = "Motion"
+    groups = ("motion",)
     bl_options = set()
 
     def draw(self, context):

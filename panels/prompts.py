@@ -16,6 +16,7 @@ class DEFORUM_UL_prompts(bpy.types.UIList):
 
 class DEFORUM_PT_prompts(SubPanel, bpy.types.Panel):
     bl_label = "Prompts"
+    groups = ("prompts",)
     bl_options = set()
 
     def draw(self, context):

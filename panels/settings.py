@@ -1,17 +1,22 @@
 """The settings panels below Motion, one per settings-table group (Depth and Output
-add their own rows), in their sidebar order."""
+add their own rows), in their sidebar order. A group that no panel here draws (a
+new one in the table) gets a panel of its own, titled from its name."""
 
 from __future__ import annotations
 
+import re
+
 import bpy
 
-from ..addon import compose, prefs, tidy, vse
-from .draw import SubPanel, draw_group
+from ..addon import compose, prefs, props, tidy, vse
+from . import motion, prompts
+from .draw import SubPanel, draw_group, group_title
 from .presets import DEFORUM_MT_coherence_presets, draw_preset_row
 
 
 class DEFORUM_PT_depth(SubPanel, bpy.types.Panel):
     bl_label = "Depth"
+    groups = ("depth",)
 
     def draw(self, context):
         layout, settings = self.setup(context)
@@ -37,12 +42,22 @@ def _group_panel(group: str, title: str, skip=(), first=(), mode="", presets=Non
         for name in first:
             layout.prop(settings, name)
         draw_group(layout, settings, group, skip)
-    return type(f"DEFORUM_PT_{group}", (SubPanel, bpy.types.Panel),
-                {"bl_label": title, "draw": draw, "__doc__": f"Deforum {title} settings"})
+    idname = "DEFORUM_PT_" + re.sub(r"\W", "_", group)
+    return type(idname, (SubPanel, bpy.types.Panel),
+                {"bl_label": title, "draw": draw, "groups": (group,),
+                 "__doc__": f"Deforum {title} settings"})
+
+
+def new_group_panels(written) -> tuple[type, ...]:
+    """A panel for each top-level settings-table group that none of ``written`` draws."""
+    drawn = {group for cls in written for group in getattr(cls, "groups", ())}
+    tops = dict.fromkeys(group.split("/")[0] for group in props.BY_GROUP)
+    return tuple(_group_panel(group, group_title(group)) for group in tops if group not in drawn)
 
 
 class DEFORUM_PT_output(SubPanel, bpy.types.Panel):
     bl_label = "Output"
+    groups = ("output", "run")
 
     def draw(self, context):
         layout, settings = self.setup(context)
@@ -90,7 +105,7 @@ def _draw_disk(layout, context, settings) -> None:
     box.operator("deforum.clean_up", icon="BRUSH_DATA")
 
 
-CLASSES = (
+_WRITTEN = (
     _group_panel("coherence", "Coherence", presets=DEFORUM_MT_coherence_presets),
     DEFORUM_PT_depth,
     _group_panel("sampling", "Sampling"),
@@ -98,5 +113,9 @@ CLASSES = (
     _group_panel("video", "Video Input", first=("video_from_scene", "stylise_mask"),
                  mode="Video Input"),
     _group_panel("interpolation", "Interpolation", mode="Interpolation"),
+)
+CLASSES = (
+    *_WRITTEN,
+    *new_group_panels((*motion.CLASSES, *prompts.CLASSES, *_WRITTEN, DEFORUM_PT_output)),
     DEFORUM_PT_output,
 )
