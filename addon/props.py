@@ -158,17 +158,11 @@ class DeforumPrompt(bpy.types.PropertyGroup):
     negative: StringProperty(name="Negative", description="What to avoid from this frame on")
 
 
-def _make_settings_class() -> type:
-    annotations: dict[str, object] = {}
-    for setting in UI_SETTINGS:
-        annotations[setting.name] = _property(setting)
-        if setting.name in NUMERIC_SCHEDULES:
-            annotations[setting.name + "_override"] = StringProperty(
-                name=label(setting) + " Schedule",
-                description=f"Raw Deforum schedule for {setting.name}, e.g. "
-                            "0:(1), 30:(0.5); when filled in it is used instead of the "
-                            "property and its keyframes")
-    annotations.update(
+def _blender_only() -> dict[str, object]:
+    """The add-on's own properties: what a Deforum settings file cannot hold (camera,
+    scene passes, where takes go, results of the last bake and run). One flat
+    declaration per property, hence its length."""
+    return dict(
         output_dir=StringProperty(
             name="Output Folder", subtype="DIR_PATH",
             description="Where runs are written (batch_name/ below it). Empty: the "
@@ -232,6 +226,20 @@ def _make_settings_class() -> type:
         status_error=BoolProperty(name="Status is an error", default=False),
         last_log=StringProperty(name="Engine log", default="", subtype="FILE_PATH"),
     )
+
+
+def _make_settings_class() -> type:
+    """scene.deforum: a property per row of the settings table, then the add-on's own."""
+    annotations: dict[str, object] = {}
+    for setting in UI_SETTINGS:
+        annotations[setting.name] = _property(setting)
+        if setting.name in NUMERIC_SCHEDULES:
+            annotations[setting.name + "_override"] = StringProperty(
+                name=label(setting) + " Schedule",
+                description=f"Raw Deforum schedule for {setting.name}, e.g. "
+                            "0:(1), 30:(0.5); when filled in it is used instead of the "
+                            "property and its keyframes")
+    annotations.update(_blender_only())
     return type("DeforumSettings", (bpy.types.PropertyGroup,),
                 {"__annotations__": annotations,
                  "__doc__": "Deforum settings of a scene (generated from the settings table)"})
