@@ -87,15 +87,17 @@ def sampler_name(name: str, key: str = "sampler_schedule") -> str:
 
 
 def checkpoint_path(name: str, model_path: str) -> str:
-    """The local file (or diffusers folder) of a ``checkpoint_schedule`` name: as given, else
-    beside ``model_path``.  Nothing is downloaded: a URL or a missing file is an error."""
+    """The local file (or diffusers folder) of a ``checkpoint_schedule`` name: beside
+    ``model_path`` (as the webui looks in its models folder), else as given.  Nothing is
+    downloaded: a URL or a missing file is an error."""
     key = "checkpoint_schedule"
     if "://" in name:
         raise SettingsError(f"{key}: {shown(name)} is a URL; only local checkpoint files can "
                             "be scheduled", key=key, value=name)
-    candidates = [Path(name).expanduser()]
-    if model_path and not candidates[0].is_absolute():
-        candidates.append(Path(model_path).expanduser().parent / name)
+    given = Path(name).expanduser()
+    candidates = [given]
+    if model_path and not given.is_absolute():
+        candidates.insert(0, Path(model_path).expanduser().parent / name)
     for path in candidates:
         if name and path.exists():
             return str(path)

@@ -120,23 +120,21 @@ class CountingLoaders:
 
 def test_checkpoint_schedule_loads_each_model_once(tmp_path):
     from engine.models import load_pipelines
-    from engine.tiny_model import SINGLE_FILE_NAME, write_tiny_model
+    from engine.tiny_model import write_tiny_model
 
     for name, seed in (("a", 0), ("b", 1)):
-        write_tiny_model(tmp_path / name, single_file=True, seed=seed)
-        (tmp_path / name / SINGLE_FILE_NAME).rename(tmp_path / f"{name}.safetensors")
-    model_a = str(tmp_path / "a.safetensors")
+        write_tiny_model(tmp_path / name, seed=seed)
+    model_a = str(tmp_path / "a")
     settings = parse_settings({
         "W": 64, "H": 64, "steps": 3, "max_frames": 4, "device": "cpu", "model_path": model_a,
         "enable_checkpoint_scheduling": True,
-        "checkpoint_schedule": '0: ("a.safetensors"), 1: ("b.safetensors"), 2: ("a.safetensors"),'
-                               ' 3: ("b.safetensors")'})
+        "checkpoint_schedule": '0: ("a"), 1: ("b"), 2: ("a"), 3: ("b")'})
     loaders = CountingLoaders()
     diffusion = Diffusion(load_pipelines(model_a, device="cpu"), settings, CancelToken(),
                           loaders=loaders)
     frames = [diffusion(None, strength=0.0, seed=3, noise=0.0, prompt="a cat", frame=f)
               for f in range(4)]
-    assert loaders.loaded == [str(tmp_path / "b.safetensors")]
+    assert loaders.loaded == [str(tmp_path / "b")]
     assert not np.array_equal(frames[0], frames[1])
     assert np.array_equal(frames[0], frames[2]) and np.array_equal(frames[1], frames[3])
-    assert diffusion.used_for(3)["checkpoint"] == str(tmp_path / "b.safetensors")
+    assert diffusion.used_for(3)["checkpoint"] == str(tmp_path / "b")
