@@ -138,3 +138,22 @@ def test_checkpoint_schedule_loads_each_model_once(tmp_path):
     assert not np.array_equal(frames[0], frames[1])
     assert np.array_equal(frames[0], frames[2]) and np.array_equal(frames[1], frames[3])
     assert diffusion.used_for(3)["checkpoint"] == str(tmp_path / "b")
+
+
+def test_transform_centre_and_aspect_ratio_move_the_warp():
+    from engine.motion import Motion
+
+    image = np.random.default_rng(3).integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    base = {"max_frames": 3, "W": 96, "H": 64, "angle": "0: (10)", "zoom": "0: (1.1)"}
+
+    def warped(mode, **changes):
+        settings = parse_settings({**base, "animation_mode": mode, **changes})
+        depth = np.full((64, 96), 5.0, np.float32) if mode == "3D" else None
+        return Motion(settings, 3).warp(image, 1, depth)
+
+    assert np.array_equal(warped("2D"), warped("2D", transform_center_x="0: (0.5)"))
+    assert not np.array_equal(warped("2D"), warped("2D", transform_center_x="0: (0)"))
+    turn = {"rotation_3d_y": "0: (5)", "translation_z": "0: (0)"}
+    assert np.array_equal(warped("3D", **turn), warped("3D", **turn, aspect_ratio_schedule="0: (2)"))
+    assert not np.array_equal(warped("3D", **turn), warped(
+        "3D", **turn, aspect_ratio_schedule="0: (1)", aspect_ratio_use_old_formula=False))
