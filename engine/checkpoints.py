@@ -44,12 +44,13 @@ class Checkpoints:
         return self.loaded[path]
 
     def _load(self, path: str) -> Any:
-        if self.loaders is None:
-            from .cli import Loaders
-            self.loaders = Loaders()
+        """Through the run's loaders (a warm engine's cache) or, without, ``load_pipelines``."""
         s = self.settings
         try:
-            return self.loaders.pipelines(path, None, s["device"], s["half_precision"])
+            if self.loaders is not None:
+                return self.loaders.pipelines(path, None, s["device"], s["half_precision"])
+            from .models import load_pipelines
+            return load_pipelines(path, device=s["device"], half=s["half_precision"])
         except ModelError as exc:
             raise ModelError(f"checkpoint_schedule: {exc}", key="checkpoint_schedule",
                              value=path) from exc

@@ -155,7 +155,8 @@ class Diffusion:
             # +0.5 keeps diffusers' int(steps·strength) at exactly ``steps``.
             with blended_img2img_noise(pipe.scheduler, self.params.subseed,
                                        self.params.subseed_strength):
-                out = pipe(image=latents, strength=min((steps + 0.5) / self.params.steps, 1.0),
+                share = min((steps + 0.5) / self.params.steps, 1.0)
+                out = pipe(image=latents, strength=share,
                            callback_on_step_end=self._step_callback(**callback_args),
                            **{**self._common(prompt, negative, seed), "generator": generator})
         image = self._to_uint8(out.images)

@@ -23,8 +23,9 @@ def test_files_without_the_webui_keys_keep_their_single_values():
 
 
 def test_schedules_apply_only_with_their_enable_flags():
-    data = {"max_frames": 6, "steps": 10, "sampler": "euler", "cfg_scale_schedule": "0:(4), 5:(9)",
-            "steps_schedule": "0: (3), 3: (6)", "sampler_schedule": '0: ("Euler a"), 2: (\'DPM++ 2M Karras\')',
+    data = {"max_frames": 6, "steps": 10, "sampler": "euler",
+            "cfg_scale_schedule": "0:(4), 5:(9)", "steps_schedule": "0: (3), 3: (6)",
+            "sampler_schedule": '0: ("Euler a"), 2: (\'DPM++ 2M Karras\')',
             "clipskip_schedule": "0: (2)", "ddim_eta_schedule": "0: (0.5)"}
     off = FrameSchedules(parse_settings(data))
     assert [off.at(f).cfg for f in (0, 5)] == [4.0, 9.0]  # the webui always schedules guidance
@@ -154,6 +155,7 @@ def test_transform_centre_and_aspect_ratio_move_the_warp():
     assert np.array_equal(warped("2D"), warped("2D", transform_center_x="0: (0.5)"))
     assert not np.array_equal(warped("2D"), warped("2D", transform_center_x="0: (0)"))
     turn = {"rotation_3d_y": "0: (5)", "translation_z": "0: (0)"}
-    assert np.array_equal(warped("3D", **turn), warped("3D", **turn, aspect_ratio_schedule="0: (2)"))
+    assert np.array_equal(warped("3D", **turn),
+                          warped("3D", **turn, aspect_ratio_schedule="0: (2)"))
     assert not np.array_equal(warped("3D", **turn), warped(
         "3D", **turn, aspect_ratio_schedule="0: (1)", aspect_ratio_use_old_formula=False))
