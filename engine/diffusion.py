@@ -9,6 +9,8 @@ diffusers' img2img takes the latents, its initial noise scaled by the noise
 multiplier.  Masks keep the black area
 at the (re-noised) init latents on every step, and ``overlay_mask`` pastes the
 original back after decoding.  A cancel request stops within one step.
+Guidance, steps, sampler, model, CLIP skip, eta and variation seed are the
+frame's (``frame_params``); what a frame used is kept for its progress event.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from typing import Any
 
 import numpy as np
 
+from .checkpoints import Checkpoints
 from .errors import Cancelled
+from .frame_params import FrameParams, FrameSchedules
 from .masks import overlay
 from .noise import initial_noise_scale, noise_field
 from .samplers import make_scheduler
+from .variation import blended_img2img_noise, initial_noise
 
 
 def denoising_steps(strength: float, steps: int) -> int:
@@ -33,16 +38,34 @@ class Diffusion:
     """Runs diffusion for the render loop with the settings' sampler and guidance."""
 
     def __init__(self, pipes: Any, settings: Mapping[str, Any], cancel: Any,
-                 progress: Any = None) -> None:
-        self.pipes = pipes
+                 progress: Any = None, loaders: Any = None) -> None:
         self.progress = progress
         self.frame = 0  # the frame being diffused, for step events
         self.settings = settings
         self.cancel = cancel
-        scheduler_config = pipes.img2img.scheduler.config
-        self.scheduler = make_scheduler(settings["sampler"], scheduler_config)
-        pipes.img2img.scheduler = self.scheduler
-        pipes.txt2img.scheduler = self.scheduler
+        self.schedules = FrameSchedules(settings)
+        self.models = Checkpoints(pipes, settings, loaders)
+        self._schedulers: dict[tuple[int, str], Any] = {}
+        self._used: tuple[int, dict[str, Any]] | None = None
+        self.params = self._select(self.schedules.at(0))
+
+    def _select(self, params: FrameParams) -> FrameParams:
+        """Make the frame's model and sampler current (a scheduler per model and sampler)."""
+        self.pipes = self.models.get(params.checkpoint)
+        key = (id(self.pipes), params.sampler)
+        if key not in self._schedulers:
+            config = self.pipes.img2img.scheduler.config
+            self._schedulers[key] = make_scheduler(params.sampler, config)
+        self.scheduler = self._schedulers[key]
+        self.pipes.img2img.scheduler = self.scheduler
+        self.pipes.txt2img.scheduler = self.scheduler
+        return params
+
+    def used_for(self, frame: int) -> dict[str, Any] | None:
+        """What the latest diffusion of ``frame`` used (None if it was not the latest)."""
+        if self._used is not None and self._used[0] == frame:
+            return self._used[1]
+        return None
 
     # ------------------------------------------------------------------ helpers
     def _generator(self, seed: int):
@@ -75,10 +98,27 @@ class Diffusion:
         return callback
 
     def _common(self, prompt: str, negative: str, seed: int) -> dict[str, Any]:
-        s = self.settings
+        p = self.params
+        extra = {"clip_skip": p.clip_skip - 1} if p.clip_skip > 1 else {}
         return dict(prompt=prompt, negative_prompt=negative or None,
-                    guidance_scale=s["scale"], num_inference_steps=s["steps"],
-                    eta=s["ddim_eta"], generator=self._generator(seed), output_type="np")
+                    guidance_scale=p.cfg, num_inference_steps=p.steps,
+                    eta=p.ddim_eta, generator=self._generator(seed), output_type="np", **extra)
+
+    def _txt2img(self, prompt: str, negative: str, seed: int) -> np.ndarray:
+        """Frame without an init image; a variation seed starts it from blended noise."""
+        import torch
+
+        s, p, pipe = self.settings, self.params, self.pipes.txt2img
+        args = self._common(prompt, negative, seed)
+        if p.subseed is not None and p.subseed_strength > 0:
+            scale = pipe.vae_scale_factor
+            shape = (1, pipe.unet.config.in_channels, s["H"] // scale, s["W"] // scale)
+            args["latents"] = initial_noise(shape, args["generator"], self.pipes.device,
+                                            self.pipes.dtype, p.subseed, p.subseed_strength)
+        with torch.no_grad():
+            out = pipe(height=s["H"], width=s["W"], callback_on_step_end=self._step_callback(),
+                       **args)
+        return self._to_uint8(out.images)
 
     # ------------------------------------------------------------------ public
     def __call__(self, init: np.ndarray | None, *, strength: float, seed: int, noise: float,
@@ -89,14 +129,12 @@ class Diffusion:
 
         self.frame = frame
         s = self.settings
+        self.params = self._select(self.schedules.at(frame))
+        self._used = (frame, self.params.used(seed, s["model_path"]))
         if init is None:
-            with torch.no_grad():
-                out = self.pipes.txt2img(height=s["H"], width=s["W"],
-                                         callback_on_step_end=self._step_callback(),
-                                         **self._common(prompt, negative, seed))
-            return self._to_uint8(out.images)
+            return self._txt2img(prompt, negative, seed)
 
-        steps = denoising_steps(strength, s["steps"])
+        steps = denoising_steps(strength, self.params.steps)
         if steps < 1:
             return init
         pipe = self.pipes.img2img
@@ -118,8 +156,11 @@ class Diffusion:
                     noise=torch.randn(latents.shape, generator=self._generator(seed + 1)).to(
                         device=device, dtype=dtype))
             # +0.5 keeps diffusers' int(steps·strength) at exactly ``steps``.
-            with initial_noise_scale(pipe.scheduler, noise_multiplier):
-                out = pipe(image=latents, strength=min((steps + 0.5) / s["steps"], 1.0),
+            with initial_noise_scale(pipe.scheduler, noise_multiplier), \
+                    blended_img2img_noise(pipe.scheduler, self.params.subseed,
+                                          self.params.subseed_strength):
+                share = min((steps + 0.5) / self.params.steps, 1.0)
+                out = pipe(image=latents, strength=share,
                            callback_on_step_end=self._step_callback(**callback_args),
                            **{**self._common(prompt, negative, seed), "generator": generator})
         image = self._to_uint8(out.images)

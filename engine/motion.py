@@ -44,12 +44,13 @@ class Motion:
             return warp.warp_2d(image, angle=v["angle"], zoom=v["zoom"],
                                 translation_x=v["translation_x"],
                                 translation_y=v["translation_y"], border=s["border"],
-                                perspective_flip=flip)
+                                perspective_flip=flip,
+                                center=(v["transform_center_x"], v["transform_center_y"]))
         if self.mode == "3D":
             return warp.warp_3d(image, depth, near=v["near_plane"], far=v["far_plane"],
                                 padding_mode=padding_mode or s["padding_mode"],
                                 sampling_mode=s["sampling_mode"], warp_model=s["warp_model"],
-                                **self._camera_step(frame))
+                                aspect=self._aspect(frame), **self._camera_step(frame))
         return image
 
     def _camera_step(self, frame: int) -> dict:
@@ -63,6 +64,14 @@ class Motion:
             shift=(v["lens_shift_x"], v["lens_shift_y"]),
             prev_shift=(float(self.values["lens_shift_x"][prev]),
                         float(self.values["lens_shift_y"][prev])))
+
+    def _aspect(self, frame: int) -> float | None:
+        """The webui's aspect_ratio_schedule for the deforum warp; None (W/H) with the old
+        formula or the pinhole warp, whose camera is the picture's own."""
+        s = self.settings
+        if s["aspect_ratio_use_old_formula"] or s["warp_model"] != "deforum":
+            return None
+        return float(self.values["aspect_ratio_schedule"][frame])
 
     def disocclusion(self, frame: int, prev_depth: np.ndarray, depth: np.ndarray) -> np.ndarray:
         """Bool mask of the pixels of ``frame`` that frame−1 did not see (3D pinhole)."""

@@ -48,13 +48,16 @@ class Progress:
         self.info(f"rendering {total} frames into {outdir} (timestring {timestring})")
         self.emit("start", timestring=timestring, outdir=outdir, total=total, **extra)
 
-    def frame(self, index: int, path: str, seconds: float) -> None:
+    def frame(self, index: int, path: str, seconds: float,
+              used: dict[str, Any] | None = None) -> None:
+        """A frame was written; ``used``: the diffusion values it was made with."""
         self._done += 1
         elapsed = time.monotonic() - self._started
         eta = elapsed / self._done * max(self._total - self._done, 0)
         self.info(f"frame {index} ({self._done}/{self._total}) {seconds:.2f}s  {path}")
         self.emit("frame", index=index, path=path, seconds=round(seconds, 4),
-                   eta=round(eta, 2), done=self._done, total=self._total)
+                   eta=round(eta, 2), done=self._done, total=self._total,
+                   **({"used": used} if used is not None else {}))
 
     def step(self, frame: int, step: int, steps: int) -> None:
         """A denoising step finished (for progress inside long frames)."""

@@ -222,6 +222,8 @@ def parse_settings(data: Mapping[str, Any], *, source: str = "settings") -> Sett
         values.setdefault(setting.name, setting.default)
     if parseq.wanted(values[parseq.KEY]):
         _apply_parseq(values, given, notes)
+    if "cfg_scale_schedule" not in given:  # files before the webui's schedule: their scale
+        values["cfg_scale_schedule"] = f"0: ({values['scale']})"
     _check_still_prompts(values["still_prompts"], given.get("still_prompts", "still_prompts"))
 
     ignored = sorted(name for name in given

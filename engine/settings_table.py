@@ -255,6 +255,50 @@ SETTINGS: tuple[Setting, ...] = (
     _s("scale", "float", 7.0, "Classifier-free guidance scale", "sampling",
        aliases=("cfg_scale",)),
     _s("ddim_eta", "float", 0.0, "DDIM eta", "sampling", minimum=0.0),
+    # --- per-frame schedules (webui) ------------------------------------------
+    _s("cfg_scale_schedule", "schedule", "0: (7)", "Guidance scale per frame (a file "
+       "without it uses its scale)", "sampling"),
+    _s("enable_steps_scheduling", "bool", False, "Take the steps from steps_schedule",
+       "sampling"),
+    _s("steps_schedule", "schedule", "0: (25)", "Steps per frame (enable_steps_scheduling)",
+       "sampling"),
+    _s("enable_sampler_scheduling", "bool", False, "Take the sampler from sampler_schedule",
+       "sampling", aliases=("enable_schedule_samplers",)),
+    _s("sampler_schedule", "str", "0: (\"Euler a\")", "Sampler per frame, e.g. "
+       "0: (\"Euler a\"), 10: (\"DPM++ 2M Karras\") (enable_sampler_scheduling)", "sampling"),
+    _s("enable_checkpoint_scheduling", "bool", False, "Take the model from "
+       "checkpoint_schedule", "sampling"),
+    _s("checkpoint_schedule", "str", "", "Local checkpoint per frame, e.g. 0: (\"a.safetensors"
+       "\"), 50: (\"b.safetensors\"); a relative name is looked up beside model_path; at most "
+       "two models are held in memory (enable_checkpoint_scheduling)", "sampling"),
+    _s("enable_clipskip_scheduling", "bool", False, "Take CLIP skip from clipskip_schedule",
+       "sampling"),
+    _s("clipskip_schedule", "schedule", "0: (2)", "CLIP skip per frame: 1 = the text "
+       "encoder's last layer, 2 = the one before (enable_clipskip_scheduling)", "sampling"),
+    _s("enable_subseed_scheduling", "bool", False, "Blend each frame's noise with a "
+       "variation seed's (subseed_schedule, subseed_strength_schedule)", "sampling"),
+    _s("subseed_schedule", "schedule", "0: (1)", "Variation seed per frame; −1 = random "
+       "(enable_subseed_scheduling)", "sampling"),
+    _s("subseed_strength_schedule", "schedule", "0: (0)", "How far each frame's noise moves "
+       "toward the variation seed's: 0 = the seed's picture, 1 = the subseed's", "sampling"),
+    _s("enable_ddim_eta_scheduling", "bool", False, "Take DDIM eta from ddim_eta_schedule",
+       "sampling"),
+    _s("ddim_eta_schedule", "schedule", "0: (0)", "DDIM eta per frame (samplers without eta "
+       "ignore it) (enable_ddim_eta_scheduling)", "sampling"),
+    _s("enable_ancestral_eta_scheduling", "bool", False, "webui ancestral eta: diffusers' "
+       "ancestral schedulers take no eta, so it is recognised but not applied", "sampling",
+       used=False),
+    _s("ancestral_eta_schedule", "schedule", "0: (1)", "webui ancestral eta per frame: not "
+       "applied (diffusers' ancestral schedulers take no eta)", "sampling", used=False),
+    _s("aspect_ratio_schedule", "schedule", "0: (1)", "3D warp aspect ratio per frame "
+       "(unless aspect_ratio_use_old_formula); deforum warp model only", "motion", modes=_3D),
+    _s("aspect_ratio_use_old_formula", "bool", True, "3D warp aspect ratio W/H instead of "
+       "aspect_ratio_schedule (on by default so files without the webui keys keep W/H)",
+       "motion", modes=_3D),
+    _s("transform_center_x", "schedule", "0: (0.5)", "2D rotation/zoom centre, a fraction of "
+       "the width", "motion", modes=_2D),
+    _s("transform_center_y", "schedule", "0: (0.5)", "2D rotation/zoom centre, a fraction of "
+       "the height", "motion", modes=_2D),
     _s("n_batch", "int", 1, "Still images per prompt", "sampling", minimum=1),
     _s("filename_format", "str", "{timestring}_{index}_{prompt}.png", "Still-image file "
        "names", "output"),
@@ -334,20 +378,9 @@ SETTINGS = SETTINGS + _ignored("unsupported", {
     "dynamic_threshold": None, "static_threshold": None, "precision": "autocast",
     "C": 4, "f": 8, "bit_depth_output": 8, "n_samples": 1, "make_grid": False,
     "grid_rows": 2, "add_init_noise": False, "init_noise": 0.01,
-    # Schedules of the notebook/webui this engine does not run.
-    "enable_schedule_samplers": False, "sampler_schedule": "0:('euler')",
-    "enable_sampler_scheduling": False,
-    "transform_center_x": "0: (0.5)", "transform_center_y": "0: (0.5)",
-    "enable_steps_scheduling": False, "steps_schedule": "0: (25)",
-    "aspect_ratio_schedule": "0: (1)", "aspect_ratio_use_old_formula": False,
-    "cfg_scale_schedule": "0: (7)", "pix2pix_img_cfg_scale_schedule": "0:(1.5)",
-    "enable_subseed_scheduling": False, "subseed_schedule": "0: (1)",
-    "subseed_strength_schedule": "0: (0)", "use_noise_mask": False,
+    # Schedules of the webui this engine does not run.
+    "pix2pix_img_cfg_scale_schedule": "0:(1.5)", "use_noise_mask": False,
     "mask_schedule": "0: (\"{video_mask}\")", "noise_mask_schedule": "0: (\"{video_mask}\")",
-    "enable_checkpoint_scheduling": False, "checkpoint_schedule": "",
-    "enable_clipskip_scheduling": False, "clipskip_schedule": "0: (2)",
-    "enable_ddim_eta_scheduling": False, "ddim_eta_schedule": "0: (0)",
-    "enable_ancestral_eta_scheduling": False, "ancestral_eta_schedule": "0: (1)",
     "optical_flow_cadence": "None", "cadence_flow_factor_schedule": "0: (1)",
     "optical_flow_redo_generation": "None", "redo_flow_factor_schedule": "0: (1)",
     "diffusion_redo": "0",
@@ -504,6 +537,27 @@ SOFT_RANGES: dict[str, tuple[float, float]] = {
     "blendFactorSlope": (0.0, 1.0), "tweening_frames_schedule": (1.0, 100.0),
     "color_correction_factor": (0.0, 1.0),
 }
+# Labels and slider ranges of the webui's per-frame schedules.
+LABELS.update({
+    "cfg_scale_schedule": "Guidance Schedule", "enable_steps_scheduling": "Schedule Steps",
+    "steps_schedule": "Steps Schedule", "enable_sampler_scheduling": "Schedule Sampler",
+    "sampler_schedule": "Sampler Schedule", "enable_checkpoint_scheduling": "Schedule Model",
+    "checkpoint_schedule": "Model Schedule", "enable_clipskip_scheduling": "Schedule CLIP Skip",
+    "clipskip_schedule": "CLIP Skip Schedule", "enable_subseed_scheduling": "Variation Seeds",
+    "subseed_schedule": "Variation Seed Schedule",
+    "subseed_strength_schedule": "Variation Strength",
+    "enable_ddim_eta_scheduling": "Schedule DDIM Eta", "ddim_eta_schedule": "DDIM Eta Schedule",
+    "aspect_ratio_schedule": "Warp Aspect Ratio",
+    "aspect_ratio_use_old_formula": "Aspect Ratio from Size",
+    "transform_center_x": "Rotation Center X", "transform_center_y": "Rotation Center Y",
+})
+SOFT_RANGES.update({
+    "cfg_scale_schedule": (1.0, 20.0), "steps_schedule": (1.0, 150.0),
+    "clipskip_schedule": (1.0, 4.0), "subseed_schedule": (0.0, 4294967295.0),
+    "subseed_strength_schedule": (0.0, 1.0), "ddim_eta_schedule": (0.0, 1.0),
+    "aspect_ratio_schedule": (0.25, 4.0), "transform_center_x": (0.0, 1.0),
+    "transform_center_y": (0.0, 1.0),
+})
 SETTINGS = tuple(
     replace(s, label=LABELS.get(s.name, ""), soft_min=SOFT_RANGES.get(s.name, (None, None))[0],
             soft_max=SOFT_RANGES.get(s.name, (None, None))[1])

@@ -178,13 +178,14 @@ def _tiny_clip_config() -> Any:
         pad_token_id=49407, projection_dim=32)
 
 
-def build_tiny_pipeline() -> Any:
-    """The tiny SD-1.x StableDiffusionPipeline with seeded random weights (deterministic)."""
+def build_tiny_pipeline(seed: int = 0) -> Any:
+    """The tiny SD-1.x StableDiffusionPipeline with random weights from ``seed`` (deterministic;
+    another seed is another model, e.g. for a checkpoint schedule)."""
     import torch
     from diffusers import PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextModel, CLIPTokenizer
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     unet = UNet2DConditionModel(
         block_out_channels=(32, 64), layers_per_block=2, sample_size=64, in_channels=4, out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
@@ -225,12 +226,13 @@ def write_tiny_sdxl(directory: str | Path) -> Path:
     return directory
 
 
-def write_tiny_model(directory: str | Path, single_file: bool = False) -> Path:
-    """Write the tiny pipeline in diffusers format (and optionally as an LDM single file); return the folder."""
+def write_tiny_model(directory: str | Path, single_file: bool = False, seed: int = 0) -> Path:
+    """Write the tiny pipeline (weights from ``seed``) in diffusers format (and optionally as
+    an LDM single file); return the folder."""
     from safetensors.torch import save_file
 
     directory = Path(directory)
-    pipe = build_tiny_pipeline()
+    pipe = build_tiny_pipeline(seed)
     pipe.save_pretrained(directory, safe_serialization=True)
     if single_file:
         state = {

@@ -94,16 +94,20 @@ def _flip_homography(width: int, height: int, theta: float, phi: float, gamma: f
 
 def matrix_2d(width: int, height: int, *, angle: float, zoom: float, translation_x: float,
               translation_y: float,
-              perspective_flip: tuple[float, float, float, float] | None = None) -> np.ndarray:
+              perspective_flip: tuple[float, float, float, float] | None = None,
+              center: tuple[float, float] | None = None) -> np.ndarray:
     """3×3 source→destination matrix of a Deforum 2D step, shared by images and masks.
 
-    Translate first, then rotate/zoom about ``(W//2, H//2)``; with a flip
+    Translate first, then rotate/zoom about ``(W//2, H//2)`` or, with ``center``
+    (fractions of the size, the webui's transform centre), ``(W·cx, H·cy)``; with a flip
     ``(theta, phi, gamma, fv)`` the flip homography is applied last.  Deforum
     drops the translation when the flip is on; here it is kept.
     """
     import cv2
 
-    rotate_zoom = np.vstack([cv2.getRotationMatrix2D((width // 2, height // 2), angle, zoom),
+    pivot = (width // 2, height // 2) if center is None else \
+        (width * center[0], height * center[1])
+    rotate_zoom = np.vstack([cv2.getRotationMatrix2D(pivot, angle, zoom),
                              [0.0, 0.0, 1.0]])
     shift = np.array([[1.0, 0.0, translation_x], [0.0, 1.0, translation_y], [0.0, 0.0, 1.0]])
     matrix = rotate_zoom @ shift
@@ -115,7 +119,8 @@ def matrix_2d(width: int, height: int, *, angle: float, zoom: float, translation
 
 def warp_2d(image: np.ndarray, *, angle: float, zoom: float, translation_x: float,
             translation_y: float, border: str = "replicate",
-            perspective_flip: tuple[float, float, float, float] | None = None) -> np.ndarray:
+            perspective_flip: tuple[float, float, float, float] | None = None,
+            center: tuple[float, float] | None = None) -> np.ndarray:
     """Move ``image`` by one Deforum 2D step (+x right, +y down, +angle counter-clockwise).
 
     ``border == "wrap"`` tiles the picture; anything else replicates the edge,
@@ -126,7 +131,8 @@ def warp_2d(image: np.ndarray, *, angle: float, zoom: float, translation_x: floa
     _validate_image(image)
     height, width = image.shape[:2]
     matrix = matrix_2d(width, height, angle=angle, zoom=zoom, translation_x=translation_x,
-                       translation_y=translation_y, perspective_flip=perspective_flip)
+                       translation_y=translation_y, perspective_flip=perspective_flip,
+                       center=center)
     mode = cv2.BORDER_WRAP if border == "wrap" else cv2.BORDER_REPLICATE
     out = cv2.warpPerspective(image, matrix, (width, height), flags=cv2.INTER_LINEAR,
                               borderMode=mode)

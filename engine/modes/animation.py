@@ -46,6 +46,8 @@ DepthFn = Callable[[int, np.ndarray], np.ndarray | None]
 DepthSaver = Callable[[int, np.ndarray], None]
 # scene_depth(frame): the true (metric) depth of frame, from the scene's depth maps.
 SceneDepthFn = Callable[[int], np.ndarray]
+# used(keyframe): the diffusion values keyframe was made with (its frames' events carry them).
+UsedFn = Callable[[int], dict[str, Any] | None]
 
 
 class Animation(Mode):
@@ -62,6 +64,7 @@ class Animation(Mode):
         self.resume: ResumeState | None = None
         self.generate: Generate | None = None
         self.colour_image: np.ndarray | None = None
+        self.used: UsedFn | None = None
 
     def set_up(self, settings: Settings) -> None:
         """Depth, the resumed run's state and the init image: each can fail on user input,
@@ -85,6 +88,7 @@ class Animation(Mode):
         if diffusion is not None:
             self.generate = animation_generate(guard_blank(diffusion, settings), settings,
                                                mask)
+            self.used = diffusion.used_for
         return settings["max_frames"]
 
     def _resume(self, settings: Settings) -> ResumeState:
@@ -106,7 +110,8 @@ class Animation(Mode):
                                 job.cancel, generate=self.generate, depth=self.depth,
                                 resume=self.resume, on_depth=self.on_depth,
                                 scene_depth=self.scene_depth,
-                                colors=Coherence(self.settings, self.colour_image))
+                                colors=Coherence(self.settings, self.colour_image),
+                                used=self.used)
 
 
 def depth_set_up(settings: Settings,
@@ -288,7 +293,8 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
                      resume: ResumeState | None = None,
                      on_depth: DepthSaver | None = None,
                      scene_depth: SceneDepthFn | None = None,
-                     colors: Coherence | None = None) -> int:
+                     colors: Coherence | None = None,
+                     used: UsedFn | None = None) -> int:
     """Render frames 0…max_frames−1 into ``folder``; returns the number written.
 
     ``on_depth(frame, z)`` receives, once, the depth estimated from the picture
@@ -305,6 +311,7 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
                  on_depth, scene_depth, keep_existing=resume is not None,
                  broken=resume.broken if resume is not None else frozenset(),
                  colors=colors or Coherence(settings), sharpen=generate is not None)
+    loop.used = used
     return loop.run(resume or ResumeState(0, None, None))
 
 
@@ -337,6 +344,7 @@ class _Loop:
         # tinted, that area reads as "a model paints here", not as a broken warp.
         self.tint = generate is None and self.hidden is not None and settings["preview_tint"]
         self.written = 0
+        self.used: UsedFn | None = None
 
     def run(self, state: ResumeState) -> int:
         if state.reference is not None and self.colors.reference is None:
@@ -394,7 +402,7 @@ class _Loop:
             image = _tween(older, carried, (f - s + 1) / self.cadence)
             if self.tint and f > 0:
                 image = _tinted(image, self.hidden.unseen(f))
-            self._emit(f, image, started)
+            self._emit(f, image, started, s)
         return carried
 
     def _depth_into(self, frame: int, image: np.ndarray) -> np.ndarray | None:
@@ -403,14 +411,15 @@ class _Loop:
             self.on_depth(frame - 1, z)
         return z
 
-    def _emit(self, index: int, image: np.ndarray, started: float) -> None:
+    def _emit(self, index: int, image: np.ndarray, started: float, keyframe: int) -> None:
         path = frame_path(self.folder, self.timestring, index)
         broken = index in self.broken
         if self.keep_existing and not broken and path.exists():
             return
         write_png(path, image, replace=broken)
         self.written += 1
-        self.progress.frame(index, str(path), time.monotonic() - started)
+        used = self.used(keyframe) if self.used is not None else None
+        self.progress.frame(index, str(path), time.monotonic() - started, used)
 
 
 def _tween(older: np.ndarray | None, newer: np.ndarray, weight: float) -> np.ndarray:
