@@ -380,6 +380,7 @@ SETTINGS = SETTINGS + _ignored("unsupported", {
     "grid_rows": 2, "add_init_noise": False, "init_noise": 0.01,
     # Schedules of the webui this engine does not run.
     "pix2pix_img_cfg_scale_schedule": "0:(1.5)", "use_noise_mask": False,
+    "subseed": -1, "subseed_strength": 0.0,  # older exports; the schedules replace them
     "mask_schedule": "0: (\"{video_mask}\")", "noise_mask_schedule": "0: (\"{video_mask}\")",
     "optical_flow_cadence": "None", "cadence_flow_factor_schedule": "0: (1)",
     "optical_flow_redo_generation": "None", "redo_flow_factor_schedule": "0: (1)",

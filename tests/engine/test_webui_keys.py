@@ -19,13 +19,8 @@ UNKNOWN = "unknown settings are ignored: "
 # Keys of later issues: hybrid video, optical flow and ControlNet.
 LATER = ("hybrid_*", "optical_flow_*", "cadence_flow_factor_schedule",
          "redo_flow_factor_schedule", "diffusion_redo", "cn_[1-5]_*")
-# Keys being implemented on other branches right now; each merge shrinks this list.
-PENDING_ELSEWHERE = (
-    # per-frame webui schedules: not implemented yet
-    "cfg_scale_schedule", "steps_schedule", "sampler_schedule", "checkpoint_schedule",
-    "clipskip_schedule", "subseed*", "*_eta_schedule", "aspect_ratio*", "transform_center_*",
-    "enable_*_scheduling",
-)
+# Keys still not implemented: diffusers' ancestral samplers have no eta to schedule.
+PENDING_ELSEWHERE = ("ancestral_eta_schedule", "enable_ancestral_eta_scheduling")
 
 
 def named_keys(warnings):
