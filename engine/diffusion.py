@@ -61,6 +61,14 @@ class Diffusion:
         self.pipes.txt2img.scheduler = self.scheduler
         return params
 
+    def begin(self, frame: int, seed: int, values_of: int | None = None) -> FrameParams:
+        """Make ``frame`` current with the values of frame ``values_of`` (default: itself)
+        and keep them as what ``frame`` used."""
+        self.frame = frame
+        self.params = self._select(self.schedules.at(frame if values_of is None else values_of))
+        self._used = (frame, self.params.used(seed, self.settings["model_path"]))
+        return self.params
+
     def used_for(self, frame: int) -> dict[str, Any] | None:
         """What the latest diffusion of ``frame`` used (None if it was not the latest)."""
         if self._used is not None and self._used[0] == frame:
@@ -97,19 +105,20 @@ class Diffusion:
             return kwargs
         return callback
 
-    def _common(self, prompt: str, negative: str, seed: int) -> dict[str, Any]:
+    def _common(self, conditioning: dict[str, Any], seed: int) -> dict[str, Any]:
+        """The frame's pipeline arguments; ``conditioning``: prompts or their embeddings."""
         p = self.params
         extra = {"clip_skip": p.clip_skip - 1} if p.clip_skip > 1 else {}
-        return dict(prompt=prompt, negative_prompt=negative or None,
-                    guidance_scale=p.cfg, num_inference_steps=p.steps,
-                    eta=p.ddim_eta, generator=self._generator(seed), output_type="np", **extra)
+        return dict(guidance_scale=p.cfg, num_inference_steps=p.steps, eta=p.ddim_eta,
+                    generator=self._generator(seed), output_type="np", **conditioning, **extra)
 
-    def _txt2img(self, prompt: str, negative: str, seed: int) -> np.ndarray:
-        """Frame without an init image; a variation seed starts it from blended noise."""
+    def txt2img(self, conditioning: dict[str, Any], seed: int) -> np.ndarray:
+        """A picture from noise with the current frame's values (see ``begin``); a
+        variation seed starts it from blended noise."""
         import torch
 
         s, p, pipe = self.settings, self.params, self.pipes.txt2img
-        args = self._common(prompt, negative, seed)
+        args = self._common(conditioning, seed)
         if p.subseed is not None and p.subseed_strength > 0:
             scale = pipe.vae_scale_factor
             shape = (1, pipe.unet.config.in_channels, s["H"] // scale, s["W"] // scale)
@@ -123,16 +132,17 @@ class Diffusion:
     # ------------------------------------------------------------------ public
     def __call__(self, init: np.ndarray | None, *, strength: float, seed: int, noise: float,
                  prompt: str, negative: str = "", mask: np.ndarray | None = None,
-                 frame: int = 0, noise_multiplier: float = 1.0) -> np.ndarray:
-        """Diffuse one frame; ``init`` None means txt2img with full steps."""
+                 frame: int = 0, noise_multiplier: float = 1.0,
+                 values_of: int | None = None) -> np.ndarray:
+        """Diffuse one frame; ``init`` None means txt2img with full steps.  ``values_of``:
+        the frame whose scheduled values it takes (default ``frame``)."""
         import torch
 
-        self.frame = frame
         s = self.settings
-        self.params = self._select(self.schedules.at(frame))
-        self._used = (frame, self.params.used(seed, s["model_path"]))
+        self.begin(frame, seed, values_of)
+        prompts = dict(prompt=prompt, negative_prompt=negative or None)
         if init is None:
-            return self._txt2img(prompt, negative, seed)
+            return self.txt2img(prompts, seed)
 
         steps = denoising_steps(strength, self.params.steps)
         if steps < 1:
@@ -162,25 +172,27 @@ class Diffusion:
                 share = min((steps + 0.5) / self.params.steps, 1.0)
                 out = pipe(image=latents, strength=share,
                            callback_on_step_end=self._step_callback(**callback_args),
-                           **{**self._common(prompt, negative, seed), "generator": generator})
+                           **{**self._common(prompts, seed), "generator": generator})
         image = self._to_uint8(out.images)
         if mask is not None and s["overlay_mask"]:
             image = overlay(init, image, mask, s["mask_overlay_blur"])
         return image
 
 
-def embed_prompt(pipes: Any, prompt: str, negative: str) -> tuple:
-    """Text conditioning (positive, negative[, pooled, negative pooled]) of one prompt."""
+def embed_prompt(pipes: Any, prompt: str, negative: str, clip_skip: int = 1) -> tuple:
+    """Text conditioning (positive, negative[, pooled, negative pooled]) of one prompt;
+    ``clip_skip`` counts as the webui does (1 = the text encoder's last layer)."""
     import torch
 
-    pipe = pipes.txt2img
+    pipe, skip = pipes.txt2img, (clip_skip - 1 if clip_skip > 1 else None)
     with torch.no_grad():
         if pipes.kind == "sdxl":
             return tuple(pipe.encode_prompt(prompt, device=pipes.device,
                                             num_images_per_prompt=1,
                                             do_classifier_free_guidance=True,
-                                            negative_prompt=negative or None))
-        return tuple(pipe.encode_prompt(prompt, pipes.device, 1, True, negative or None))
+                                            negative_prompt=negative or None, clip_skip=skip))
+        return tuple(pipe.encode_prompt(prompt, pipes.device, 1, True, negative or None,
+                                        clip_skip=skip))
 
 
 def slerp(a: Any, b: Any, t: float) -> Any:
@@ -199,16 +211,8 @@ def slerp(a: Any, b: Any, t: float) -> Any:
 
 
 def generate_from_embeddings(diffusion: Diffusion, embeddings: tuple, seed: int) -> np.ndarray:
-    """txt2img from precomputed conditioning (Interpolation mode)."""
-    import torch
-
-    s = diffusion.settings
+    """txt2img from precomputed conditioning (Interpolation mode), with the values of the
+    frame made current by ``diffusion.begin``."""
     names = ("prompt_embeds", "negative_prompt_embeds", "pooled_prompt_embeds",
              "negative_pooled_prompt_embeds")
-    with torch.no_grad():
-        out = diffusion.pipes.txt2img(height=s["H"], width=s["W"], guidance_scale=s["scale"],
-                                      num_inference_steps=s["steps"], eta=s["ddim_eta"],
-                                      generator=diffusion._generator(seed), output_type="np",
-                                      callback_on_step_end=diffusion._step_callback(),
-                                      **dict(zip(names, embeddings)))
-    return diffusion._to_uint8(out.images)
+    return diffusion.txt2img(dict(zip(names, embeddings)), seed)

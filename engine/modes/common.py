@@ -123,14 +123,17 @@ def init_image(settings: Mapping[str, Any]) -> np.ndarray | None:
     return read_image(path, (settings["W"], settings["H"]), "init_image")
 
 
-def render_sequence(count: int, make: Callable[[int], np.ndarray], job: Job) -> int:
-    """Frames 0…count−1 made independently of each other (Video Input, Interpolation)."""
+def render_sequence(count: int, make: Callable[[int], np.ndarray], job: Job,
+                    used: Callable[[int], dict[str, Any] | None] | None = None) -> int:
+    """Frames 0…count−1 made independently of each other (Video Input, Interpolation);
+    ``used(index)``: the diffusion values a frame was made with, for its event."""
     for index in range(count):
         job.cancel.check()
         started = time.monotonic()
         path = frame_path(job.folder, job.timestring, index)
         write_png(path, make(index))
-        job.progress.frame(index, str(path), time.monotonic() - started)
+        job.progress.frame(index, str(path), time.monotonic() - started,
+                           used(index) if used is not None else None)
     return count
 
 

@@ -6,6 +6,8 @@ every consecutive pair, key numbers ignored.  Both end with one frame on the
 last prompt.  Deforum's original code renders only the last pair of prompts;
 here every pair is rendered.  The seed is the same for every frame, and the
 embeddings (positive and negative) are interpolated per token with slerp.
+Guidance, steps, sampler, eta, model, CLIP skip and variation seed follow the
+per-frame schedules, frame by frame, as in the other modes.
 """
 
 from __future__ import annotations
@@ -37,10 +39,11 @@ class Interpolation(Mode):
 
     def start(self, settings: Settings, diffusion: Any | None, mask: np.ndarray | None) -> int:
         self.count, self.make = interpolation_generate(diffusion, settings)
+        self.used = diffusion.used_for
         return settings["max_frames"]
 
     def render(self) -> int:
-        return render_sequence(self.count, self.make, self.job)
+        return render_sequence(self.count, self.make, self.job, self.used)
 
 
 def interpolation_plan(settings: Mapping[str, Any]) -> tuple[list[int], Plan]:
@@ -65,17 +68,29 @@ def interpolation_plan(settings: Mapping[str, Any]) -> tuple[list[int], Plan]:
 
 def interpolation_generate(diffusion: Any,
                            settings: Settings) -> tuple[int, Callable[[int], np.ndarray]]:
-    """(frame count, ``make(frame)``) rendering the interpolation plan with one fixed seed."""
+    """(frame count, ``make(frame)``) rendering the interpolation plan with one fixed seed.
+
+    Each frame takes its own guidance, steps, sampler, eta, model and CLIP skip from the
+    per-frame schedules; a prompt's embedding is made once per model and CLIP skip.
+    """
     from ..diffusion import embed_prompt, generate_from_embeddings, slerp
 
     keys, plan = interpolation_plan(settings)
     prompts = settings.prompts()
-    embeddings = [embed_prompt(diffusion.pipes, *prompts.at(k)) for k in keys]
     seed = settings["seed"]
+    embedded: dict[tuple[str | None, int, int], tuple] = {}
+
+    def embedding(index: int, params: Any) -> tuple:
+        key = (params.checkpoint, params.clip_skip, index)
+        if key not in embedded:
+            embedded[key] = embed_prompt(diffusion.pipes, *prompts.at(keys[index]),
+                                         params.clip_skip)
+        return embedded[key]
 
     def generate(frame: int) -> np.ndarray:
         a, b, t = plan[frame]
-        diffusion.frame = frame
-        mixed = tuple(slerp(x, y, t) for x, y in zip(embeddings[a], embeddings[b]))
+        params = diffusion.begin(frame, seed)
+        mixed = tuple(slerp(x, y, t) for x, y in zip(embedding(a, params),
+                                                      embedding(b, params)))
         return generate_from_embeddings(diffusion, mixed, seed)
     return len(plan), generate

@@ -76,7 +76,12 @@ def _init_images(settings: Mapping[str, Any]) -> list[np.ndarray | None]:
 def render_stills(settings: Mapping[str, Any], folder: Path, timestring: str,
                   progress: Progress, cancel: CancelToken, diffusion: Any,
                   mask: np.ndarray | None = None) -> int:
-    """``n_batch`` images per prompt (and per init image); returns the number written."""
+    """``n_batch`` images per prompt (and per init image); returns the number written.
+
+    Still images are a batch, not frames in time: as the webui's still images take its
+    single guidance, steps and sampler, every image here takes the per-frame values of
+    frame 0 (the single values unless a schedule is set), whatever its index.
+    """
     inits = _init_images(settings)
     jobs = [(prompt, init) for prompt in _prompts(settings) for _ in range(settings["n_batch"])
             for init in inits]
@@ -88,9 +93,11 @@ def render_stills(settings: Mapping[str, Any], folder: Path, timestring: str,
         started = time.monotonic()
         positive, negative = split_negative(prompt)
         image = diffusion(init, strength=settings["strength"], seed=seed, noise=0.0,
-                          prompt=positive, negative=negative, mask=mask, frame=index)
+                          prompt=positive, negative=negative, mask=mask, frame=index,
+                          values_of=0)
         path = folder / still_name(settings, timestring, index, positive, seed)
         write_png(path, image)
         written += 1
-        progress.frame(index, str(path), time.monotonic() - started)
+        progress.frame(index, str(path), time.monotonic() - started,
+                       diffusion.used_for(index))
     return written

@@ -39,10 +39,11 @@ class VideoInput(Mode):
         self.make = video_input_generate(settings, self.frames, self.masks,
                                          None if diffusion is None
                                          else guard_blank(diffusion, settings), colors)
+        self.used = None if diffusion is None else diffusion.used_for
         return self.count
 
     def render(self) -> int:
-        return render_sequence(self.count, self.make, self.job)
+        return render_sequence(self.count, self.make, self.job, self.used)
 
 
 def _extract(settings: Settings, folder: Path,
