@@ -21,12 +21,17 @@ from typing import Any
 import numpy as np
 
 from .checkpoints import Checkpoints
+from .clip_skip import skipped_embeddings
 from .errors import Cancelled
 from .frame_params import FrameParams, FrameSchedules
 from .masks import overlay
 from .noise import initial_noise_scale, noise_field
 from .samplers import make_scheduler
 from .variation import blended_img2img_noise, initial_noise
+
+# The pipelines' names of the conditioning ``embed_prompt`` returns, in its order.
+EMBEDDINGS = ("prompt_embeds", "negative_prompt_embeds", "pooled_prompt_embeds",
+              "negative_pooled_prompt_embeds")
 
 
 def denoising_steps(strength: float, steps: int) -> int:
@@ -106,11 +111,15 @@ class Diffusion:
         return callback
 
     def _common(self, conditioning: dict[str, Any], seed: int) -> dict[str, Any]:
-        """The frame's pipeline arguments; ``conditioning``: prompts or their embeddings."""
+        """The frame's pipeline arguments; ``conditioning``: prompts or their embeddings
+        (prompts are embedded here when the frame skips CLIP layers)."""
         p = self.params
-        extra = {"clip_skip": p.clip_skip - 1} if p.clip_skip > 1 else {}
+        if p.clip_skip > 1 and "prompt" in conditioning:
+            embedded = embed_prompt(self.pipes, conditioning["prompt"],
+                                    conditioning["negative_prompt"], p.clip_skip)
+            conditioning = dict(zip(EMBEDDINGS, embedded))
         return dict(guidance_scale=p.cfg, num_inference_steps=p.steps, eta=p.ddim_eta,
-                    generator=self._generator(seed), output_type="np", **conditioning, **extra)
+                    generator=self._generator(seed), output_type="np", **conditioning)
 
     def txt2img(self, conditioning: dict[str, Any], seed: int) -> np.ndarray:
         """A picture from noise with the current frame's values (see ``begin``); a
@@ -185,14 +194,15 @@ def embed_prompt(pipes: Any, prompt: str, negative: str, clip_skip: int = 1) -> 
     import torch
 
     pipe, skip = pipes.txt2img, (clip_skip - 1 if clip_skip > 1 else None)
+    if skip and pipes.kind != "sdxl":
+        return skipped_embeddings(pipes, prompt, negative, clip_skip)
     with torch.no_grad():
         if pipes.kind == "sdxl":
             return tuple(pipe.encode_prompt(prompt, device=pipes.device,
                                             num_images_per_prompt=1,
                                             do_classifier_free_guidance=True,
                                             negative_prompt=negative or None, clip_skip=skip))
-        return tuple(pipe.encode_prompt(prompt, pipes.device, 1, True, negative or None,
-                                        clip_skip=skip))
+        return tuple(pipe.encode_prompt(prompt, pipes.device, 1, True, negative or None))
 
 
 def slerp(a: Any, b: Any, t: float) -> Any:
@@ -213,6 +223,4 @@ def slerp(a: Any, b: Any, t: float) -> Any:
 def generate_from_embeddings(diffusion: Diffusion, embeddings: tuple, seed: int) -> np.ndarray:
     """txt2img from precomputed conditioning (Interpolation mode), with the values of the
     frame made current by ``diffusion.begin``."""
-    names = ("prompt_embeds", "negative_prompt_embeds", "pooled_prompt_embeds",
-             "negative_pooled_prompt_embeds")
-    return diffusion.txt2img(dict(zip(names, embeddings)), seed)
+    return diffusion.txt2img(dict(zip(EMBEDDINGS, embeddings)), seed)

@@ -159,3 +159,82 @@ def test_transform_centre_and_aspect_ratio_move_the_warp():
                           warped("3D", **turn, aspect_ratio_schedule="0: (2)"))
     assert not np.array_equal(warped("3D", **turn), warped(
         "3D", **turn, aspect_ratio_schedule="0: (1)", aspect_ratio_use_old_formula=False))
+
+
+def _run(tmp_path, tiny_model, settings, *flags):  # noqa: F811
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({"W": 64, "H": 64, "seed": 7, "sampler": "euler",
+                                "color_coherence": "None", **settings}))
+    result = run_engine("--settings", path, *flags, "--outdir", tmp_path / "out", "--model",
+                        tiny_model, "--progress", "jsonl")
+    assert result.returncode == 0, result.stderr
+    frames = [e for e in events(result) if e["event"] == "frame"]
+    steps = {}  # frame index → the denoising steps its step events counted
+    for e in events(result):
+        if e["event"] == "step":
+            steps[e["index"]] = e["steps"]
+    return [e["used"] for e in frames], [steps[e["index"]] for e in frames]
+
+
+def test_video_input_frames_follow_and_report_the_schedules(tiny_model, tmp_path):  # noqa: F811
+    from tests.engine.test_video_modes import make_clip
+
+    clip = make_clip(tmp_path / "clip.mp4")
+    used, steps = _run(tmp_path, tiny_model, {
+        "animation_mode": "Video Input", "video_init_path": str(clip), "extract_nth_frame": 3,
+        "strength_schedule": "0: (0.25)", "animation_prompts": {"0": "ink"},
+        "cfg_scale_schedule": "0: (3), 3: (6)",
+        "enable_steps_scheduling": True, "steps_schedule": "0: (4), 2: (8)"},
+        "--enable_animation_mode")
+    assert [u["cfg"] for u in used] == [3.0, 4.0, 5.0, 6.0]
+    assert [u["steps"] for u in used] == [4, 6, 8, 8]
+    assert steps == [3, 4, 6, 6]  # ⌊0.75 · steps⌋ img2img steps were run
+    assert [u["seed"] for u in used] == [7, 8, 9, 10]
+
+
+def test_interpolation_frames_follow_and_report_the_schedules(tiny_model, tmp_path):  # noqa: F811
+    used, steps = _run(tmp_path, tiny_model, {
+        "animation_mode": "Interpolation", "interpolate_x_frames": 2, "seed_behavior": "fixed",
+        "animation_prompts": {"0": "a red apple", "5": "a snowy mountain"},
+        "cfg_scale_schedule": "0: (2), 3: (8)",
+        "enable_steps_scheduling": True, "steps_schedule": "0: (2), 3: (5)",
+        "enable_sampler_scheduling": True, "sampler_schedule": '0: ("Euler"), 2: ("DDIM")',
+        "enable_clipskip_scheduling": True, "clipskip_schedule": "0: (1), 2: (2)"},
+        "--enable_animation_mode")
+    assert [u["steps"] for u in used] == [2, 3, 4, 5] and steps == [2, 3, 4, 5]
+    assert [u["cfg"] for u in used] == [2.0, 4.0, 6.0, 8.0]
+    assert [u["sampler"] for u in used] == ["euler", "euler", "ddim", "ddim"]
+    assert [u["clip_skip"] for u in used] == [1, 1, 2, 2]
+    assert {u["seed"] for u in used} == {7}
+
+
+def test_clip_skip_changes_the_picture_in_every_mode(pipes, tiny_model, tmp_path):  # noqa: F811
+    from engine.output import read_image
+
+    def skipping(skip):
+        return {"enable_clipskip_scheduling": True, "clipskip_schedule": f"0: ({skip})"}
+
+    direct = [Diffusion(pipes, parse_settings({"W": 64, "H": 64, "steps": 2, **skipping(k)}),
+                        CancelToken())(None, strength=0.0, seed=5, noise=0.0, prompt="a cat")
+              for k in (1, 2)]
+    assert not np.array_equal(*direct)
+    interpolated = []
+    for skip in (1, 2):
+        out = tmp_path / str(skip)
+        out.mkdir()
+        _run(out, tiny_model, {
+            "animation_mode": "Interpolation", "interpolate_x_frames": 0, "steps": 2,
+            "animation_prompts": {"0": "a red apple", "1": "a snowy mountain"},
+            **skipping(skip)}, "--enable_animation_mode")
+        first = sorted((out / "out").rglob("*_0*.png"))[0]
+        interpolated.append(read_image(first, (64, 64), "frame"))
+    assert not np.array_equal(*interpolated)
+
+
+def test_still_images_report_the_values_of_frame_zero(tiny_model, tmp_path):  # noqa: F811
+    used, steps = _run(tmp_path, tiny_model, {
+        "n_batch": 2, "seed_behavior": "iter", "still_prompts": ["a boat", "a hill"],
+        "cfg_scale_schedule": "0: (3), 1: (9)",
+        "enable_steps_scheduling": True, "steps_schedule": "0: (2), 1: (5)"})
+    assert [(u["cfg"], u["steps"]) for u in used] == [(3.0, 2)] * 4 and steps == [2] * 4
+    assert [u["seed"] for u in used] == [7, 8, 9, 10]
