@@ -22,6 +22,7 @@ from ..engine.errors import SettingsError
 from ..engine.samplers import WEBUI_NAMES
 from ..engine.schedules import evaluate_schedule
 from ..engine.settings_table import BOOKKEEPING, SETTINGS, Setting
+from . import compat
 
 # Decided by the Blender scene, the prompt list or the add-on preferences.
 FROM_BLENDER = frozenset({
@@ -163,6 +164,7 @@ class DeforumGuide(bpy.types.PropertyGroup):
     frame: IntProperty(name="Frame", description="Scene frame from which frames are pulled "
                        "toward this image (Deforum: a key of init_images)", default=1)
     image: StringProperty(name="Image", subtype="FILE_PATH",
+                          options=compat.blend_relative_path(),
                           description="Guide image file (Deforum: init_images)")
 
 
