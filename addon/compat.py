@@ -12,6 +12,8 @@ point release that back-ports an API is handled too.
 * ``bpy.app.timers.register``: keyword-only options (5.0); always pass them by keyword
 * still images: ``image_settings.media_type = 'IMAGE'`` must precede the format (5.0)
 * new materials: ``use_nodes`` is needed before 5.0 and deprecated in 5.0
+* file paths: a ``//`` (blend-relative) path warns unless the property says it takes one
+  (``PATH_SUPPORTS_BLEND_RELATIVE``, newer versions only)
 """
 
 from __future__ import annotations
@@ -100,3 +102,10 @@ def timer_unregister(function: Callable[[], float | None]) -> None:
 def online_access() -> bool:
     """Blender's *Allow Online Access* (4.2+); True where Blender has no such switch."""
     return bool(getattr(bpy.app, "online_access", True))
+
+
+def blend_relative_path() -> set[str]:
+    """Property options for a file path that may start with ``//``, where Blender asks."""
+    if "is_path_supports_blend_relative" in bpy.types.Property.bl_rna.properties:
+        return {"PATH_SUPPORTS_BLEND_RELATIVE"}
+    return set()

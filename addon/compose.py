@@ -98,6 +98,12 @@ def prompt_rows(scene) -> tuple[dict[str, str], dict[str, str]]:
     return positive, negative
 
 
+def guide_rows(scene) -> dict[str, str]:
+    """init_images: each guide's absolute path keyed by Deforum frame (scene start = 0)."""
+    rows = sorted(scene.deforum.guides, key=lambda r: r.frame)
+    return {str(max(0, row.frame - scene.frame_start)): _abspath(row.image) for row in rows}
+
+
 def compose_settings(scene, baked: bake.Bake, addon_prefs, *,
                      preview: bool | None = None) -> dict[str, Any]:
     """The Deforum settings dict of this scene (before validation by the engine's table)."""
@@ -122,6 +128,8 @@ def compose_settings(scene, baked: bake.Bake, addon_prefs, *,
     if positive:
         data["animation_prompts"] = positive
         data["negative_prompts"] = negative
+    if settings.use_looper:
+        data["init_images"] = guide_rows(scene)
     data.update(max_frames=baked.frames, W=width, H=height,
                 fps=scene.render.fps / scene.render.fps_base)
     if addon_prefs is not None:
@@ -333,5 +341,7 @@ def check(context, scene) -> preflight.Report:
         cadence=settings.diffusion_cadence, strength=settings.strength_schedule,
         frame_start=scene.frame_start, frame_end=scene.frame_end,
         prompts=tuple((row.frame, row.prompt) for row in settings.prompts),
-        files=_needed_files(settings))
+        files=_needed_files(settings),
+        guides=tuple((row.frame, _abspath(row.image)) for row in settings.guides)
+        if settings.use_looper else None)
     return preflight.check(plan)

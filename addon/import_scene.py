@@ -128,6 +128,16 @@ def set_prompts(scene, rows) -> None:
     scene.deforum.prompt_index = 0
 
 
+def set_guides(scene, rows) -> None:
+    """Replace the scene's guide images with ``rows`` of (frame from the start, path)."""
+    guides = scene.deforum.guides
+    guides.clear()
+    for frame, path in rows:
+        row = guides.add()
+        row.frame, row.image = scene.frame_start + frame, path
+    scene.deforum.guide_index = 0
+
+
 def apply(scene, loaded, planned: Plan) -> list[str]:
     """Write a planned import into the scene; what was set, for the report."""
     settings = scene.deforum

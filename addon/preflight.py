@@ -52,6 +52,7 @@ class Plan:
     frame_end: int = 1
     prompts: tuple[tuple[int, str], ...] = ()  # (scene frame, prompt text)
     files: tuple[Needed, ...] = ()
+    guides: tuple[tuple[int, str], ...] | None = None  # (scene frame, path); None: looper off
 
 
 @dataclass
@@ -168,10 +169,33 @@ def _files(plan: Plan, report: Report) -> None:
                                  f"{needed.label})")
 
 
+GUIDES = "Deforum › Init & Mask › Guide Images"
+
+
+def _guides(plan: Plan, report: Report) -> None:
+    """Guided images read every listed image before the first frame: each must be a file."""
+    if plan.guides is None:
+        return
+    if not plan.guides:
+        report.errors.append(f"init_images: Guided Images is on but no guide image is listed "
+                             f"({GUIDES})")
+    for frame, path in sorted(plan.guides):
+        if not path:
+            why = "has no file chosen"
+        elif "://" in path:
+            why = f"is a URL ({path}); download it and choose the file"
+        elif not Path(path).is_file():
+            why = f"{path} does not exist"
+        else:
+            continue
+        report.errors.append(f"init_images: frame {frame}'s guide image {why} ({GUIDES})")
+
+
 def check(plan: Plan) -> Report:
     """Every warning and error of ``plan``, in the order a user would fix them."""
     report = Report()
     _files(plan, report)
+    _guides(plan, report)
     _resolution(plan, report)
     _cpu(plan, report)
     _prompts(plan, report)

@@ -2,7 +2,8 @@
 
 No setting is listed by hand: every used row of ``engine.settings_table``
 becomes a property of the matching Blender type, except the few that Blender
-itself decides (frame range, resolution, fps), the prompts (a list of rows),
+itself decides (frame range, resolution, fps), the prompts and guide images (lists
+of rows),
 and the machine-level ones kept in the add-on preferences (model, device).
 Every numeric schedule is an animatable float — keyframes, F-curve modifiers,
 sound baked to an F-curve and drivers on it become the Deforum schedule at bake
@@ -21,6 +22,7 @@ from ..engine.errors import SettingsError
 from ..engine.samplers import WEBUI_NAMES
 from ..engine.schedules import evaluate_schedule
 from ..engine.settings_table import BOOKKEEPING, SETTINGS, Setting
+from . import compat
 
 # Decided by the Blender scene, the prompt list or the add-on preferences.
 FROM_BLENDER = frozenset({
@@ -158,6 +160,14 @@ class DeforumPrompt(bpy.types.PropertyGroup):
     negative: StringProperty(name="Negative", description="What to avoid from this frame on")
 
 
+class DeforumGuide(bpy.types.PropertyGroup):
+    frame: IntProperty(name="Frame", description="Scene frame from which frames are pulled "
+                       "toward this image (Deforum: a key of init_images)", default=1)
+    image: StringProperty(name="Image", subtype="FILE_PATH",
+                          options=compat.blend_relative_path(),
+                          description="Guide image file (Deforum: init_images)")
+
+
 def _blender_only() -> dict[str, object]:
     """The add-on's own properties: what a Deforum settings file cannot hold (camera,
     scene passes, where takes go, results of the last bake and run). One flat
@@ -220,6 +230,8 @@ def _blender_only() -> dict[str, object]:
                         "one)"),
         prompts=CollectionProperty(type=DeforumPrompt),
         prompt_index=IntProperty(name="Active prompt", default=0),
+        guides=CollectionProperty(type=DeforumGuide),
+        guide_index=IntProperty(name="Active guide image", default=0),
         # Results of the last bake / run, kept with the file.
         baked=StringProperty(name="Baked schedules", default="", options={"HIDDEN"}),
         status=StringProperty(name="Status", default=""),
@@ -247,7 +259,7 @@ def _make_settings_class() -> type:
 
 DeforumSettings = _make_settings_class()
 
-CLASSES = (DeforumPrompt, DeforumSettings)
+CLASSES = (DeforumPrompt, DeforumGuide, DeforumSettings)
 
 
 def register() -> None:

@@ -56,8 +56,6 @@ def _mapping(value: Any) -> Mapping[str, Any]:
                        'frame → image path like {"0": "a.png", "30": "b.png"}', value) from None
     if not isinstance(value, Mapping):
         raise _bad(f"{shown(value)} is not an object of frame → image path", value)
-    if not value:
-        raise _bad("use_looper needs at least one frame → image path", value)
     for frame, path in value.items():
         if not isinstance(path, str) or not path.strip():
             raise _bad(f"the image for frame {shown(frame)} must be a file path, got "
@@ -94,21 +92,31 @@ class Guides:
         return RESTING_BLEND
 
 
+def guide_paths(settings: Any) -> list[tuple[int, str]]:
+    """(frame, image path) of each key of ``init_images``, ascending (none when empty);
+    keys take the prompts' rules (numbers or expressions of max_f)."""
+    given = _mapping(settings[KEY])
+    if not given:
+        return []
+    # Each key carries its position so the image is looked up exactly.
+    order = PromptSchedule({k: str(i) for i, k in enumerate(given)}, key=KEY,
+                           max_frames=settings["max_frames"], seed=max(settings["seed"], 0))
+    paths = list(given.values())
+    return [(k, paths[int(order.at(k)[0])]) for k in order.keys]
+
+
 def load_guides(settings: Any) -> Guides | None:
     """The run's guides when ``use_looper`` is on (None when off); every error names
     the setting.  Called before the run writes anything, and again by the loop."""
     if not settings["use_looper"]:
         return None
-    given = _mapping(settings[KEY])
+    keyed = guide_paths(settings)
+    if not keyed:
+        raise _bad("use_looper needs at least one frame → image path", settings[KEY])
     frames = settings["max_frames"]
-    # Key frames take the prompts' rules (numbers or expressions of max_f); each key
-    # carries its position so the image is looked up exactly.
-    order = PromptSchedule({k: str(i) for i, k in enumerate(given)}, key=KEY,
-                           max_frames=frames, seed=max(settings["seed"], 0))
-    paths = list(given.values())
-    keys = order.keys
+    keys = [k for k, _ in keyed]
     size = (settings["W"], settings["H"])
-    images = [read_image(local_path(paths[int(order.at(k)[0])], KEY), size, KEY) for k in keys]
+    images = [read_image(local_path(path, KEY), size, KEY) for _, path in keyed]
     tweening = settings.schedule("tweening_frames_schedule").values(frames)
     if not (tweening > 0).all():
         frame = int(np.argmin(tweening > 0))

@@ -8,13 +8,15 @@ from __future__ import annotations
 import bpy
 
 from ..addon import compat, prefs
-from . import bake, engine_setup, output, parseq, presets, prompts, render, settings_io, takes
+from . import (bake, engine_setup, guides, output, parseq, presets, prompts, render,
+               settings_io, takes)
 
 CLASSES = (
     *bake.CLASSES,
     *render.CLASSES,
     *takes.CLASSES,
     *prompts.CLASSES,
+    *guides.CLASSES,
     *settings_io.CLASSES,
     *parseq.CLASSES,
     *engine_setup.CLASSES,

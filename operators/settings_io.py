@@ -13,6 +13,7 @@ from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from ..addon import bake, compose, import_scene, prefs, settings_import
 from ..engine.errors import SettingsError
+from ..engine.guided import guide_paths
 from ..engine.settings import Settings, effective_settings, load_settings
 from .common import report_error
 
@@ -34,13 +35,16 @@ class _SettingsImport(ImportHelper):
 
 def import_into_scene(op, scene, path: Path, load: Callable[[], Settings],
                       prompts_only: bool = False) -> set[str]:
-    """Write the settings ``load`` returns (read from ``path``) into ``scene``, or only
-    their prompts; nothing changes when they fail to load or plan."""
+    """Write the settings ``load`` returns (read from ``path``) into ``scene`` (guide
+    images too, when the file has them), or only their prompts; nothing changes when
+    they fail to load or plan."""
     try:
         loaded = load()
         rows = settings_import.prompt_rows(loaded) \
             if "animation_prompts" in loaded.given else None
         planned = None if prompts_only else import_scene.plan(scene, loaded)
+        guides = guide_paths(loaded) \
+            if planned is not None and "init_images" in loaded.given else None
     except SettingsError as exc:
         text = str(exc)
         op.report({"ERROR"}, text if str(path) in text else f"{path.name}: {text}")
@@ -50,6 +54,9 @@ def import_into_scene(op, scene, path: Path, load: Callable[[], Settings],
         import_scene.set_prompts(scene, rows)
     if planned is not None:
         done[:0] = import_scene.apply(scene, loaded, planned)
+        if guides is not None:
+            import_scene.set_guides(scene, guides)
+            done.append(f"{len(guides)} guide images")
         for note in (*loaded.warnings, *planned.notes):
             op.report({"WARNING"}, note)
     op.report({"INFO"}, f"Imported {path.name}: {', '.join(done)}")

@@ -5,12 +5,13 @@ the sidebar in this order."""
 
 from __future__ import annotations
 
-from . import motion, presets, prompts, render, settings
+from . import guides, motion, presets, prompts, render, settings
 
 CLASSES = (
     *presets.CLASSES,
     *render.CLASSES,
     *prompts.CLASSES,
+    *guides.CLASSES,
     *motion.CLASSES,
     *settings.CLASSES,
 )

@@ -44,17 +44,21 @@ def sub_groups(group: str) -> list[str]:
     return [g for g in props.BY_GROUP if g.rsplit("/", 1)[0] == group and g != group]
 
 
-def draw_group(layout, settings, group: str, skip=()) -> None:
+def draw_group(layout, settings, group: str, skip=(), after=None) -> None:
     """Every setting of a settings-table group but ``skip`` and those drawn elsewhere, then
-    each of its sub-groups in a box of its own."""
+    each of its sub-groups in a box of its own; ``after``: setting name → a drawing of
+    the add-on's own (``draw(layout, settings)``) that goes right below that setting."""
     state = relevance.snapshot(settings)
+    after = after or {}
     for setting in props.BY_GROUP.get(group, ()):
         if setting.name not in skip and setting.name not in SHOWN_ELSEWHERE:
             draw_setting(layout, settings, setting.name, state)
+        if setting.name in after:
+            after[setting.name](layout, settings)
     for sub in sub_groups(group):
         box = layout.box()
         box.label(text=group_title(sub))
-        draw_group(box, settings, sub, skip)
+        draw_group(box, settings, sub, skip, after)
 
 
 class DeforumPanel:

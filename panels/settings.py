@@ -9,7 +9,7 @@ import re
 import bpy
 
 from ..addon import compose, prefs, props, tidy, vse
-from . import motion, prompts
+from . import guides, motion, prompts
 from .draw import SubPanel, draw_group, group_title
 from .presets import DEFORUM_MT_coherence_presets, draw_preset_row
 
@@ -29,10 +29,11 @@ class DEFORUM_PT_depth(SubPanel, bpy.types.Panel):
             box.label(text="(Motion › Warp Model and Scale are not used)")
 
 
-def _group_panel(group: str, title: str, skip=(), first=(), mode="", presets=None):
+def _group_panel(group: str, title: str, skip=(), first=(), mode="", presets=None,
+                 after=None):
     """A panel of one settings-table group; ``first``: add-on options drawn above it;
     ``mode``: the animation mode it acts in (a note says so in the others);
-    ``presets``: a preset menu drawn at the top."""
+    ``presets``: a preset menu drawn at the top; ``after``: see ``draw_group``."""
     def draw(self, context):
         layout, settings = self.setup(context)
         if presets is not None:
@@ -41,7 +42,7 @@ def _group_panel(group: str, title: str, skip=(), first=(), mode="", presets=Non
             layout.label(text=f"Used in the {mode} animation mode", icon="INFO")
         for name in first:
             layout.prop(settings, name)
-        draw_group(layout, settings, group, skip)
+        draw_group(layout, settings, group, skip, after)
     idname = "DEFORUM_PT_" + re.sub(r"\W", "_", group)
     return type(idname, (SubPanel, bpy.types.Panel),
                 {"bl_label": title, "draw": draw, "groups": (group,),
@@ -109,7 +110,8 @@ _WRITTEN = (
     _group_panel("coherence", "Coherence", presets=DEFORUM_MT_coherence_presets),
     DEFORUM_PT_depth,
     _group_panel("sampling", "Sampling"),
-    _group_panel("init", "Init & Mask", first=("init_from_scene",)),
+    _group_panel("init", "Init & Mask", first=("init_from_scene",),
+                 after={"use_looper": guides.draw_guides}),
     _group_panel("video", "Video Input", first=("video_from_scene", "stylise_mask"),
                  mode="Video Input"),
     _group_panel("interpolation", "Interpolation", mode="Interpolation"),

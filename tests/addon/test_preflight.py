@@ -112,3 +112,20 @@ def test_an_empty_path_is_a_warning_unless_the_run_needs_it():
     assert not report.errors and "Init Image" in report.warnings[0]
     report = pf.check(plan(files=(pf.Needed("video_init_path", "Input Video", "", True),)))
     assert report.errors == ["video_init_path: no file is chosen (Deforum › Input Video)"]
+
+
+def test_guide_images_are_checked_only_with_guided_images_on(tmp_path):
+    red = tmp_path / "red.png"
+    red.write_bytes(b"png")
+    assert pf.check(plan(guides=((1, str(red)),))).clean
+    assert pf.check(plan(guides=None)).clean  # looper off: the rows are not read
+    report = pf.check(plan(guides=((1, str(red)), (9, str(tmp_path / "gone.png")),
+                                   (12, ""), (20, "https://example.com/a.png"))))
+    assert report.errors == [
+        f"init_images: frame 9's guide image {tmp_path / 'gone.png'} does not exist "
+        f"({pf.GUIDES})",
+        f"init_images: frame 12's guide image has no file chosen ({pf.GUIDES})",
+        "init_images: frame 20's guide image is a URL (https://example.com/a.png); download "
+        f"it and choose the file ({pf.GUIDES})"]
+    assert pf.check(plan(guides=())).errors == [
+        f"init_images: Guided Images is on but no guide image is listed ({pf.GUIDES})"]
