@@ -6,6 +6,8 @@ Farneback (5 pyramid levels, 21-pixel window), on greyscale copies.  A flow is
 H×W×2 float32 pixels (x, y): where each pixel of the first picture is found in
 the second.  RAFT is a learned estimator whose weights this engine cannot
 fetch, so choosing it is a settings error rather than a silent substitute.
+OpenCV is imported when a flow is computed: the settings table reads ``METHODS``
+in Blender's Python, which has numpy alone.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import cv2
 import numpy as np
 
 from .errors import SettingsError
@@ -32,10 +33,12 @@ def check_methods(settings: Mapping[str, Any]) -> None:
 
 
 def _grey(image: np.ndarray) -> np.ndarray:
+    import cv2
     return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
 
 
 def _dis(method: str) -> Any:
+    import cv2
     if method == "DIS Medium":
         return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
@@ -48,6 +51,7 @@ def _dis(method: str) -> Any:
 
 def estimate(first: np.ndarray, second: np.ndarray, method: str) -> np.ndarray:
     """The flow from ``first`` to ``second`` (uint8 RGB or grey, same size) by ``method``."""
+    import cv2
     a, b = _grey(first), _grey(second)
     if method in ("DIS Medium", "DIS Fine"):
         flow = _dis(method).calc(a, b, None)
@@ -62,6 +66,7 @@ def estimate(first: np.ndarray, second: np.ndarray, method: str) -> np.ndarray:
 def warp(image: np.ndarray, flow: np.ndarray, factor: float) -> np.ndarray:
     """``image`` carried ``factor`` × ``flow`` along: each output pixel x is read from
     x − factor·flow(x), edges mirrored (a negative factor carries it backwards)."""
+    import cv2
     h, w = flow.shape[:2]
     grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     map_x = grid_x - np.float32(factor) * flow[..., 0]
