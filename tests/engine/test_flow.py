@@ -161,3 +161,21 @@ def test_redo_diffuses_throwaway_seeds_before_the_real_one():
     calls.clear()
     assert redo(init, 3, 1234, diffuse) is init and calls == []  # strength 0: no redo
     assert redo(init, 0, 1234, diffuse) is init and calls == []
+
+
+def test_keyframes_of_a_run_are_redone_before_the_real_diffusion():
+    from engine.modes.animation import animation_generate
+    settings = parse_settings({"animation_mode": "2D", "W": W, "H": H, "max_frames": 3,
+                               "diffusion_redo": 1, "optical_flow_redo_generation": "Farneback",
+                               "seed": 7, "seed_behavior": "fixed"})
+    seeds = []
+
+    def diffusion(init, *, seed, frame, **kwargs):
+        seeds.append((frame, seed))
+        return texture(seed % 100) if init is None else init
+
+    generate = animation_generate(diffusion, settings, None)
+    generate(None, 0)
+    generate(texture(), 1)
+    assert [f for f, _ in seeds] == [0, 1, 1, 1]  # flow redo, one redo, the real one
+    assert seeds[-1] == (1, 7) and 7 not in [s for _, s in seeds[1:3]]
