@@ -78,7 +78,10 @@ def flow_tween(older: np.ndarray, newer: np.ndarray, weight: float, method: str,
                factor: float) -> tuple[np.ndarray, np.ndarray]:
     """``older`` and ``newer`` moved to the in-between position ``weight`` (0 = older,
     1 = newer) along the flow between them, so their blend shows one picture, not two
-    overlaid.  ``factor`` scales the flow (0: plain blending)."""
+    overlaid.  ``factor`` scales the flow (0: plain blending).  The flow is measured
+    afresh at each tween, between the two pictures as the camera has carried them; the
+    webui measures it once per block and adds it up tween by tween, which leaves the two
+    keyframes half the flow apart."""
     flow = estimate(older, newer, method)
     return (warp(older, flow, weight * factor),
             warp(newer, flow, -(1.0 - weight) * factor))

@@ -13,7 +13,7 @@ from engine.progress import Progress
 from engine.redo import Redo
 from engine.settings import parse_settings
 
-from tests.engine.test_cli import events, read_rgb, run_engine, write_settings
+from tests.engine.test_cli import read_rgb, run_engine, write_settings
 
 H, W = 96, 128
 
