@@ -15,6 +15,7 @@ from typing import Any
 from .blank import REROLL_CHOICES
 from .noise import NOISE_TYPES
 from .depth_algorithm import DEPTH_ALGORITHMS
+from .flow import METHODS as FLOW_METHODS
 from .samplers import SAMPLER_NAMES, WEBUI_NAMES
 
 BOOKKEEPING = "bookkeeping"  # keys that never reach a scene: a tool's own, or read on loading
@@ -382,9 +383,6 @@ SETTINGS = SETTINGS + _ignored("unsupported", {
     "pix2pix_img_cfg_scale_schedule": "0:(1.5)", "use_noise_mask": False,
     "subseed": -1, "subseed_strength": 0.0,  # older exports; the schedules replace them
     "mask_schedule": "0: (\"{video_mask}\")", "noise_mask_schedule": "0: (\"{video_mask}\")",
-    "optical_flow_cadence": "None", "cadence_flow_factor_schedule": "0: (1)",
-    "optical_flow_redo_generation": "None", "redo_flow_factor_schedule": "0: (1)",
-    "diffusion_redo": "0",
     "extract_from_frame": 0, "extract_to_frame": -1,
     "tiling": False, "restore_faces": False, "seed_resize_from_w": 0,
     "seed_resize_from_h": 0, "fill": "original", "full_res_mask": True,
@@ -460,6 +458,26 @@ SETTINGS = SETTINGS + (
     "seed_enable_extras": False, "prompt": "",
 }, "Written by older webui versions; has no effect here")
 
+# --- optical-flow cadence and redo (engine/flow.py, engine/redo.py) -----------------
+SETTINGS = SETTINGS + (
+    _s("optical_flow_cadence", "choice", "None", "2D/3D cadence: move both keyframes along "
+       "the optical flow between them to each in-between position before blending, so "
+       "moving content is not doubled (RAFT: no local weights, refused)", "coherence",
+       choices=FLOW_METHODS),
+    _s("cadence_flow_factor_schedule", "schedule", "0: (1)", "How far optical-flow cadence "
+       "moves the keyframes (1 = to the in-between position, 0 = plain blending)",
+       "coherence"),
+    _s("optical_flow_redo_generation", "choice", "None", "2D/3D: diffuse each keyframe once "
+       "with a throw-away seed, warp that result along the flow from the init to it, and "
+       "diffuse the warped picture as the init (twice the diffusion time)", "coherence",
+       choices=FLOW_METHODS),
+    _s("redo_flow_factor_schedule", "schedule", "0: (1)", "How far optical-flow redo warps "
+       "the throw-away result along its flow", "coherence"),
+    _s("diffusion_redo", "int", 0, "2D/3D: diffuse each keyframe this many extra times with "
+       "throw-away seeds, each result the next init, before the real diffusion",
+       "coherence", minimum=0, maximum=50),
+)
+
 # What users read: human words, unique among the rows a UI shows (the key stays the name).
 LABELS: dict[str, str] = {
     "animation_mode": "Animation Mode", "max_frames": "Frame Count", "W": "Width",
@@ -520,6 +538,12 @@ LABELS.update({
     "legacy_colormatch": "Legacy Colour Match", "color_force_grayscale": "Force Greyscale",
     "reroll_blank_frames": "Blank Frames", "reroll_patience": "Reroll Patience",
 })
+# Optical-flow cadence and redo.
+LABELS.update({
+    "optical_flow_cadence": "Optical Flow Cadence", "cadence_flow_factor_schedule":
+    "Cadence Flow Factor", "optical_flow_redo_generation": "Optical Flow Redo",
+    "redo_flow_factor_schedule": "Redo Flow Factor", "diffusion_redo": "Diffusion Redos",
+})
 # Slider ranges of the numeric schedules: where useful values lie (per frame for motion).
 SOFT_RANGES: dict[str, tuple[float, float]] = {
     "angle": (-10.0, 10.0), "zoom": (0.9, 1.1), "translation_x": (-20.0, 20.0),
@@ -537,6 +561,7 @@ SOFT_RANGES: dict[str, tuple[float, float]] = {
     "image_strength_schedule": (0.0, 1.0), "blendFactorMax": (0.0, 1.0),
     "blendFactorSlope": (0.0, 1.0), "tweening_frames_schedule": (1.0, 100.0),
     "color_correction_factor": (0.0, 1.0),
+    "cadence_flow_factor_schedule": (0.0, 2.0), "redo_flow_factor_schedule": (0.0, 2.0),
 }
 # Labels and slider ranges of the webui's per-frame schedules.
 LABELS.update({

@@ -7,7 +7,8 @@ grey (``color.Coherence`` says which reference) → contrast → anti-blur →
 generate (noise and diffusion; blank frames rerolled) → colour coherence of the
 generated frame.  With cadence c, frame f (s = c·⌊f/c⌋) is the blend of the
 keyframes diffused at s−c and s, each warped forward frame by frame, weight
-(f − s + 1)/c on the newer one.  Deforum's original code leaves the frames of
+(f − s + 1)/c on the newer one (with ``optical_flow_cadence``, both first
+moved along the flow between them to that in-between position).  Deforum's original code leaves the frames of
 the last block unwritten; here every frame exists.  Depth is asked for once
 per output frame and shared by everything that warps into it.
 """
@@ -26,10 +27,12 @@ import numpy as np
 from ..blank import guard_blank
 from ..color import Coherence
 from ..errors import InputError
+from ..flow import check_methods, flow_tween
 from ..guided import diffusion_settings, guided, load_guides
 from ..motion import Motion
 from ..output import decodes, frame_path, read_image, remove_stale_temps, write_png
 from ..progress import Progress
+from ..redo import Redo
 from ..seeds import seed_sequence
 from ..settings import Settings
 from ..sharpen import AntiBlur
@@ -69,6 +72,7 @@ class Animation(Mode):
     def set_up(self, settings: Settings) -> None:
         """Depth, the resumed run's state and the init image: each can fail on user input,
         so all before the run writes anything."""
+        check_methods(settings)
         self.colour_image = colour_reference(settings, self.job.progress, video=False)
         if settings["animation_mode"] == "3D" or settings["save_depth_maps"]:
             self.depth, self.on_depth, self.scene_depth = depth_set_up(settings, self.job)
@@ -170,6 +174,7 @@ def animation_generate(diffusion: Any, settings: Settings, mask: np.ndarray | No
     seeds = seed_sequence(settings["seed"], settings["seed_behavior"], len(keyframes),
                           iter_n=settings["seed_iter_N"], schedule=seed_values, frames=keyframes)
     prompts = settings.prompts()
+    redo = Redo(settings, frames)
 
     def generate(init: np.ndarray | None, frame: int,
                  uncovered: np.ndarray | None = None) -> np.ndarray:
@@ -185,9 +190,13 @@ def animation_generate(diffusion: Any, settings: Settings, mask: np.ndarray | No
                              noise=noise[frame], prompt=positive, negative=negative,
                              mask=uncovered if mask is None else uncovered * mask, frame=frame,
                              noise_multiplier=multiplier[frame])
-        return diffusion(init, strength=strength[frame], seed=seeds[frame // cadence],
-                         noise=noise[frame], prompt=positive, negative=negative, mask=mask,
-                         frame=frame, noise_multiplier=multiplier[frame])
+
+        def diffuse(image: np.ndarray, seed: int) -> np.ndarray:
+            return diffusion(image, strength=strength[frame], seed=seed, noise=noise[frame],
+                             prompt=positive, negative=negative, mask=mask, frame=frame,
+                             noise_multiplier=multiplier[frame])
+        seed = seeds[frame // cadence]
+        return diffuse(redo(init, frame, seed, diffuse), seed)
     return generate
 
 
@@ -345,6 +354,9 @@ class _Loop:
         self.tint = generate is None and self.hidden is not None and settings["preview_tint"]
         self.written = 0
         self.used: UsedFn | None = None
+        self.flow = settings["optical_flow_cadence"]
+        self.flow_factor = settings.schedule("cadence_flow_factor_schedule").values(
+            self.frames) if self.flow != "None" else None
 
     def run(self, state: ResumeState) -> int:
         if state.reference is not None and self.colors.reference is None:
@@ -399,11 +411,21 @@ class _Loop:
                 older = self.motion.warp(older, f, z) if older is not None else None
             if self.hidden is not None and f > 0:
                 self.hidden.step(f)
-            image = _tween(older, carried, (f - s + 1) / self.cadence)
+            image = self._tween(older, carried, s, f)
             if self.tint and f > 0:
                 image = _tinted(image, self.hidden.unseen(f))
             self._emit(f, image, started, s)
         return carried
+
+    def _tween(self, older: np.ndarray | None, newer: np.ndarray, s: int,
+               f: int) -> np.ndarray:
+        """Frame f of block s; with ``optical_flow_cadence`` both keyframes first move along
+        the flow between them to f's position (not when keyframe s was diffused from
+        scratch, strength 0: its picture is unrelated to the older one)."""
+        weight = (f - s + 1) / self.cadence
+        if self.flow != "None" and older is not None and weight < 1.0 and self.strength[s] > 0:
+            older, newer = flow_tween(older, newer, weight, self.flow, self.flow_factor[f])
+        return _tween(older, newer, weight)
 
     def _depth_into(self, frame: int, image: np.ndarray) -> np.ndarray | None:
         z = self.depth(frame, image)

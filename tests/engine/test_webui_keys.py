@@ -16,9 +16,8 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 FIXTURES = ("webui_defaults.txt", "webui_older.txt")
 IGNORED = "these settings are recognised but not implemented, and are ignored: "
 UNKNOWN = "unknown settings are ignored: "
-# Keys of later issues: hybrid video, optical flow and ControlNet.
-LATER = ("hybrid_*", "optical_flow_*", "cadence_flow_factor_schedule",
-         "redo_flow_factor_schedule", "diffusion_redo", "cn_[1-5]_*")
+# Keys of later issues: hybrid video and ControlNet.
+LATER = ("hybrid_*", "cn_[1-5]_*")
 # Keys still not implemented: diffusers' ancestral samplers have no eta to schedule.
 PENDING_ELSEWHERE = ("ancestral_eta_schedule", "enable_ancestral_eta_scheduling")
 
