@@ -22,29 +22,6 @@ from engine.settings import parse_settings
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory):
-    from engine.tiny_model import write_tiny_model
-
-    folder = tmp_path_factory.mktemp("tiny-sd")
-    write_tiny_model(folder, single_file=True)
-    return folder
-
-
-@pytest.fixture(scope="session")
-def tiny_depth(tmp_path_factory):
-    from tests.engine.tiny_depth import write_tiny_depth_model
-
-    return write_tiny_depth_model(tmp_path_factory.mktemp("tiny-dpt"), kind="dpt")
-
-
-@pytest.fixture(scope="session")
-def pipes(tiny_model):
-    from engine.models import load_pipelines
-
-    return load_pipelines(str(tiny_model), device="cpu")
-
-
 def run_engine(*args, timeout=600):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
     env.pop("DEFORUM_MODEL", None)

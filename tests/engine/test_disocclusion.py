@@ -8,7 +8,7 @@ import numpy as np
 
 from engine.depth import write_scene_depth
 from engine.warp import warp_3d
-from tests.engine.test_diffusion import png, run_engine, start_of, tiny_model  # noqa: F401
+from tests.engine.test_diffusion import png, run_engine, start_of
 
 H = W = 64
 FOV = 40.0

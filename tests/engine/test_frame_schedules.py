@@ -10,7 +10,7 @@ from engine.errors import SettingsError
 from engine.frame_params import FrameSchedules
 from engine.modes.common import CancelToken
 from engine.settings import parse_settings
-from tests.engine.test_diffusion import events, pipes, run_engine, tiny_model  # noqa: F401
+from tests.engine.test_diffusion import events, run_engine
 
 
 def test_files_without_the_webui_keys_keep_their_single_values():

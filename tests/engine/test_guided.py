@@ -18,7 +18,6 @@ from engine.modes.animation import animation_generate, render_animation
 from engine.modes.common import CancelToken
 from engine.progress import Progress
 from engine.settings import parse_settings
-from tests.engine.test_diffusion import tiny_model  # noqa: F401  (the session fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 RED, BLUE = (255, 0, 0), (0, 0, 255)
@@ -134,7 +133,7 @@ def test_looper_off_renders_exactly_todays_frames(tmp_path):
 def test_diffusion_gets_the_image_strength_and_scheduled_seeds(tmp_path):
     calls = []
 
-    def diffusion(init, *, strength, seed, noise, prompt, negative, mask, frame):
+    def diffusion(init, *, strength, seed, noise, prompt, negative, mask, frame, **_options):
         calls.append((frame, strength, seed, init.reshape(-1, 3).mean(0)))
         return init
 

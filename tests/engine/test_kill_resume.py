@@ -24,15 +24,6 @@ FRAMES = 10
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from engine.tiny_model import write_tiny_model
-
-    folder = tmp_path_factory.mktemp("tiny-sd")
-    write_tiny_model(folder, single_file=True)
-    return folder
-
-
-@pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory,
               tiny_model: Path) -> tuple[Path, str, list[bytes]]:
     """One uninterrupted run with ``--video``: (batch folder, timestring, frame bytes)."""

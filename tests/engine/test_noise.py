@@ -7,7 +7,6 @@ import torch
 
 from engine.noise import initial_noise_scale, noise_field, perlin_octaves
 from engine.settings import parse_settings
-from tests.engine.test_diffusion import pipes, tiny_model  # noqa: F401 (fixtures)
 
 
 def mean_frequency(image: np.ndarray, axis: int) -> float:
