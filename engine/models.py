@@ -282,7 +282,9 @@ def _load(folder: Path, single_file: Path | None, kind: str, dev: "torch.device"
     if dev.type == "cuda":
         img2img.unet.to(memory_format=torch.channels_last)
         img2img.vae.to(memory_format=torch.channels_last)
-    txt2img = txt2img_cls.from_pipe(img2img)
+    # from_pipe casts the components it shares to float32 unless told the dtype: without it,
+    # CUDA's float16 latents would meet float32 weights.
+    txt2img = txt2img_cls.from_pipe(img2img, dtype=dtype)
     for pipe in (img2img, txt2img):
         pipe.set_progress_bar_config(disable=True)
     return Pipelines(img2img=img2img, txt2img=txt2img, kind=kind, device=dev, dtype=dtype, path=path)

@@ -309,3 +309,21 @@ def test_self_check_says_whether_a_model_would_load_without_loading_it(tiny_dir,
     report = check_report(sys.executable, str(tiny_dir), str(tmp_path))
     assert report["model"] == {"path": str(tiny_dir), "kind": "sd1"}
     assert "config.json" in report["depth_model"]["error"]
+
+
+@pytest.mark.parametrize("single_file", [False, True])
+def test_half_precision_loads_every_component_in_float16(tmp_path, single_file):
+    """What CUDA runs: the pipelines' dtype is that of every weight (the loader is asked
+    directly, as load_pipelines keeps the CPU in float32)."""
+    import torch
+
+    from engine.models import _load
+    from engine.tiny_model import write_tiny_model
+
+    folder = Path(write_tiny_model(tmp_path / "tiny", single_file=single_file))
+    checkpoint = next(folder.glob("*.safetensors")) if single_file else None
+    pipes = _load(folder, checkpoint, "sd15", torch.device("cpu"), True, str(folder))
+    assert pipes.dtype == torch.float16
+    for name in ("unet", "vae", "text_encoder"):
+        for pipe in (pipes.img2img, pipes.txt2img):
+            assert {p.dtype for p in getattr(pipe, name).parameters()} == {torch.float16}, name
