@@ -1,6 +1,6 @@
 """Preset menus (Blender's preset system): coherence/sampling and 2D motion.
 
-The presets shipped in the add-on's ``presets/`` folder are read in place, beside
+The presets shipped in the add-on's ``addon/presets/`` folder are read in place, beside
 the user's own (saved by the add-preset operators under Blender's user scripts,
 ``presets/deforum/…``), so an add-on update brings new shipped presets and never
 touches the user's.
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import bpy
 
-SHIPPED = Path(__file__).resolve().parents[1] / "presets"
+SHIPPED = Path(__file__).resolve().parents[1] / "addon" / "presets"
 
 
 def search_paths(kind: str) -> list[str]:
