@@ -48,7 +48,7 @@ FIELDS = {"perspective_flip_fv": "perspective_flip_fv", "noise_schedule": "noise
           "strength_schedule": "strength", "contrast_schedule": "contrast",
           "seed_schedule": "seed", "fov": "fov", "near_plane": "near", "far_plane": "far"}
 PROMPT = "deforum_prompt"  # "{positive} --neg {negative}"
-SCALE = "scale"  # the guidance scale, one number per run here
+SCALE = "scale"  # the guidance scale per frame
 # Fields read other than as schedules (the frame number, the prompt).
 _NOT_SCHEDULES = ("frame", PROMPT)
 
@@ -161,13 +161,11 @@ def prompts(by_frame: Mapping[int, Mapping[str, Any]]) -> dict[str, str]:
     return keyed
 
 
-def _scale(by_frame: Mapping[int, Mapping[str, Any]], out: Overrides, notes: list[str]) -> None:
-    """The guidance scale: one number per run here, so the first frame's."""
+def _scale(by_frame: Mapping[int, Mapping[str, Any]], out: Overrides) -> None:
+    """The guidance scale per frame (``cfg_scale_schedule``); ``scale`` is the first frame's."""
     values = [_number(row, SCALE, frame) for frame, row in by_frame.items()]
     out["scale"] = (f"{KEY} {SCALE}", values[0])
-    if any(v != values[0] for v in values):
-        notes.append(f"{KEY}: {SCALE} changes from frame to frame, but the guidance scale is "
-                     f"one number per run here; the first frame's {values[0]:g} is used")
+    out["cfg_scale_schedule"] = (f"{KEY} {SCALE}", schedule(by_frame, SCALE))
 
 
 def _non_schedule(manifest: Mapping[str, Any], rows: list, out: Overrides) -> None:
@@ -218,7 +216,7 @@ def overrides(values: Mapping[str, Any]) -> tuple[Overrides, list[str]]:
     if PROMPT in carried:
         _prompt_overrides(by_frame, out)
     if SCALE in carried:
-        _scale(by_frame, out, notes)
+        _scale(by_frame, out)
     if values["parseq_non_schedule_overrides"]:
         _non_schedule(manifest, rows, out)
     if len(rows) != len(by_frame) or list(by_frame) != list(range(len(by_frame))):

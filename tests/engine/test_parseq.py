@@ -189,3 +189,13 @@ def test_a_url_or_a_malformed_manifest_exits_2_naming_parseq_manifest(tmp_path, 
     assert result.returncode == 2, result.stderr
     assert "parseq_manifest" in result.stderr and detail in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_varying_guidance_scale_becomes_the_per_frame_cfg_schedule():
+    data = manifest(5)
+    for f, row in enumerate(data["rendered_frames"]):
+        row["scale"] = 5 + f
+    s = parse_settings({**BASE, "animation_mode": "2D", "parseq_manifest": data})
+    assert list(s.schedule("cfg_scale_schedule").values(5)) == [5, 6, 7, 8, 9]
+    assert s["scale"] == 5
+    assert not any("scale" in w and "Parseq" in w for w in s.warnings)
