@@ -5,6 +5,8 @@ from __future__ import annotations
 import bpy
 from bpy.props import BoolProperty, StringProperty
 
+from ..addon.rows import add_row, remove_active
+
 
 class DEFORUM_OT_guide_add(bpy.types.Operator):
     """Add a guide image from the current frame on (choose its file)"""
@@ -21,10 +23,8 @@ class DEFORUM_OT_guide_add(bpy.types.Operator):
         return {"RUNNING_MODAL"}
 
     def execute(self, context):
-        settings = context.scene.deforum
-        row = settings.guides.add()
-        row.frame, row.image = context.scene.frame_current, self.filepath
-        settings.guide_index = len(settings.guides) - 1
+        row = add_row(context.scene.deforum, "guides", context.scene.frame_current)
+        row.image = self.filepath
         return {"FINISHED"}
 
 
@@ -40,9 +40,7 @@ class DEFORUM_OT_guide_remove(bpy.types.Operator):
         return len(context.scene.deforum.guides) > 0
 
     def execute(self, context):
-        settings = context.scene.deforum
-        settings.guides.remove(settings.guide_index)
-        settings.guide_index = max(0, min(settings.guide_index, len(settings.guides) - 1))
+        remove_active(context.scene.deforum, "guides")
         return {"FINISHED"}
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import bpy
 
+from ..addon.rows import add_row, remove_active
+
+
 class DEFORUM_OT_prompt_add(bpy.types.Operator):
     """Add a prompt starting at the current frame"""
 
@@ -12,10 +15,7 @@ class DEFORUM_OT_prompt_add(bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
 
     def execute(self, context):
-        settings = context.scene.deforum
-        row = settings.prompts.add()
-        row.frame = context.scene.frame_current
-        settings.prompt_index = len(settings.prompts) - 1
+        add_row(context.scene.deforum, "prompts", context.scene.frame_current)
         return {"FINISHED"}
 
 
@@ -31,9 +31,7 @@ class DEFORUM_OT_prompt_remove(bpy.types.Operator):
         return len(context.scene.deforum.prompts) > 0
 
     def execute(self, context):
-        settings = context.scene.deforum
-        settings.prompts.remove(settings.prompt_index)
-        settings.prompt_index = max(0, min(settings.prompt_index, len(settings.prompts) - 1))
+        remove_active(context.scene.deforum, "prompts")
         return {"FINISHED"}
 
 

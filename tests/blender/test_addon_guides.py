@@ -157,3 +157,20 @@ def test_the_init_panel_draws_the_guide_list_below_guided_images(guided, addon):
     assert names.index("use_looper") < names.index("guides") < names.index(
         "image_strength_schedule")
     assert ("operator", ("deforum.guide_add",)) in calls
+
+
+def test_list_buttons_add_at_the_current_frame_and_remove_the_active_row(addon, tmp_path):
+    scene = bpy.context.scene
+    settings = scene.deforum
+    for frame in (4, 9):
+        scene.frame_set(frame)
+        assert bpy.ops.deforum.prompt_add() == {"FINISHED"}
+        assert bpy.ops.deforum.guide_add("EXEC_DEFAULT",
+                                         filepath=str(tmp_path / f"{frame}.png")) == {"FINISHED"}
+    assert [r.frame for r in settings.prompts] == [4, 9] and settings.prompt_index == 1
+    assert [(r.frame, Path(r.image).name) for r in settings.guides] == [(4, "4.png"), (9, "9.png")]
+    settings.prompt_index = settings.guide_index = 0
+    assert bpy.ops.deforum.prompt_remove() == {"FINISHED"}
+    assert bpy.ops.deforum.guide_remove() == {"FINISHED"}
+    assert [r.frame for r in settings.prompts] == [9] and settings.prompt_index == 0
+    assert [r.frame for r in settings.guides] == [9] and settings.guide_index == 0
