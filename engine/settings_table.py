@@ -16,6 +16,7 @@ from .blank import REROLL_CHOICES
 from .noise import NOISE_TYPES
 from .depth_algorithm import DEPTH_ALGORITHMS
 from .flow import METHODS as FLOW_METHODS
+from .hybrid import HYBRID_FLOW_METHODS, MOTIONS as HYBRID_MOTIONS
 from .samplers import SAMPLER_NAMES, WEBUI_NAMES
 
 BOOKKEEPING = "bookkeeping"  # keys that never reach a scene: a tool's own, or read on loading
@@ -434,10 +435,9 @@ SETTINGS = SETTINGS + (
     "hybrid_comp_mask_contrast_schedule": "0:(1)",
     "hybrid_comp_mask_auto_contrast_cutoff_high_schedule": "0:(100)",
     "hybrid_comp_mask_auto_contrast_cutoff_low_schedule": "0:(0)",
-    "hybrid_flow_factor_schedule": "0:(1)", "hybrid_generate_inputframes": False,
+    "hybrid_generate_inputframes": False,
     "hybrid_generate_human_masks": "None", "hybrid_use_first_frame_as_init_image": True,
-    "hybrid_motion": "None", "hybrid_motion_use_prev_img": False,
-    "hybrid_flow_consistency": False, "hybrid_consistency_blur": 2, "hybrid_flow_method": "RAFT",
+    "hybrid_flow_consistency": False, "hybrid_consistency_blur": 2,
     "hybrid_composite": "None", "hybrid_use_init_image": False, "hybrid_comp_mask_type": "None",
     "hybrid_comp_mask_inverse": False, "hybrid_comp_mask_equalize": "None",
     "hybrid_comp_mask_auto_contrast": False, "hybrid_comp_save_extra_frames": False,
@@ -476,6 +476,22 @@ SETTINGS = SETTINGS + (
     _s("diffusion_redo", "int", 0, "2D/3D: diffuse each keyframe this many extra times with "
        "throw-away seeds, each result the next init, before the real diffusion",
        "coherence", minimum=0, maximum=50),
+)
+
+# --- hybrid motion (engine/hybrid.py): the animation follows video_init_path's motion --
+SETTINGS = SETTINGS + (
+    _s("hybrid_motion", "choice", "None", "2D/3D: after the camera warp, move each frame "
+       "the way video_init_path (a video or image folder) moves from the frame before: "
+       "dense optical flow, or one Perspective/Affine transform from tracked corners",
+       "hybrid", choices=HYBRID_MOTIONS),
+    _s("hybrid_motion_use_prev_img", "bool", False, "Measure hybrid motion from the "
+       "previous picture itself to the video's frame (pulls the animation onto the video) "
+       "instead of between consecutive video frames", "hybrid"),
+    _s("hybrid_flow_method", "choice", "DIS Medium", "Optical-flow estimator of hybrid "
+       "motion 'Optical Flow' (RAFT: no local weights, refused)", "hybrid",
+       choices=HYBRID_FLOW_METHODS),
+    _s("hybrid_flow_factor_schedule", "schedule", "0:(1)", "How far hybrid optical flow "
+       "moves each frame (1 = as far as the video moves, 0 = not at all)", "hybrid"),
 )
 
 # What users read: human words, unique among the rows a UI shows (the key stays the name).
@@ -544,6 +560,12 @@ LABELS.update({
     "Cadence Flow Factor", "optical_flow_redo_generation": "Optical Flow Redo",
     "redo_flow_factor_schedule": "Redo Flow Factor", "diffusion_redo": "Diffusion Redos",
 })
+# Hybrid motion.
+LABELS.update({
+    "hybrid_motion": "Hybrid Motion", "hybrid_motion_use_prev_img": "Hybrid from Last Image",
+    "hybrid_flow_method": "Hybrid Flow Method", "hybrid_flow_factor_schedule":
+    "Hybrid Flow Factor",
+})
 # Slider ranges of the numeric schedules: where useful values lie (per frame for motion).
 SOFT_RANGES: dict[str, tuple[float, float]] = {
     "angle": (-10.0, 10.0), "zoom": (0.9, 1.1), "translation_x": (-20.0, 20.0),
@@ -562,6 +584,7 @@ SOFT_RANGES: dict[str, tuple[float, float]] = {
     "blendFactorSlope": (0.0, 1.0), "tweening_frames_schedule": (1.0, 100.0),
     "color_correction_factor": (0.0, 1.0),
     "cadence_flow_factor_schedule": (0.0, 2.0), "redo_flow_factor_schedule": (0.0, 2.0),
+    "hybrid_flow_factor_schedule": (0.0, 2.0),
 }
 # Labels and slider ranges of the webui's per-frame schedules.
 LABELS.update({

@@ -29,6 +29,7 @@ from ..color import Coherence
 from ..errors import InputError
 from ..flow import check_methods, flow_tween
 from ..guided import diffusion_settings, guided, load_guides
+from ..hybrid import HybridMotion, hybrid_set_up
 from ..motion import Motion
 from ..output import decodes, frame_path, read_image, remove_stale_temps, write_png
 from ..progress import Progress
@@ -68,11 +69,13 @@ class Animation(Mode):
         self.generate: Generate | None = None
         self.colour_image: np.ndarray | None = None
         self.used: UsedFn | None = None
+        self.hybrid: HybridMotion | None = None
 
     def set_up(self, settings: Settings) -> None:
         """Depth, the resumed run's state and the init image: each can fail on user input,
         so all before the run writes anything."""
         check_methods(settings)
+        self.hybrid = hybrid_set_up(settings, self.job.folder, self.job.progress)
         self.colour_image = colour_reference(settings, self.job.progress, video=False)
         if settings["animation_mode"] == "3D" or settings["save_depth_maps"]:
             self.depth, self.on_depth, self.scene_depth = depth_set_up(settings, self.job)
@@ -115,7 +118,7 @@ class Animation(Mode):
                                 resume=self.resume, on_depth=self.on_depth,
                                 scene_depth=self.scene_depth,
                                 colors=Coherence(self.settings, self.colour_image),
-                                used=self.used)
+                                used=self.used, hybrid=self.hybrid)
 
 
 def depth_set_up(settings: Settings,
@@ -303,7 +306,8 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
                      on_depth: DepthSaver | None = None,
                      scene_depth: SceneDepthFn | None = None,
                      colors: Coherence | None = None,
-                     used: UsedFn | None = None) -> int:
+                     used: UsedFn | None = None,
+                     hybrid: HybridMotion | None = None) -> int:
     """Render frames 0…max_frames−1 into ``folder``; returns the number written.
 
     ``on_depth(frame, z)`` receives, once, the depth estimated from the picture
@@ -314,13 +318,14 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
     scene.  Frames already on disk (a resumed run) are kept, not rewritten.
     ``colors`` holds the colour reference (default: from the settings alone).
     Anti-blur sharpens the inits of diffused keyframes only, not the preview's.
+    ``hybrid`` moves every carried picture by the guide video's motion after the warp.
     """
     loop = _Loop(settings, folder, timestring, progress, cancel,
                  generate, depth or (lambda frame, image: None),
                  on_depth, scene_depth, keep_existing=resume is not None,
                  broken=resume.broken if resume is not None else frozenset(),
                  colors=colors or Coherence(settings), sharpen=generate is not None)
-    loop.used = used
+    loop.used, loop.hybrid = used, hybrid
     return loop.run(resume or ResumeState(0, None, None))
 
 
@@ -354,6 +359,7 @@ class _Loop:
         self.tint = generate is None and self.hidden is not None and settings["preview_tint"]
         self.written = 0
         self.used: UsedFn | None = None
+        self.hybrid: HybridMotion | None = None
         self.flow = settings["optical_flow_cadence"]
         self.flow_factor = settings.schedule("cadence_flow_factor_schedule").values(
             self.frames) if self.flow != "None" else None
@@ -374,7 +380,7 @@ class _Loop:
                 started = time.monotonic()
                 # ``newest`` has been carried to s−1; one more step gives both the
                 # older tween buffer and the init of keyframe s.
-                older = self.motion.warp(newest, s, self._depth_into(s, newest))
+                older = self._carry(newest, s, self._depth_into(s, newest))
                 newest = self._keyframe(older, s)
             newest = self._block(s, newest, older, started)
         if self.on_depth is not None and newest is not None:
@@ -407,8 +413,8 @@ class _Loop:
                 self.cancel.check()
                 started = time.monotonic()
                 z = self._depth_into(f, carried)
-                carried = self.motion.warp(carried, f, z)
-                older = self.motion.warp(older, f, z) if older is not None else None
+                carried = self._carry(carried, f, z)
+                older = self._carry(older, f, z) if older is not None else None
             if self.hidden is not None and f > 0:
                 self.hidden.step(f)
             image = self._tween(older, carried, s, f)
@@ -426,6 +432,12 @@ class _Loop:
         if self.flow != "None" and older is not None and weight < 1.0 and self.strength[s] > 0:
             older, newer = flow_tween(older, newer, weight, self.flow, self.flow_factor[f])
         return _tween(older, newer, weight)
+
+    def _carry(self, image: np.ndarray, frame: int, z: np.ndarray | None) -> np.ndarray:
+        """``image`` (the picture at frame−1) moved into ``frame``: the camera's warp, then
+        the guide video's motion (hybrid_motion)."""
+        moved = self.motion.warp(image, frame, z)
+        return moved if self.hybrid is None else self.hybrid(moved, frame)
 
     def _depth_into(self, frame: int, image: np.ndarray) -> np.ndarray | None:
         z = self.depth(frame, image)

@@ -1,0 +1,134 @@
+"""Hybrid motion: the animation moves the way a guide video moves.
+
+Each frame f ≥ 1 of a 2D/3D run, after the camera warp, the carried picture
+is moved once more by the video's motion from frame f−1 to frame f: a dense
+optical flow (``hybrid_flow_method``, scaled by ``hybrid_flow_factor_schedule``)
+or one global transform found from tracked corners with RANSAC (Perspective: a
+homography; Affine: rotation, uniform scale and translation).  With
+``hybrid_motion_use_prev_img`` the motion is measured from the carried picture
+itself to video frame f, which pulls the animation onto the video.  Frames past
+the end of the clip get no hybrid motion.  RAFT needs learned weights this
+engine cannot fetch, so it is refused up front.  OpenCV is imported when motion
+is computed: the settings table reads the choices in Blender's Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import SettingsError
+from .flow import estimate, warp
+from .progress import Progress
+
+MOTIONS = ("None", "Optical Flow", "Perspective", "Affine")
+HYBRID_FLOW_METHODS = ("RAFT", "DIS Medium", "DIS Fine", "Farneback")
+MIN_POINTS = 8  # fewer tracked corners than this: no reliable transform, the frame stays
+
+
+def check_hybrid(settings: Mapping[str, Any]) -> None:
+    """Refuse RAFT for hybrid optical flow before any frame is written."""
+    if settings["hybrid_motion"] == "Optical Flow" and settings["hybrid_flow_method"] == "RAFT":
+        raise SettingsError("hybrid_flow_method: 'RAFT' needs RAFT model weights, which this "
+                            "engine has no local copy of; use 'DIS Medium', 'DIS Fine' or "
+                            "'Farneback'", key="hybrid_flow_method", value="RAFT")
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    import cv2
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+
+def transform_matrix(first: np.ndarray, second: np.ndarray, kind: str) -> np.ndarray:
+    """The global transform taking ``first``'s content to where it is in ``second``:
+    3×3 for "Perspective", 2×3 for "Affine"; the identity when too few corners track.
+
+    Corners as the webui finds them (up to 200, quality 0.01, 3-pixel blocks), at
+    least 30 pixels apart, or an eighth of the shorter side on small pictures so
+    that enough of them fit."""
+    import cv2
+    a, b = _grey(first), _grey(second)
+    identity = np.eye(3) if kind == "Perspective" else np.eye(2, 3)
+    spacing = min(30, max(4, min(a.shape) // 8))
+    points = cv2.goodFeaturesToTrack(a, maxCorners=200, qualityLevel=0.01,
+                                     minDistance=spacing, blockSize=3)
+    if points is None or len(points) < MIN_POINTS:
+        return identity
+    moved, status, _ = cv2.calcOpticalFlowPyrLK(a, b, points, None)
+    found = status.ravel() == 1
+    if found.sum() < MIN_POINTS:
+        return identity
+    if kind == "Perspective":
+        matrix, _ = cv2.findHomography(points[found], moved[found], cv2.RANSAC, 5.0)
+    else:
+        matrix, _ = cv2.estimateAffinePartial2D(points[found], moved[found])
+    return identity if matrix is None else matrix
+
+
+def apply_matrix(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """``image`` moved by ``matrix`` (2×3 affine or 3×3 homography), edges replicated."""
+    import cv2
+    size = (image.shape[1], image.shape[0])
+    if matrix.shape == (3, 3):
+        return cv2.warpPerspective(image, matrix, size, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(image, matrix, size, borderMode=cv2.BORDER_REPLICATE)
+
+
+class HybridMotion:
+    """``motion(image, frame)``: ``image`` (the picture carried into ``frame``) moved by
+    the video's motion into ``frame``."""
+
+    def __init__(self, settings: Mapping[str, Any], frames: list[Path]) -> None:
+        self.kind = settings["hybrid_motion"]
+        self.use_prev = settings["hybrid_motion_use_prev_img"]
+        self.method = settings["hybrid_flow_method"]
+        self.frames = frames
+        self.size = (settings["W"], settings["H"])
+        self.factor = settings.schedule("hybrid_flow_factor_schedule").values(
+            settings["max_frames"])
+
+    def video(self, index: int) -> np.ndarray:
+        """Video frame ``index`` at the output size."""
+        from .output import read_image
+        return read_image(self.frames[index], self.size, "video_init_path")
+
+    def __call__(self, image: np.ndarray, frame: int) -> np.ndarray:
+        if frame < 1 or frame >= len(self.frames):
+            return image
+        target = self.video(frame)
+        source = image if self.use_prev else self.video(frame - 1)
+        if self.kind == "Optical Flow":
+            return warp(image, estimate(source, target, self.method), self.factor[frame])
+        return apply_matrix(image, transform_matrix(source, target, self.kind))
+
+
+def hybrid_set_up(settings: Any, folder: Path, progress: Progress) -> HybridMotion | None:
+    """The run's hybrid motion (None when off): the clip of ``video_init_path`` extracted
+    (or its image folder listed) and its first frame read, so a bad path fails before
+    any frame is written."""
+    if settings["hybrid_motion"] == "None":
+        return None
+    check_hybrid(settings)
+    from .video import extract_video
+    if not settings["video_init_path"]:
+        raise SettingsError(f"video_init_path: hybrid_motion {settings['hybrid_motion']!r} "
+                            "needs a video (or image folder) to follow", key="video_init_path",
+                            value="")
+    _, frames, note = extract_video(settings["video_init_path"], folder / "inputframes",
+                                    settings["extract_nth_frame"],
+                                    overwrite=settings["overwrite_extracted_frames"],
+                                    key="video_init_path", method=settings["video_decoder"])
+    if note and " reusing " in note:
+        progress.info(note)
+    elif note:
+        progress.warning(note, key="video_init_path")
+    if len(frames) < settings["max_frames"]:
+        progress.warning(f"video_init_path: the clip gives {len(frames)} frames and "
+                         f"max_frames is {settings['max_frames']}; later frames get no "
+                         "hybrid motion", key="video_init_path")
+    motion = HybridMotion(settings, frames)
+    motion.video(0)
+    return motion
