@@ -487,8 +487,9 @@ SETTINGS = SETTINGS + (
     _s("hybrid_motion_use_prev_img", "bool", False, "Measure hybrid motion from the "
        "previous picture itself to the video's frame (pulls the animation onto the video) "
        "instead of between consecutive video frames", "hybrid"),
-    _s("hybrid_flow_method", "choice", "DIS Medium", "Optical-flow estimator of hybrid "
-       "motion 'Optical Flow' (RAFT: no local weights, refused)", "hybrid",
+    _s("hybrid_flow_method", "choice", "RAFT", "Optical-flow estimator of hybrid motion "
+       "'Optical Flow'; the webui's default RAFT has no local weights here and is refused: "
+       "pick DIS Medium, DIS Fine or Farneback", "hybrid",
        choices=HYBRID_FLOW_METHODS),
     _s("hybrid_flow_factor_schedule", "schedule", "0:(1)", "How far hybrid optical flow "
        "moves each frame (1 = as far as the video moves, 0 = not at all)", "hybrid"),
