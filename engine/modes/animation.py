@@ -2,7 +2,8 @@
 
 The loop is written around ``generate(init, frame)``: the motion preview
 passes the prepared image through, the diffusion engine diffuses it.  Order
-for a keyframe F > 0: warp the previous keyframe → colour coherence and
+for a keyframe F > 0: warp the previous keyframe (then hybrid motion, the guide
+video's motion into F: ``engine.hybrid``) → colour coherence and
 grey (``color.Coherence`` says which reference) → contrast → anti-blur →
 generate (noise and diffusion; blank frames rerolled) → colour coherence of the
 generated frame.  With cadence c, frame f (s = c·⌊f/c⌋) is the blend of the

@@ -165,3 +165,12 @@ def test_a_missing_clip_is_refused_naming_video_init_path(tmp_path):
     assert result.returncode == 2
     assert "video_init_path" in result.stdout + result.stderr
     assert "Traceback" not in result.stderr and not list(tmp_path.rglob("*_00000.png"))
+
+
+def test_in_between_frames_follow_the_clip_too(tmp_path):
+    """With cadence both carried keyframes move with the clip, so every frame does."""
+    frames = followed(tmp_path, "cadence", translation, hybrid_motion="Affine",
+                      diffusion_cadence=2)
+    errors = [endpoint_error(frames[k - 1], frames[k], step_matrix(translation))
+              for k in range(1, FRAMES)]
+    assert max(errors) < 1.0, f"mean end-point error per frame {errors}"
