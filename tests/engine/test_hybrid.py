@@ -13,7 +13,7 @@ from tests.engine.test_cli import read_rgb, run_engine, write_settings
 SIZE = 96
 FRAMES = 4
 STEP = (2.0, 1.0)      # the translated clip moves this far (x, y) per frame
-ANGLE = 3.0            # the rotated clip turns this many degrees per frame
+ANGLE = 6.0            # the rotated clip turns this many degrees per frame
 INTERIOR = (slice(20, -20), slice(20, -20))
 STILL = {"animation_mode": "2D", "zoom": "0:(1)", "angle": "0:(0)", "translation_x": "0:(0)",
          "translation_y": "0:(0)", "translation_z": "0:(0)", "rotation_3d_x": "0:(0)",
