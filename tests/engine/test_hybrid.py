@@ -174,3 +174,19 @@ def test_in_between_frames_follow_the_clip_too(tmp_path):
     errors = [endpoint_error(frames[k - 1], frames[k], step_matrix(translation))
               for k in range(1, FRAMES)]
     assert max(errors) < 1.0, f"mean end-point error per frame {errors}"
+
+
+def test_a_video_file_guides_the_motion_like_an_image_folder(tmp_path):
+    """The clip as a video file (extracted into the run's folder) moves the run the same way."""
+    folder = write_clip(tmp_path / "clip", translation)
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (SIZE, SIZE))
+    for k in range(FRAMES):
+        writer.write(cv2.imread(str(folder / f"{k:03d}.png")))
+    writer.release()
+    frames, _ = render(tmp_path, "video", video_init_path=str(video), use_init=True,
+                       init_image=str(folder / "000.png"), strength=0.0,
+                       hybrid_motion="Affine")
+    errors = [endpoint_error(frames[k - 1], frames[k], step_matrix(translation))
+              for k in range(1, FRAMES)]
+    assert max(errors) < 1.0, f"mean end-point error per frame {errors}"
