@@ -6,8 +6,9 @@ from __future__ import annotations
 import bpy
 from bl_operators.presets import AddPresetBase
 
+from ..engine.settings_table import camera_keys
+
 COHERENCE_KEYS = ("strength_schedule", "noise_schedule", "contrast_schedule")
-MOTION_KEYS = ("zoom", "angle", "translation_x", "translation_y")
 
 
 def _values(plain: tuple[str, ...], schedules: tuple[str, ...]) -> list[str]:
@@ -36,7 +37,8 @@ class DEFORUM_OT_motion_preset_add(AddPresetBase, bpy.types.Operator):
     preset_menu = "DEFORUM_MT_motion_presets"
     preset_subdir = "deforum/motion_2d"
     preset_defines = ["d = bpy.context.scene.deforum"]
-    preset_values = _values(("animation_mode", "use_camera"), MOTION_KEYS)
+    # The 2D motion a camera would otherwise give: the table's 2D camera keys.
+    preset_values = _values(("animation_mode", "use_camera"), camera_keys("2D"))
 
 
 CLASSES = (DEFORUM_OT_coherence_preset_add, DEFORUM_OT_motion_preset_add)
