@@ -1,5 +1,5 @@
-"""Fixtures of the tests that run the add-on in the real bpy: ``addon``, ``tiny_model``,
-``warm``.
+"""Fixtures of the tests that run the add-on in the real bpy: ``addon``, ``ready``,
+``tiny_model``, ``warm``.
 
 ``tests.blender.helpers`` is imported first: it makes Blender's user folders
 temporary before bpy loads.
@@ -50,3 +50,16 @@ def warm(addon, tmp_path, monkeypatch):
     addon.prefs.device = "cpu"
     assert addon.prefs.keep_engine_warm  # the default
     return scene, tmp_path / "out", addon.sub("addon.runner"), addon.sub("engine.client.warm")
+
+
+@pytest.fixture
+def ready(addon, tmp_path):
+    """The keyframed scene, output in tmp_path, this venv's Python as the engine."""
+    scene, cam = keyframed_camera_scene()
+    addon.prefs.engine_python = ENGINE_PY
+    scene.deforum.output_dir = str(tmp_path / "out")
+    scene.deforum.batch_name = "Shot"
+    # This scene is a camera in empty space: estimated (here flat) depth, baked at
+    # camera_scale. Scene depth, the Blender default, has its own tests (test_addon_scene).
+    scene.deforum.depth_source = "model"
+    return scene, cam, tmp_path / "out"

@@ -34,20 +34,6 @@ from engine.camera import matrices_to_motion, matrices_to_schedules, vertical_fo
 from engine.schedules import evaluate_schedule  # noqa: E402
 
 
-
-@pytest.fixture
-def ready(addon, tmp_path):
-    """The keyframed scene, output in tmp_path, this venv's Python as the engine."""
-    scene, cam = keyframed_camera_scene()
-    addon.prefs.engine_python = ENGINE_PY
-    scene.deforum.output_dir = str(tmp_path / "out")
-    scene.deforum.batch_name = "Shot"
-    # This scene is a camera in empty space: estimated (here flat) depth, baked at
-    # camera_scale. Scene depth, the Blender default, has its own tests (test_addon_scene).
-    scene.deforum.depth_source = "model"
-    return scene, cam, tmp_path / "out"
-
-
 def values(schedule: str, frames: int) -> np.ndarray:
     return np.asarray(evaluate_schedule(schedule, frames), dtype=float)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.blender.helpers import ADDON, ENGINE_PY, keyframed_camera_scene  # noqa: I001
+from tests.blender.helpers import ADDON  # noqa: I001
 
 import bpy  # noqa: E402  (tests.blender.helpers sets the hermetic environment first)
 
@@ -59,13 +59,9 @@ def draw_panels(addon):
 
 
 @pytest.fixture
-def scene(addon, tmp_path):
-    scene, _cam = keyframed_camera_scene()
-    addon.prefs.engine_python = ENGINE_PY
-    scene.deforum.output_dir = str(tmp_path / "out")
-    scene.deforum.batch_name = "Shot"
-    scene.deforum.depth_source = "model"
-    return scene
+def scene(ready):
+    """The keyframed scene of ``ready`` (estimated depth, output in tmp_path)."""
+    return ready[0]
 
 
 def test_render_deforum_is_in_the_topbar_render_menu_and_leaves_with_the_addon(addon):
