@@ -84,24 +84,24 @@ def _abspath(value: str) -> str:
     return bpy.path.abspath(value) if value else ""
 
 
+def _keyed(scene, rows) -> list[tuple[str, Any]]:
+    """The rows of a frame-keyed list in frame order, each with its Deforum key (scene
+    start = 0; rows before the start count as frame 0)."""
+    return [(str(max(0, row.frame - scene.frame_start)), row)
+            for row in sorted(rows, key=lambda r: r.frame)]
+
+
 def prompt_rows(scene) -> tuple[dict[str, str], dict[str, str]]:
-    """animation_prompts / negative_prompts keyed by Deforum frame (scene start = 0)."""
-    rows = sorted(scene.deforum.prompts, key=lambda r: r.frame)
-    positive: dict[str, str] = {}
-    negative: dict[str, str] = {}
-    for row in rows:
-        key = str(max(0, row.frame - scene.frame_start))
-        positive[key] = row.prompt
-        negative[key] = row.negative
-    if not any(negative.values()):
-        negative = {}
-    return positive, negative
+    """animation_prompts / negative_prompts keyed by Deforum frame."""
+    keyed = _keyed(scene, scene.deforum.prompts)
+    positive = {key: row.prompt for key, row in keyed}
+    negative = {key: row.negative for key, row in keyed}
+    return positive, negative if any(negative.values()) else {}
 
 
 def guide_rows(scene) -> dict[str, str]:
-    """init_images: each guide's absolute path keyed by Deforum frame (scene start = 0)."""
-    rows = sorted(scene.deforum.guides, key=lambda r: r.frame)
-    return {str(max(0, row.frame - scene.frame_start)): _abspath(row.image) for row in rows}
+    """init_images: each guide's absolute path keyed by Deforum frame."""
+    return {key: _abspath(row.image) for key, row in _keyed(scene, scene.deforum.guides)}
 
 
 def compose_settings(scene, baked: bake.Bake, addon_prefs, *,
