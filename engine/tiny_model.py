@@ -3,6 +3,8 @@
 `python -m engine.tiny_model DIR [--single-file]` writes it in diffusers format (and, with
 `--single-file`, also as an original LDM/CompVis checkpoint `DIR/tiny-sd15.safetensors`);
 `--sdxl` writes a tiny SDXL-shaped pipeline instead (diffusers format only).
+`python -m engine.tiny_model --raft FILE` writes random RAFT weights shaped like torchvision's
+raft_small (about a million numbers; `.pth`, or `.safetensors` by the name), for `raft_model_path`.
 `python -m engine.tiny_model --clip-vocab SOURCE` regenerates the shipped CLIP tokenizer files from
 OpenAI's `bpe_simple_vocab_16e6.txt.gz` (or the `clip-anytorch` wheel that contains it).
 """
@@ -244,6 +246,26 @@ def write_tiny_model(directory: str | Path, single_file: bool = False, seed: int
     return directory
 
 
+def write_tiny_raft(path: str | Path, seed: int = 0) -> Path:
+    """Random-weight raft_small weights at ``path`` (a state dict; safetensors when the name
+    ends in .safetensors), so RAFT flow runs in tests without downloaded weights."""
+    import torch
+
+    from .output import atomic_path
+    from .raft import SMALL, RaftNet
+
+    path = Path(path)
+    torch.manual_seed(seed)
+    state = {k: v.contiguous() for k, v in RaftNet(SMALL).state_dict().items()}
+    with atomic_path(path, replace=True) as temp:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import save_file
+            save_file(state, str(temp))
+        else:
+            torch.save(state, str(temp))
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: write the tiny model, or regenerate the shipped tokenizer vocabulary."""
     parser = argparse.ArgumentParser(prog="python -m engine.tiny_model", description=__doc__.split("\n")[0])
@@ -254,14 +276,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clip-vocab", metavar="SOURCE",
                         help="bpe_simple_vocab_16e6.txt.gz or a clip-anytorch wheel: rewrite the shipped "
                              "vocab.json/merges.txt in engine/model_configs")
+    parser.add_argument("--raft", metavar="FILE",
+                        help="write random raft_small-shaped RAFT weights to FILE (.pth or .safetensors)")
     args = parser.parse_args(argv)
+    if args.raft:
+        print(write_tiny_raft(args.raft))
     if args.clip_vocab:
         write_clip_vocab(args.clip_vocab, shipped_tokenizer_folders())
     if args.dir:
         written = write_tiny_sdxl(args.dir) if args.sdxl else write_tiny_model(args.dir, args.single_file)
         print(written)
-    elif not args.clip_vocab:
-        parser.error("give DIR and/or --clip-vocab")
+    elif not (args.clip_vocab or args.raft):
+        parser.error("give DIR, --raft FILE and/or --clip-vocab")
     return 0
 
 
