@@ -4,8 +4,9 @@ The estimators are OpenCV's: DIS (the "Medium" preset, and "Fine": finest
 scale 0, 192 gradient-descent iterations, 8-pixel patches every 4 pixels) and
 Farneback (5 pyramid levels, 21-pixel window), on greyscale copies.  A flow is
 H×W×2 float32 pixels (x, y): where each pixel of the first picture is found in
-the second.  RAFT is a learned estimator whose weights this engine cannot
-fetch, so choosing it is a settings error rather than a silent substitute.
+the second.  RAFT is a learned estimator (``engine.raft``) that runs the local
+weights file in ``raft_model_path``; without a loadable one, choosing it is a
+settings error rather than a silent substitute.
 OpenCV is imported when a flow is computed: the settings table reads ``METHODS``
 in Blender's Python, which has numpy alone.
 """
@@ -24,12 +25,12 @@ FLOW_KEYS = ("optical_flow_cadence", "optical_flow_redo_generation")
 
 
 def check_methods(settings: Mapping[str, Any]) -> None:
-    """Refuse RAFT up front (before any frame is written): no local weights can run it."""
+    """Load RAFT's weights up front (before any frame is written) when a flow setting
+    chooses it: a missing or unloadable ``raft_model_path`` is refused there."""
     for key in FLOW_KEYS:
         if settings[key] == "RAFT":
-            raise SettingsError(f"{key}: 'RAFT' needs RAFT model weights, which this engine "
-                                "has no local copy of; use 'DIS Medium', 'DIS Fine' or "
-                                "'Farneback'", key=key, value="RAFT")
+            from .raft import use_raft
+            use_raft(settings, key)
 
 
 def _grey(image: np.ndarray) -> np.ndarray:
@@ -51,6 +52,9 @@ def _dis(method: str) -> Any:
 
 def estimate(first: np.ndarray, second: np.ndarray, method: str) -> np.ndarray:
     """The flow from ``first`` to ``second`` (uint8 RGB or grey, same size) by ``method``."""
+    if method == "RAFT":
+        from .raft import active
+        return active()(first, second)
     import cv2
     a, b = _grey(first), _grey(second)
     if method in ("DIS Medium", "DIS Fine"):

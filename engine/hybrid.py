@@ -7,8 +7,8 @@ or one global transform found from tracked corners with RANSAC (Perspective: a
 homography; Affine: rotation, uniform scale and translation).  With
 ``hybrid_motion_use_prev_img`` the motion is measured from the carried picture
 itself to video frame f, which pulls the animation onto the video.  Frames past
-the end of the clip get no hybrid motion.  RAFT needs learned weights this
-engine cannot fetch, so it is refused up front.  OpenCV is imported when motion
+the end of the clip get no hybrid motion.  RAFT runs the weights file in
+``raft_model_path``, loaded (or refused) up front.  OpenCV is imported when motion
 is computed: the settings table reads the choices in Blender's Python.
 """
 
@@ -30,11 +30,11 @@ MIN_POINTS = 8  # fewer tracked corners than this: no reliable transform, the fr
 
 
 def check_hybrid(settings: Mapping[str, Any]) -> None:
-    """Refuse RAFT for hybrid optical flow before any frame is written."""
+    """Load RAFT's weights for hybrid optical flow before any frame is written (a missing
+    or unloadable ``raft_model_path`` is refused there)."""
     if settings["hybrid_motion"] == "Optical Flow" and settings["hybrid_flow_method"] == "RAFT":
-        raise SettingsError("hybrid_flow_method: 'RAFT' needs RAFT model weights, which this "
-                            "engine has no local copy of; use 'DIS Medium', 'DIS Fine' or "
-                            "'Farneback'", key="hybrid_flow_method", value="RAFT")
+        from .raft import use_raft
+        use_raft(settings, "hybrid_flow_method")
 
 
 def _grey(image: np.ndarray) -> np.ndarray:

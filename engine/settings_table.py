@@ -462,8 +462,11 @@ SETTINGS = SETTINGS + (
 SETTINGS = SETTINGS + (
     _s("optical_flow_cadence", "choice", "None", "2D/3D cadence: move both keyframes along "
        "the optical flow between them to each in-between position before blending, so "
-       "moving content is not doubled (RAFT: no local weights, refused)", "coherence",
+       "moving content is not doubled (RAFT needs raft_model_path)", "coherence",
        choices=FLOW_METHODS),
+    _s("raft_model_path", "path", "", "Local RAFT weights file for the flow settings set to "
+       "RAFT: the .pth torchvision's raft_large or raft_small writes (e.g. "
+       "raft_large_C_T_SKHT_V2-ff5fadd5.pth), or a .safetensors copy", "coherence"),
     _s("cadence_flow_factor_schedule", "schedule", "0: (1)", "How far optical-flow cadence "
        "moves the keyframes (1 = to the in-between position, 0 = plain blending)",
        "coherence"),
@@ -488,8 +491,8 @@ SETTINGS = SETTINGS + (
        "previous picture itself to the video's frame (pulls the animation onto the video) "
        "instead of between consecutive video frames", "hybrid"),
     _s("hybrid_flow_method", "choice", "RAFT", "Optical-flow estimator of hybrid motion "
-       "'Optical Flow'; the webui's default RAFT has no local weights here and is refused: "
-       "pick DIS Medium, DIS Fine or Farneback", "hybrid",
+       "'Optical Flow'; the webui's default RAFT needs raft_model_path, else pick DIS "
+       "Medium, DIS Fine or Farneback", "hybrid",
        choices=HYBRID_FLOW_METHODS),
     _s("hybrid_flow_factor_schedule", "schedule", "0:(1)", "How far hybrid optical flow "
        "moves each frame (1 = as far as the video moves, 0 = not at all)", "hybrid"),
@@ -560,6 +563,7 @@ LABELS.update({
     "optical_flow_cadence": "Optical Flow Cadence", "cadence_flow_factor_schedule":
     "Cadence Flow Factor", "optical_flow_redo_generation": "Optical Flow Redo",
     "redo_flow_factor_schedule": "Redo Flow Factor", "diffusion_redo": "Diffusion Redos",
+    "raft_model_path": "RAFT Weights",
 })
 # Hybrid motion.
 LABELS.update({
