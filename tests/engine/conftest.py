@@ -25,3 +25,10 @@ def pipes(tiny_model):
     from engine.models import load_pipelines
 
     return load_pipelines(str(tiny_model), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_raft(tmp_path_factory):
+    from engine.tiny_model import write_tiny_raft
+
+    return write_tiny_raft(tmp_path_factory.mktemp("tiny-raft") / "raft_small_tiny.pth")
