@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 
 from ..engine.client import checklist, install
 from . import compat, setup_ui
@@ -159,6 +159,11 @@ class DeforumPreferences(bpy.types.AddonPreferences):
         description="Keep one engine process running between renders, with its models "
                     "loaded, so the next render starts at once (Release Engine frees its "
                     "memory). Off: one engine process per render")
+    engine_threads: IntProperty(
+        name="Engine CPU Threads", default=0, min=0, soft_max=64,
+        description="CPU threads of the engine's torch and OpenCV. 0: the cores the machine "
+                    "leaves idle when a render starts, so Blender and scene passes keep "
+                    "theirs")
     engine_status: StringProperty(name="Engine status", default="")
 
     def draw(self, context):
@@ -186,6 +191,7 @@ class DeforumPreferences(bpy.types.AddonPreferences):
         col.prop(self, "depth_model_path")
         col.prop(self, "device")
         col.prop(self, "half_precision")
+        col.prop(self, "engine_threads")
         col.prop(self, "default_output_dir")
         row = col.row(align=True)
         row.prop(self, "keep_engine_warm")

@@ -91,7 +91,8 @@ def prepare(context, *, scene=None) -> Run:
     cancel_file = tidy.scratch(jobs_dir, stem, tidy.CANCEL)
     command = job.engine_command(composed.python, composed.settings_path, composed.outdir,
                                  preview=composed.preview, cancel_file=cancel_file,
-                                 video=bool(settings.make_video))
+                                 video=bool(settings.make_video),
+                                 threads=addon_prefs.engine_threads if addon_prefs else 0)
     keep_warm = addon_prefs is not None and addon_prefs.keep_engine_warm
     kind = warm.ServerJob if keep_warm else job.EngineJob  # ServerJob: the session's warm engine
     engine_job = kind(command=command, log_path=jobs_dir / f"{stem}.log",

@@ -29,6 +29,7 @@ from .output import batch_folder, new_timestring, timestring_in_use
 from .paths import check_folder_name, check_outdir, unusable
 from .progress import Progress
 from .settings import Settings, effective_settings, load_settings, write_settings_file
+from .threads import choose_threads, quiet_openmp, use_threads
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,10 +54,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-frames", type=int, default=None, dest="max_frames",
                         help="override max_frames")
     parser.add_argument("--video", action="store_true", help="also write {timestring}.mp4")
+    parser.add_argument("--threads", type=_thread_count, default=None,
+                        help="CPU threads for torch and OpenCV (default: the cores this "
+                             "process may use that the machine leaves idle)")
     parser.add_argument("--cancel-file", default=None, dest="cancel_file",
                         help="stop (keeping written frames) when this file appears")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
+
+
+def _thread_count(text: str) -> int:
+    """``--threads``: a whole number of at least 1."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"threads: {text!r} is not a whole number of at "
+                                         "least 1")
+    return count
 
 
 def _apply_arguments(settings: Settings, args: argparse.Namespace) -> Settings:
@@ -135,6 +151,7 @@ def run(args: argparse.Namespace, progress: Progress, loaders: Loaders | None = 
     """
     loaders = loaders or Loaders()
     _check_cancel_file(args.cancel_file)
+    threads = use_threads(choose_threads(args.threads))
     settings = load_settings(args.settings)
     for note in settings.warnings:
         progress.warning(note)
@@ -150,6 +167,7 @@ def run(args: argparse.Namespace, progress: Progress, loaders: Loaders | None = 
         progress.warning(note, key="depth_algorithm")
     pipes = None if preview else _pipelines(settings, loaders, progress)
     settings = _seed(settings, progress)
+    progress.info(f"{threads} CPU thread{'s' if threads > 1 else ''}")
     if cancel is None:
         cancel = CancelToken(args.cancel_file)
         cancel.install_signal_handlers()
@@ -314,6 +332,7 @@ def _movie(settings: Settings, job: Job, audio: str | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m engine``: run one job and turn errors into exit codes."""
+    quiet_openmp()
     args = build_parser().parse_args(argv)
     progress = Progress(jsonl=args.progress == "jsonl")
     try:

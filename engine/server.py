@@ -41,6 +41,7 @@ from .cli import Loaders, build_parser, run
 from .errors import Cancelled, ModelError, SettingsError
 from .modes.common import CancelToken
 from .progress import Progress
+from .threads import choose_threads, quiet_openmp
 
 LINE_LIMIT = 1 << 20  # bytes in one command line; job lines are a few hundred
 
@@ -202,6 +203,7 @@ def serve(stdin: BinaryIO | None = None, stdout: TextIO | None = None) -> int:
     lock = threading.Lock()
     threading.Thread(target=_reader, args=(stdin, jobs, cancels, lock), daemon=True).start()
     parser = build_parser()
+    threads = choose_threads()  # now, before its own jobs load the machine
     Progress(jsonl=True, out=stdout).emit("ready")
     while True:
         command = jobs.get()
@@ -221,6 +223,7 @@ def serve(stdin: BinaryIO | None = None, stdout: TextIO | None = None) -> int:
             cancels[job] = token
         try:
             args = _parse(parser, command.get("argv"))
+            args.threads = args.threads or threads
             token.cancel_file = CancelToken(args.cancel_file).cancel_file
             code = run(args, progress, loaders=loaders, cancel=token)
         except (SettingsError, ModelError) as exc:
@@ -250,4 +253,5 @@ def _event_channel() -> TextIO:
 
 
 if __name__ == "__main__":
+    quiet_openmp()
     sys.exit(serve(stdout=_event_channel()))

@@ -18,11 +18,14 @@ import signal
 import subprocess
 import threading
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import EXIT_CANCELLED, EXIT_DONE
+
+ENGINE_NICENESS = 5  # how far below Blender's priority the engine runs: the UI comes first
 
 RUNNING, DONE, FAILED, CANCELLED = "RUNNING", "DONE", "FAILED", "CANCELLED"
 
@@ -50,8 +53,9 @@ def engine_env(root: Path | None = None, base: dict[str, str] | None = None) -> 
 
 def engine_command(python: str, settings_path: str | Path, outdir: str | Path, *,
                    preview: bool = False, model: str = "", device: str = "",
-                   video: bool = False, cancel_file: str | Path | None = None) -> list[str]:
-    """The engine's command line for one render job."""
+                   video: bool = False, cancel_file: str | Path | None = None,
+                   threads: int = 0) -> list[str]:
+    """The engine's command line for one render job (``threads`` 0: the engine's choice)."""
     cmd = [str(python), "-m", "engine", "--settings", str(settings_path),
            "--enable_animation_mode", "--outdir", str(outdir), "--progress", "jsonl"]
     if preview:
@@ -64,7 +68,24 @@ def engine_command(python: str, settings_path: str | Path, outdir: str | Path, *
         cmd.append("--video")
     if cancel_file:
         cmd += ["--cancel-file", str(cancel_file)]
+    if threads:
+        cmd += ["--threads", str(threads)]
     return cmd
+
+
+def start_engine(command: list[str], **popen: Any) -> subprocess.Popen:
+    """Start an engine process in its own process group (Ctrl+C in Blender's terminal
+    is not its), at a lower priority than Blender so that its threads never take the
+    cores Blender's UI needs."""
+    if os.name == "nt":
+        popen["creationflags"] = (subprocess.CREATE_NEW_PROCESS_GROUP
+                                  | subprocess.BELOW_NORMAL_PRIORITY_CLASS)
+        return subprocess.Popen(command, **popen)
+    proc = subprocess.Popen(command, start_new_session=True, **popen)
+    with suppress(OSError):  # before its threads start: they inherit the priority
+        mine = os.getpriority(os.PRIO_PROCESS, 0)
+        os.setpriority(os.PRIO_PROCESS, proc.pid, min(mine + ENGINE_NICENESS, 19))
+    return proc
 
 
 @dataclass
@@ -128,16 +149,10 @@ class EngineJob:
         self._log = open(self.log_path, "a", encoding="utf-8")
         self._log.write("$ " + " ".join(self.command) + "\n")
         self._log.flush()
-        kwargs: dict[str, Any] = {}
-        if os.name == "nt":
-            kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
-        else:
-            kwargs["start_new_session"] = True  # Ctrl+C in Blender's terminal is not ours
         try:
-            self._proc = subprocess.Popen(self.command, stdout=subprocess.PIPE,
-                                          stderr=self._log, stdin=subprocess.DEVNULL,
-                                          text=True, encoding="utf-8", errors="replace",
-                                          bufsize=1, env=self.env, cwd=self.cwd, **kwargs)
+            self._proc = start_engine(self.command, stdout=subprocess.PIPE, stderr=self._log,
+                                      stdin=subprocess.DEVNULL, text=True, encoding="utf-8",
+                                      errors="replace", bufsize=1, env=self.env, cwd=self.cwd)
         except OSError as exc:
             self._log.close()
             self.state, self.error = FAILED, f"could not start the engine: {exc}"

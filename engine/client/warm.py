@@ -11,7 +11,6 @@ from __future__ import annotations
 import atexit
 import itertools
 import json
-import os
 import subprocess
 import threading
 import time
@@ -19,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import EXIT_CANCELLED
-from .job import FAILED, EngineJob
+from .job import FAILED, EngineJob, start_engine
 
 
 def split_event(line: str) -> tuple[str, dict[str, Any] | None]:
@@ -71,16 +70,10 @@ class EngineServer:
 
     def start(self) -> "EngineServer":
         """Start the process (OSError if it cannot start)."""
-        kwargs: dict[str, Any] = {}
-        if os.name == "nt":
-            kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP
-        else:
-            kwargs["start_new_session"] = True
-        self._proc = subprocess.Popen([self.python, "-m", "engine.server"],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, text=True, encoding="utf-8",
-                                      errors="replace", bufsize=1, env=self.env, cwd=self.cwd,
-                                      **kwargs)
+        self._proc = start_engine([self.python, "-m", "engine.server"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True, encoding="utf-8",
+                                  errors="replace", bufsize=1, env=self.env, cwd=self.cwd)
         self._thread = threading.Thread(target=self._read, name="deforum-engine-server",
                                         daemon=True)
         self._thread.start()

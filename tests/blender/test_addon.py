@@ -498,7 +498,8 @@ def test_panels_and_preferences_draw_only_existing_properties(ready, addon):
     prefs_cls.draw(stand_in, bpy.context)
     for name in ("deforum.render", "strength_schedule", "strength_schedule_override",
                  "camera_scale", "deforum.bake_camera", "output_dir", "sampler", "use_init",
-                 "video_init_path", "angle", "translation_z", "deforum.check_engine"):
+                 "video_init_path", "angle", "translation_z", "deforum.check_engine",
+                 "engine_threads"):
         assert name in drawn, name
     props = addon.sub("addon.props")
     undrawn = {s.name for s in props.UI_SETTINGS} - set(drawn)
@@ -562,3 +563,14 @@ def test_bake_fov_is_that_of_the_engine_picture_when_the_size_is_rounded(ready, 
     assert baked.fovs[0] != pytest.approx(vertical_fov(
         data.lens, data.sensor_width, data.sensor_height, data.sensor_fit, 1000, 563, 1.0, 1.0),
         abs=1e-3)
+
+
+def test_engine_cpu_threads_preference_reaches_the_engine_command(ready, addon):
+    runner = addon.sub("addon.runner")
+    assert "--threads" not in runner.prepare(bpy.context).job.command  # 0: engine's choice
+    addon.prefs.engine_threads = 1
+    try:
+        command = runner.prepare(bpy.context).job.command
+    finally:
+        addon.prefs.engine_threads = 0
+    assert command[command.index("--threads") + 1] == "1"
