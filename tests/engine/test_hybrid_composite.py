@@ -286,3 +286,35 @@ def test_webui_file_with_hybrid_flow_and_compositing_runs_with_nothing_unimpleme
              and "not implemented" in e["message"]]
     named = [k for note in notes for k in note.split(": ", 1)[1].split(", ")]
     assert not [k for k in named if k.startswith("hybrid_") or "flow" in k], named
+
+
+def test_compositing_in_3d_from_a_video_file_uses_its_extracted_frames(tmp_path):
+    folder = write_clip(tmp_path / "clip", 3)
+    movie = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(movie), cv2.VideoWriter_fourcc(*"MJPG"), 10, (SIZE, SIZE))
+    for k in range(3):
+        writer.write(cv2.imread(str(folder / f"{k:03d}.png")))
+    writer.release()
+    frames, _ = render(tmp_path / "out", movie, 3, animation_mode="3D",
+                       hybrid_composite="Normal", hybrid_comp_alpha_schedule="0:(1)")
+    extracted = sorted((tmp_path / "out").rglob("inputframes/*.jpg"))
+    assert len(extracted) == 3
+    for k in (1, 2):
+        assert differs(frames[k], read_rgb(extracted[k])) < 1.0
+
+
+def test_extract_range_of_a_video_file_and_a_bad_range(tmp_path):
+    from engine.errors import InputError
+    from engine.video import extract_video
+    movie = tmp_path / "count.avi"
+    writer = cv2.VideoWriter(str(movie), cv2.VideoWriter_fourcc(*"MJPG"), 10, (32, 32))
+    for k in range(6):
+        writer.write(np.full((32, 32, 3), 40 * k, np.uint8))
+    writer.release()
+    _, frames, _ = extract_video(str(movie), tmp_path / "frames", 2, overwrite=True,
+                                 key="video_init_path", first=1, last=4)
+    assert [int(cv2.imread(str(f))[0, 0, 0] / 40 + 0.5) for f in frames] == [2, 4]
+    with pytest.raises(InputError) as info:
+        extract_video(str(movie), tmp_path / "other", 1, overwrite=True,
+                      key="video_init_path", first=3, last=3)
+    assert info.value.key == "extract_to_frame"
