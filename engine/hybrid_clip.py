@@ -26,8 +26,11 @@ def is_hybrid(settings: Mapping[str, Any]) -> bool:
 
 
 def extract_clip(settings: Mapping[str, Any], folder: Path, progress: Progress) -> list[Path]:
-    """The clip's frames (extracted into ``folder/inputframes`` from a video file)."""
+    """The clip's frames (extracted into ``folder/inputframes`` from a video file); none
+    when nothing reads them (compositing the init image, no hybrid motion)."""
     from .video import extract_video
+    if settings["hybrid_motion"] == "None" and settings["hybrid_use_init_image"]:
+        return []
     if not settings["video_init_path"]:
         wanted = "hybrid_motion" if settings["hybrid_motion"] != "None" else "hybrid_composite"
         raise SettingsError(f"video_init_path: {wanted} {settings[wanted]!r} needs a video "

@@ -9,7 +9,9 @@ result is the picture blended towards the video by ``hybrid_comp_alpha_schedule`
 (0: unchanged, 1: the video).  A mask (``hybrid_comp_mask_type``) decides per
 pixel first: white keeps the picture, black takes the video, and the alpha
 blend follows.  Masks are grey pictures: Depth (the previous frame's depth,
-far = white), Video Depth (the video frame's), Blend (the two pictures' greys
+far = white: in 3D the depth the warp used, in 2D estimated with
+``depth_model_path`` as the webui loads its depth model for it), Video Depth
+(the video frame's, estimated likewise), Blend (the two pictures' greys
 mixed by ``hybrid_comp_mask_blend_alpha_schedule``) and Difference (where the
 two differ).  They are then inverted, equalised before, contrast-scaled,
 auto-contrasted between two percentiles (a flat mask is left as it is), saved
@@ -184,8 +186,11 @@ def check_composite(settings: Mapping[str, Any], progress: Progress) -> None:
                          "Matting model, which this engine cannot fetch; no masks are made "
                          "(the frames are the same: the webui only writes them for use as a "
                          "mask video)", key="hybrid_generate_human_masks")
-    if wants_depth(settings) and not settings["depth_model_path"]:
-        kind = settings["hybrid_comp_mask_type"]
+    kind = settings["hybrid_comp_mask_type"]
+    scene_depth = settings["animation_mode"] == "3D" and settings["use_depth_warping"] \
+        and settings["depth_source"] == "scene"  # the warp's true depth serves a Depth mask
+    if wants_depth(settings) and not settings["depth_model_path"] and \
+            not (kind == "Depth" and scene_depth):
         raise SettingsError(f"hybrid_comp_mask_type: {kind!r} needs a depth model; set "
                             "depth_model_path to a local DPT or Depth Anything folder",
                             key="hybrid_comp_mask_type", value=kind)

@@ -318,3 +318,35 @@ def test_extract_range_of_a_video_file_and_a_bad_range(tmp_path):
         extract_video(str(movie), tmp_path / "other", 1, overwrite=True,
                       key="video_init_path", first=3, last=3)
     assert info.value.key == "extract_to_frame"
+
+
+def test_a_diffused_3d_run_with_every_hybrid_feature(tmp_path, tiny_model, tiny_depth):
+    """Model, depth model, hybrid flow with consistency, a Depth mask after generation."""
+    clip = write_clip(tmp_path / "clip", 4)
+    values = dict(W=64, H=64, max_frames=4, **{**STILL, "animation_mode": "3D"},
+                  video_init_path=str(clip), depth_model_path=str(tiny_depth), steps=4,
+                  seed=7, diffusion_cadence=2, hybrid_motion="Optical Flow",
+                  hybrid_flow_method="DIS Medium", hybrid_flow_consistency=True,
+                  hybrid_composite="After Generation", hybrid_comp_mask_type="Depth",
+                  hybrid_comp_mask_equalize="Both", hybrid_comp_save_extra_frames=True)
+    out = {}
+    for alpha in ("0", "1"):
+        path = write_settings(tmp_path, **values, hybrid_comp_alpha_schedule=f"0:({alpha})")
+        result = run_engine("--settings", path, "--enable_animation_mode", "--outdir",
+                            tmp_path / alpha, "--model", tiny_model, "--progress", "jsonl")
+        assert result.returncode == 0, result.stderr
+        ts = start_event(result)["timestring"]
+        out[alpha] = [read_rgb(f) for f in sorted((tmp_path / alpha).rglob(f"{ts}_0*.png"))]
+        assert len(out[alpha]) == 4
+        assert next((tmp_path / alpha).rglob(f"{ts}_mask_00002.png"))
+    assert np.array_equal(out["0"][0], out["1"][0])   # frame 0 is never composited
+    assert differs(out["0"][2], out["1"][2]) > 1.0    # keyframe 2 took the video
+
+
+def test_compositing_the_init_image_needs_no_clip(tmp_path):
+    card = tmp_path / "card.png"
+    cv2.imwrite(str(card), texture(SIZE, seed=3))
+    frames, _ = render(tmp_path / "out", "", 3, hybrid_composite="Normal",
+                       hybrid_use_init_image=True, init_image=str(card),
+                       hybrid_comp_alpha_schedule="0:(1)")
+    assert len(frames) == 3 and differs(frames[2], read_rgb(card)) < 1.0
