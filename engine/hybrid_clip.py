@@ -59,3 +59,32 @@ def clip_changes(settings: Mapping[str, Any], frames: list[Path],
     if settings["hybrid_use_first_frame_as_init_image"] and frames:
         changes.update(use_init=True, init_image=str(frames[0]))
     return changes
+
+
+class ClipColours:
+    """``color_coherence`` Video Input in a hybrid run: the colour reference is the clip's
+    frame at every keyframe that is a multiple of ``color_coherence_video_every_N_frames``
+    (frame 0 included), as the webui refreshes it."""
+
+    def __init__(self, settings: Mapping[str, Any], frames: list[Path]) -> None:
+        self.frames, self.every = frames, max(1, settings["color_coherence_video_every_N_frames"])
+        self.size = (settings["W"], settings["H"])
+
+    def at(self, keyframe: int) -> Any:
+        """The new reference at ``keyframe``, or None when the old one stays."""
+        if keyframe % self.every or keyframe >= len(self.frames):
+            return None
+        from .output import read_image
+        return read_image(self.frames[keyframe], self.size, "video_init_path")
+
+    def in_force(self, start: int, cadence: int) -> Any:
+        """The reference a run resumed at keyframe ``start`` inherits from its keyframes."""
+        return self.at(max(k for k in range(0, start, cadence)
+                           if not k % self.every and k < len(self.frames)))
+
+
+def clip_colours(settings: Mapping[str, Any], frames: list[Path]) -> ClipColours | None:
+    """The run's clip colour reference, when hybrid and color_coherence is Video Input."""
+    if not frames or settings["color_coherence"] != "Video Input":
+        return None
+    return ClipColours(settings, frames)

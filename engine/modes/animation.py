@@ -33,7 +33,7 @@ from ..errors import InputError
 from ..flow import check_methods, flow_tween
 from ..guided import diffusion_settings, guided, load_guides
 from ..hybrid import HybridMotion, check_hybrid, hybrid_set_up
-from ..hybrid_clip import clip_changes, extract_clip, is_hybrid
+from ..hybrid_clip import ClipColours, clip_changes, clip_colours, extract_clip, is_hybrid
 from ..hybrid_composite import (ExtraFrames, HybridComposite, check_composite,
                                 composite_set_up, wants_depth)
 from ..motion import Motion
@@ -77,6 +77,7 @@ class Animation(Mode):
         self.used: UsedFn | None = None
         self.hybrid: HybridMotion | None = None
         self.composite: HybridComposite | None = None
+        self.clip_colours: ClipColours | None = None
         self.changes: dict[str, Any] = {}  # what the hybrid clip decides (frame count, init)
         self._depth_models: dict[str, Any] = {}
 
@@ -85,7 +86,8 @@ class Animation(Mode):
         so all before the run writes anything."""
         check_methods(settings)
         settings = self._hybrid_set_up(settings)
-        self.colour_image = colour_reference(settings, self.job.progress, video=False)
+        self.colour_image = colour_reference(settings, self.job.progress,
+                                             video=self.clip_colours is not None)
         if settings["animation_mode"] == "3D" or settings["save_depth_maps"]:
             self.depth, self.on_depth, self.scene_depth = depth_set_up(settings, self.job,
                                                                        self._depth_model)
@@ -111,6 +113,7 @@ class Animation(Mode):
         self.changes = clip_changes(settings, frames, job.progress)
         settings = settings.replace(**self.changes)
         self.hybrid = hybrid_set_up(settings, frames, job.progress)
+        self.clip_colours = clip_colours(settings, frames)
         depth = None
         if wants_depth(settings) and settings["depth_model_path"]:
             depth = self._depth_model(settings["depth_model_path"], self._device(),
@@ -159,7 +162,8 @@ class Animation(Mode):
                                 resume=self.resume, on_depth=self.on_depth,
                                 scene_depth=self.scene_depth,
                                 colors=Coherence(self.settings, self.colour_image),
-                                used=self.used, hybrid=self.hybrid, composite=self.composite)
+                                used=self.used, hybrid=self.hybrid, composite=self.composite,
+                                clip_colours=self.clip_colours)
 
 
 def depth_set_up(settings: Settings, job: Job, load: Any = None
@@ -350,7 +354,8 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
                      colors: Coherence | None = None,
                      used: UsedFn | None = None,
                      hybrid: HybridMotion | None = None,
-                     composite: HybridComposite | None = None) -> int:
+                     composite: HybridComposite | None = None,
+                     clip_colours: ClipColours | None = None) -> int:
     """Render frames 0…max_frames−1 into ``folder``; returns the number written.
 
     ``on_depth(frame, z)`` receives, once, the depth estimated from the picture
@@ -362,7 +367,8 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
     ``colors`` holds the colour reference (default: from the settings alone).
     Anti-blur sharpens the inits of diffused keyframes only, not the preview's.
     ``hybrid`` moves every carried picture by the guide video's motion after the warp;
-    ``composite`` mixes the guide video into each keyframe.
+    ``composite`` mixes the guide video into each keyframe; ``clip_colours`` gives the
+    colour reference of color_coherence Video Input from the guide clip.
     """
     loop = _Loop(settings, folder, timestring, progress, cancel,
                  generate, depth or (lambda frame, image: None),
@@ -370,6 +376,7 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
                  broken=resume.broken if resume is not None else frozenset(),
                  colors=colors or Coherence(settings), sharpen=generate is not None)
     loop.used, loop.hybrid, loop.composite = used, hybrid, composite
+    loop.clip_colours = clip_colours
     return loop.run(resume or ResumeState(0, None, None))
 
 
@@ -405,11 +412,14 @@ class _Loop:
         self.used: UsedFn | None = None
         self.hybrid: HybridMotion | None = None
         self.composite: HybridComposite | None = None
+        self.clip_colours: ClipColours | None = None
         self.flow = settings["optical_flow_cadence"]
         self.flow_factor = settings.schedule("cadence_flow_factor_schedule").values(
             self.frames) if self.flow != "None" else None
 
     def run(self, state: ResumeState) -> int:
+        if self.clip_colours is not None and state.start > 0:
+            self.colors.set_reference(self.clip_colours.in_force(state.start, self.cadence))
         if state.reference is not None and self.colors.reference is None:
             self.colors.set_reference(state.reference)
         elif state.reference_from is not None and self.colors.reference is None:
@@ -419,6 +429,7 @@ class _Loop:
         newest = state.newest
         started = time.monotonic()
         if state.start == 0:
+            self._clip_colour(0)
             init = init_image(self.settings)
             newest = self.colors.finish(self.generate(init, 0), 0, self.strength[0],
                                         had_init=init is not None)
@@ -431,11 +442,18 @@ class _Loop:
                 # older tween buffer and the init of keyframe s.
                 z = self._depth_into(s, newest)
                 older = self._carry(newest, s, z)
+                self._clip_colour(s)
                 newest = self._keyframe(self._init(newest, older, s, z), s, newest, z)
             newest = self._block(s, newest, older, started)
         if self.on_depth is not None and newest is not None:
             self._depth_into(self.frames, newest)  # the last frame's own depth, for saving only
         return self.written
+
+    def _clip_colour(self, s: int) -> None:
+        """At keyframe ``s``, the guide clip's frame becomes the colour reference when due."""
+        reference = self.clip_colours.at(s) if self.clip_colours is not None else None
+        if reference is not None:
+            self.colors.set_reference(reference)
 
     def _init(self, previous: np.ndarray, carried: np.ndarray, s: int,
               z: np.ndarray | None) -> np.ndarray:

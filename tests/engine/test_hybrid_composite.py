@@ -249,12 +249,13 @@ def test_human_masks_are_a_warning_not_an_error(tmp_path):
 
 # ------------------------------------------------------------------ resume and webui files
 
-def test_a_resumed_hybrid_run_writes_what_an_uninterrupted_run_writes(tmp_path):
+@pytest.mark.parametrize("coherence", ["Match Frame 0 LAB", "Video Input"])
+def test_a_resumed_hybrid_run_writes_what_an_uninterrupted_run_writes(tmp_path, coherence):
     clip = write_clip(tmp_path / "clip", 7)
     values = dict(hybrid_motion="Optical Flow", hybrid_flow_method="DIS Medium",
                   hybrid_composite="Normal", hybrid_comp_alpha_schedule="0:(0.5)",
-                  color_coherence="Match Frame 0 LAB", diffusion_cadence=2,
-                  angle="0:(2)", batch_name="Full")
+                  color_coherence=coherence, color_coherence_video_every_N_frames=3,
+                  diffusion_cadence=2, angle="0:(2)", batch_name="Full")
     full, result = render(tmp_path / "out", clip, 7, **values)
     ts = start_event(result)["timestring"]
     partial = tmp_path / "out" / "Partial"
@@ -350,3 +351,20 @@ def test_compositing_the_init_image_needs_no_clip(tmp_path):
                        hybrid_use_init_image=True, init_image=str(card),
                        hybrid_comp_alpha_schedule="0:(1)")
     assert len(frames) == 3 and differs(frames[2], read_rgb(card)) < 1.0
+
+
+def test_video_input_coherence_takes_the_clip_s_colours(tmp_path):
+    """A hybrid run matches each keyframe to the clip's frame (here: a reddened clip)."""
+    clip = tmp_path / "clip"
+    clip.mkdir()
+    for k in range(3):
+        red = video(k).astype(int)
+        red[..., 0] = np.minimum(red[..., 0] + 90, 255)
+        cv2.imwrite(str(clip / f"{k:03d}.png"), red.astype(np.uint8)[..., ::-1])
+    common = dict(hybrid_motion="Affine", hybrid_use_first_frame_as_init_image=False)
+    matched, result = render(tmp_path / "on", clip, 3, color_coherence="Video Input", **common)
+    plain, _ = render(tmp_path / "off", clip, 3, **common)
+    redness = [float(f[..., 0].mean() - f[..., 2].mean()) for f in matched]
+    assert min(redness) > 40 and max(float(f[..., 0].mean() - f[..., 2].mean())
+                                     for f in plain) < 20
+    assert not [e for e in events(result) if e.get("key") == "color_coherence"]
