@@ -230,8 +230,8 @@ def test_consistency_in_a_run_saves_the_flow_and_its_mask(tmp_path):
 
 def test_the_clip_sets_the_frame_count_and_the_first_init(tmp_path):
     clip = write_clip(tmp_path / "clip", 5)
-    frames, result = render(tmp_path / "out", clip, 9, hybrid_motion="Affine",
-                            extract_from_frame=1, extract_to_frame=3)
+    frames, _ = render(tmp_path / "out", clip, 9, hybrid_motion="Affine",
+                       extract_from_frame=1, extract_to_frame=3)
     assert len(frames) == 3  # clip frames 1, 2 and 3
     assert differs(frames[0], video(1)) < 1.0
     recorded = json.loads(next((tmp_path / "out").rglob("*_settings.txt")).read_text())
