@@ -14,7 +14,7 @@ is computed: the settings table reads the choices in Blender's Python.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +89,8 @@ class HybridMotion:
         self.size = (settings["W"], settings["H"])
         self.factor = settings.schedule("hybrid_flow_factor_schedule").values(
             settings["max_frames"])
+        # flow_source 'scene': the video's exact motion into a frame (engine.scene_flow).
+        self.scene_flow: Callable[[int], np.ndarray] | None = None
 
     def video(self, index: int) -> np.ndarray:
         """Video frame ``index`` at the output size."""
@@ -101,7 +103,9 @@ class HybridMotion:
         target = self.video(frame)
         source = image if self.use_prev else self.video(frame - 1)
         if self.kind == "Optical Flow":
-            return warp(image, estimate(source, target, self.method), self.factor[frame])
+            flow = self.scene_flow(frame) if self.scene_flow is not None and not self.use_prev \
+                else estimate(source, target, self.method)
+            return warp(image, flow, self.factor[frame])
         return apply_matrix(image, transform_matrix(source, target, self.kind))
 
 

@@ -35,6 +35,7 @@ from ..motion import Motion
 from ..output import decodes, frame_path, read_image, remove_stale_temps, write_png
 from ..progress import Progress
 from ..redo import Redo
+from ..scene_flow import SceneFlow, scene_flow_set_up
 from ..seeds import seed_sequence
 from ..settings import Settings
 from ..sharpen import AntiBlur
@@ -71,6 +72,7 @@ class Animation(Mode):
         self.colour_image: np.ndarray | None = None
         self.used: UsedFn | None = None
         self.hybrid: HybridMotion | None = None
+        self.scene_flow: SceneFlow | None = None
 
     def set_up(self, settings: Settings) -> None:
         """Depth, the resumed run's state and the init image: each can fail on user input,
@@ -82,6 +84,10 @@ class Animation(Mode):
             self.depth, self.on_depth, self.scene_depth = depth_set_up(settings, self.job)
         if self.scene_depth is None:
             warn_inpaint_ignored(settings, self.job.progress)
+        self.scene_flow = scene_flow_set_up(settings, Motion(settings, settings["max_frames"]),
+                                            self.scene_depth)
+        if self.hybrid is not None and self.scene_flow is not None:
+            self.hybrid.scene_flow = self.scene_flow.into
         if self.job.resuming:
             self.resume = self._resume(settings)
         if self.resume is None or self.resume.start == 0:
@@ -119,7 +125,8 @@ class Animation(Mode):
                                 resume=self.resume, on_depth=self.on_depth,
                                 scene_depth=self.scene_depth,
                                 colors=Coherence(self.settings, self.colour_image),
-                                used=self.used, hybrid=self.hybrid)
+                                used=self.used, hybrid=self.hybrid,
+                                scene_flow=self.scene_flow)
 
 
 def depth_set_up(settings: Settings,
@@ -308,7 +315,8 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
                      scene_depth: SceneDepthFn | None = None,
                      colors: Coherence | None = None,
                      used: UsedFn | None = None,
-                     hybrid: HybridMotion | None = None) -> int:
+                     hybrid: HybridMotion | None = None,
+                     scene_flow: SceneFlow | None = None) -> int:
     """Render frames 0…max_frames−1 into ``folder``; returns the number written.
 
     ``on_depth(frame, z)`` receives, once, the depth estimated from the picture
@@ -320,13 +328,14 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
     ``colors`` holds the colour reference (default: from the settings alone).
     Anti-blur sharpens the inits of diffused keyframes only, not the preview's.
     ``hybrid`` moves every carried picture by the guide video's motion after the warp.
+    ``scene_flow`` (flow_source 'scene') gives optical-flow cadence its flow.
     """
     loop = _Loop(settings, folder, timestring, progress, cancel,
                  generate, depth or (lambda frame, image: None),
                  on_depth, scene_depth, keep_existing=resume is not None,
                  broken=resume.broken if resume is not None else frozenset(),
                  colors=colors or Coherence(settings), sharpen=generate is not None)
-    loop.used, loop.hybrid = used, hybrid
+    loop.used, loop.hybrid, loop.scene_flow = used, hybrid, scene_flow
     return loop.run(resume or ResumeState(0, None, None))
 
 
@@ -361,6 +370,7 @@ class _Loop:
         self.written = 0
         self.used: UsedFn | None = None
         self.hybrid: HybridMotion | None = None
+        self.scene_flow: SceneFlow | None = None
         self.flow = settings["optical_flow_cadence"]
         self.flow_factor = settings.schedule("cadence_flow_factor_schedule").values(
             self.frames) if self.flow != "None" else None
@@ -431,7 +441,11 @@ class _Loop:
         scratch, strength 0: its picture is unrelated to the older one)."""
         weight = (f - s + 1) / self.cadence
         if self.flow != "None" and older is not None and weight < 1.0 and self.strength[s] > 0:
-            older, newer = flow_tween(older, newer, weight, self.flow, self.flow_factor[f])
+            if self.scene_flow is not None:
+                older, newer = self.scene_flow.tween(older, newer, weight, (s - self.cadence, s),
+                                                     self.flow_factor[f])
+            else:
+                older, newer = flow_tween(older, newer, weight, self.flow, self.flow_factor[f])
         return _tween(older, newer, weight)
 
     def _carry(self, image: np.ndarray, frame: int, z: np.ndarray | None) -> np.ndarray:
