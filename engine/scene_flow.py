@@ -5,18 +5,23 @@ k to frame k+1 (where each pixel of frame k is found in frame k+1, in pixels,
 x right, y down), as the Blender add-on renders it.  The engine uses it
 wherever it would estimate the motion of the scene:
 
-* hybrid motion "Optical Flow": the video's motion from frame f−1 to f is file
-  f−1 (with ``hybrid_motion_use_prev_img`` the flow runs from the carried
-  picture to the video, which is not the scene's motion: it is estimated);
+* hybrid motion "Optical Flow": the scene's motion from frame f−1 to f (file
+  f−1) less the camera warp's own flow (2D: its transform; 3D: the pinhole
+  camera step with frame f−1's scene depth; 3D without scene depth: nothing is
+  taken out), so that the warp and hybrid motion together move the picture
+  once, as the scene moves: objects that move on their own included.  (The
+  webui adds the whole video flow on top of the warp; with the scene as the
+  video that would move the picture twice as far as the camera.)  With
+  ``hybrid_motion_use_prev_img`` the flow runs from the carried picture to the
+  video, which is not the scene's motion: it is estimated;
 * optical-flow cadence: the two keyframes s−c and s have each been carried to
-  the tween's frame by the camera warp (and hybrid motion), which moved them
-  already by the camera's part of the scene's motion.  What still separates
-  them is the rest: per frame j, the scene's flow minus the warp's own flow
-  (2D: its transform; 3D: the pinhole camera step with frame j's scene depth;
-  hybrid Optical Flow from the scene: the scene's flow × its factor), chained
-  from s−c to s along the scene's flow.  It is measured on frame s−c's pixels
-  and applied on the tween's: exact for a still camera, and for a moving one
-  the moving object is offset by what the camera moved it since s−c.
+  the tween's frame by the camera warp and hybrid motion.  What still
+  separates them is the scene's motion the carrying did not apply: per frame
+  j, the scene's flow less the warp's own flow, times (1 − the hybrid flow
+  factor) when hybrid motion follows the scene, chained from s−c to s along
+  the scene's flow.  It is measured on frame s−c's pixels and applied on the
+  tween's: exact for a still camera; with a moving one, a moving object's
+  flow is offset by how far the camera moved it since s−c.
 
 Optical-flow redo measures the flow from a keyframe's init to its own
 throw-away diffusion, which is not scene motion: it keeps estimating.
@@ -99,16 +104,19 @@ def chain(flows: list[np.ndarray], rests: list[np.ndarray] | None = None) -> np.
     return position - grid if rests is None else total
 
 
-# carried(j, scene): how far the run's own carrying (warp, hybrid motion) moves each pixel
-# of frame j into j+1, given the scene's flow ``scene`` of that step; None: not at all.
-Carried = Callable[[int, np.ndarray], np.ndarray | None]
+# own(j): the flow of the run's camera warp from frame j into j+1; None: not known.
+OwnFlow = Callable[[int], np.ndarray | None]
 
 
 class SceneFlow:
-    """The run's scene flow: per-step flows read once, and the flows the loop asks for."""
+    """The run's scene flow: per-step flows read once, and the flows the loop asks for.
 
-    def __init__(self, folder: str, size: tuple[int, int], carried: Carried | None = None) -> None:
-        self.folder, self.size, self.carried = folder, size, carried
+    ``own`` is the camera warp's flow; ``follow[f]`` the hybrid flow factor into
+    frame f when hybrid motion follows the scene (None when it does not)."""
+
+    def __init__(self, folder: str, size: tuple[int, int], own: OwnFlow | None = None,
+                 follow: list[float] | None = None) -> None:
+        self.folder, self.size, self.own, self.follow = folder, size, own, follow
         self._recent: dict[int, np.ndarray] = {}
 
     def step(self, frame: int) -> np.ndarray:
@@ -119,22 +127,29 @@ class SceneFlow:
             self._recent[frame] = read_scene_flow(self.folder, frame, self.size)
         return self._recent[frame]
 
+    def _rest(self, frame: int) -> np.ndarray:
+        """The scene's flow frame → frame+1 less the camera warp's own (where known)."""
+        own = self.own(frame) if self.own is not None else None
+        return self.step(frame) if own is None else self.step(frame) - own
+
     def into(self, frame: int) -> np.ndarray:
-        """The scene's motion into ``frame`` (from frame−1): hybrid motion's flow."""
-        return self.step(frame - 1)
+        """Hybrid motion's flow into ``frame``: what the scene moves from frame−1 beyond
+        the camera warp, so that warp and hybrid motion together move it as the scene."""
+        return self._rest(frame - 1)
 
     def cadence(self, older: int, newer: int) -> np.ndarray:
         """What separates keyframes ``older`` and ``newer`` once both are carried to the
-        same frame: the scene's motion between them less what the carrying did."""
-        flows = [self.step(j) for j in range(older, newer)]
-        rests = []
-        for j, flow in zip(range(older, newer), flows):
-            own = self.carried(j, flow) if self.carried is not None else None
-            rests.append(flow if own is None else flow - own)
-        return chain(flows, rests)
+        same frame: the scene's motion between them less what the carrying did (the
+        warp's own flow, and the share of the rest that hybrid motion followed)."""
+        frames = range(older, newer)
+        rests = [self._rest(j) for j in frames]
+        if self.follow is not None:
+            rests = [rest * np.float32(1.0 - self.follow[j + 1]) if j + 1 < len(self.follow)
+                     else rest for j, rest in zip(frames, rests)]
+        return chain([self.step(j) for j in frames], rests)
 
-    def tween(self, older: np.ndarray, newer: np.ndarray, weight: float, keyframes: tuple[int, int],
-              factor: float) -> tuple[np.ndarray, np.ndarray]:
+    def tween(self, older: np.ndarray, newer: np.ndarray, weight: float,
+              keyframes: tuple[int, int], factor: float) -> tuple[np.ndarray, np.ndarray]:
         """Both keyframes moved to the in-between position ``weight`` along the flow between
         them (as ``flow.flow_tween`` does with an estimated flow)."""
         from .flow import warp
@@ -182,19 +197,11 @@ def scene_flow_set_up(settings: Mapping[str, Any], motion: Any,
         raise SettingsError("flow_source: 'scene' cadence in 3D needs depth_source 'scene' "
                             "(the camera's own motion is taken out with the scene's depth)",
                             key="flow_source", value="scene")
-    own = warp_flow(motion, depth)
     hybrid = settings["hybrid_motion"] == "Optical Flow" \
         and not settings["hybrid_motion_use_prev_img"]
-    factor = settings.schedule("hybrid_flow_factor_schedule").values(settings["max_frames"]) \
+    follow = settings.schedule("hybrid_flow_factor_schedule").values(settings["max_frames"]) \
         if hybrid else None
-
-    def carried(j: int, scene: np.ndarray) -> np.ndarray | None:
-        warp = own(j)
-        if factor is None or j + 1 >= len(factor):
-            return warp
-        follow = np.float32(factor[j + 1]) * scene
-        return follow if warp is None else warp + follow
-    flows = SceneFlow(folder, (settings["W"], settings["H"]), carried)
+    flows = SceneFlow(folder, (settings["W"], settings["H"]), warp_flow(motion, depth), follow)
     for frame in range(settings["max_frames"] - 1):
         if not scene_flow_file(folder, frame).is_file():
             flows.step(frame)  # the error that names the missing file

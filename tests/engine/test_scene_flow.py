@@ -152,3 +152,21 @@ def _bilinear(grid, point):
     value = (grid[y0, x0] * (1 - fx) * (1 - fy) + grid[y0, x0 + 1] * fx * (1 - fy)
              + grid[y0 + 1, x0] * (1 - fx) * fy + grid[y0 + 1, x0 + 1] * fx * fy)
     return float(value[0]), float(value[1])
+
+
+def test_hybrid_motion_completes_the_camera_warp_to_the_scene_s_motion(tmp_path):
+    """The 2D warp moves 2 px right a frame; the scene moves (2, 1): hybrid motion adds only
+    the (0, 1) the warp left out, so the frames move as the scene does, not twice as far."""
+    import cv2
+    clip = tmp_path / "clip"
+    clip.mkdir()
+    still = texture(SIZE)
+    for k in range(FRAMES):
+        cv2.imwrite(str(clip / f"{k:03d}.png"), still[..., ::-1])
+    flows = write_flows(tmp_path / "flow", FRAMES - 1)
+    frames, _ = render(tmp_path, "scene", video_init_path=str(clip), use_init=True,
+                       init_image=str(clip / "000.png"), strength=0.0, translation_x="0:(2)",
+                       hybrid_motion="Optical Flow", hybrid_flow_method="DIS Medium",
+                       flow_source="scene", scene_flow_path=str(flows))
+    expected = moved(still, (STEP[0] * 3, STEP[1] * 3))
+    assert psnr(frames[3], expected) > 30.0
