@@ -9,8 +9,9 @@ generate (noise and diffusion; blank frames rerolled) → colour coherence of th
 generated frame.  With cadence c, frame f (s = c·⌊f/c⌋) is the blend of the
 keyframes diffused at s−c and s, each warped forward frame by frame, weight
 (f − s + 1)/c on the newer one (with ``optical_flow_cadence``, both first
-moved along the flow between them to that in-between position).  Deforum's original code leaves the frames of
-the last block unwritten; here every frame exists.  Depth is asked for once
+moved along the flow between them to that in-between position; with
+``flow_source`` 'scene' the scene's exact flow, ``engine.scene_flow``).  Deforum's
+original code leaves the frames of the last block unwritten; here every frame exists.  Depth is asked for once
 per output frame and shared by everything that warps into it.
 """
 
