@@ -79,6 +79,7 @@ ACTS_WHEN: dict[str, _Rule] = {
     "midas_weight": lambda s: _depth(s) and s["depth_source"] == "model",
     # Blender renders the scene's depth itself and sets the folder of its maps.
     "depth_maps_path": lambda s: False,
+    "scene_flow_path": lambda s: False,  # likewise the folder of the scene's flow
     "inpaint_disocclusions": _scene_depth,
     "use_depth_warping": lambda s: s["animation_mode"] == "3D",
     "filename_format": lambda s: s["animation_mode"] == "None",

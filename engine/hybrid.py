@@ -16,7 +16,7 @@ is computed: the settings table reads the choices in Blender's Python.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +93,8 @@ class HybridMotion:
         self.consistency = settings["hybrid_flow_consistency"]
         self.blur = settings["hybrid_consistency_blur"]
         self.extras: Any = None  # hybrid_composite.ExtraFrames: saves each flow when set
+        # flow_source 'scene': the video's exact motion into a frame (engine.scene_flow).
+        self.scene_flow: Callable[[int], np.ndarray] | None = None
 
     def video(self, index: int) -> np.ndarray:
         """Video frame ``index`` at the output size."""
@@ -105,7 +107,9 @@ class HybridMotion:
         target = self.video(frame)
         source = image if self.use_prev else self.video(frame - 1)
         if self.kind == "Optical Flow":
-            return warp(image, self.flow(source, target, frame), self.factor[frame])
+            flow = self.scene_flow(frame) if self.scene_flow is not None and not self.use_prev \
+                else self.flow(source, target, frame)
+            return warp(image, flow, self.factor[frame])
         return apply_matrix(image, transform_matrix(source, target, self.kind))
 
     def flow(self, source: np.ndarray, target: np.ndarray, frame: int) -> np.ndarray:

@@ -21,6 +21,7 @@ from .hybrid_composite import (COMPOSITES as HYBRID_COMPOSITES, EQUALIZE as HYBR
                                HUMAN_MASKS as HYBRID_HUMAN_MASKS,
                                MASK_TYPES as HYBRID_MASK_TYPES)
 from .samplers import SAMPLER_NAMES, WEBUI_NAMES
+from .scene_flow import FLOW_SOURCES
 
 BOOKKEEPING = "bookkeeping"  # keys that never reach a scene: a tool's own, or read on loading
 
@@ -478,6 +479,18 @@ SETTINGS = SETTINGS + (
        "coherence", minimum=0, maximum=50),
 )
 
+# --- scene flow (engine/scene_flow.py): exact motion in place of estimated flow --------
+SETTINGS = SETTINGS + (
+    _s("flow_source", "choice", "estimate", "Where motion flow comes from: estimate = the "
+       "chosen estimator measures it (webui); scene = per-frame flow files in "
+       "scene_flow_path (the Blender scene's exact motion), used by hybrid motion 'Optical "
+       "Flow' and optical-flow cadence (in 3D with depth_source scene); optical-flow redo "
+       "always estimates", "coherence", choices=FLOW_SOURCES),
+    _s("scene_flow_path", "path", "", "Folder of per-frame flow files {frame:05d}.npy, "
+       "float32 H×W×2: where each pixel of frame k is in frame k+1 (flow_source = scene)",
+       "coherence"),
+)
+
 # --- hybrid motion (engine/hybrid.py): the animation follows video_init_path's motion --
 SETTINGS = SETTINGS + (
     _s("hybrid_motion", "choice", "None", "2D/3D: after the camera warp, move each frame "
@@ -606,8 +619,9 @@ LABELS.update({
     "redo_flow_factor_schedule": "Redo Flow Factor", "diffusion_redo": "Diffusion Redos",
     "raft_model_path": "RAFT Weights",
 })
-# Hybrid motion.
+# Hybrid motion and scene flow.
 LABELS.update({
+    "flow_source": "Flow Source", "scene_flow_path": "Scene Flow Folder",
     "hybrid_motion": "Hybrid Motion", "hybrid_motion_use_prev_img": "Hybrid from Last Image",
     "hybrid_flow_method": "Hybrid Flow Method", "hybrid_flow_factor_schedule":
     "Hybrid Flow Factor",

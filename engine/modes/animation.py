@@ -11,8 +11,9 @@ generate (noise and diffusion; blank frames rerolled) → colour coherence of th
 generated frame.  With cadence c, frame f (s = c·⌊f/c⌋) is the blend of the
 keyframes diffused at s−c and s, each warped forward frame by frame, weight
 (f − s + 1)/c on the newer one (with ``optical_flow_cadence``, both first
-moved along the flow between them to that in-between position).  Deforum's original code leaves the frames of
-the last block unwritten; here every frame exists.  Depth is asked for once
+moved along the flow between them to that in-between position; with
+``flow_source`` 'scene' the scene's exact flow, ``engine.scene_flow``).  Deforum's
+original code leaves the frames of the last block unwritten; here every frame exists.  Depth is asked for once
 per output frame and shared by everything that warps into it.
 """
 
@@ -40,6 +41,7 @@ from ..motion import Motion
 from ..output import decodes, frame_path, read_image, remove_stale_temps, write_png
 from ..progress import Progress
 from ..redo import Redo
+from ..scene_flow import SceneFlow, scene_flow_set_up
 from ..seeds import seed_sequence
 from ..settings import Settings
 from ..sharpen import AntiBlur
@@ -80,6 +82,7 @@ class Animation(Mode):
         self.clip_colours: ClipColours | None = None
         self.changes: dict[str, Any] = {}  # what the hybrid clip decides (frame count, init)
         self._depth_models: dict[str, Any] = {}
+        self.scene_flow: SceneFlow | None = None
 
     def set_up(self, settings: Settings) -> None:
         """Depth, the resumed run's state and the init image: each can fail on user input,
@@ -93,6 +96,10 @@ class Animation(Mode):
                                                                        self._depth_model)
         if self.scene_depth is None:
             warn_inpaint_ignored(settings, self.job.progress)
+        self.scene_flow = scene_flow_set_up(settings, Motion(settings, settings["max_frames"]),
+                                            self.scene_depth)
+        if self.hybrid is not None and self.scene_flow is not None:
+            self.hybrid.scene_flow = self.scene_flow.into
         if self.job.resuming:
             self.resume = self._resume(settings)
         if self.resume is None or self.resume.start == 0:
@@ -163,7 +170,7 @@ class Animation(Mode):
                                 scene_depth=self.scene_depth,
                                 colors=Coherence(self.settings, self.colour_image),
                                 used=self.used, hybrid=self.hybrid, composite=self.composite,
-                                clip_colours=self.clip_colours)
+                                clip_colours=self.clip_colours, scene_flow=self.scene_flow)
 
 
 def depth_set_up(settings: Settings, job: Job, load: Any = None
@@ -355,7 +362,8 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
                      used: UsedFn | None = None,
                      hybrid: HybridMotion | None = None,
                      composite: HybridComposite | None = None,
-                     clip_colours: ClipColours | None = None) -> int:
+                     clip_colours: ClipColours | None = None,
+                     scene_flow: SceneFlow | None = None) -> int:
     """Render frames 0…max_frames−1 into ``folder``; returns the number written.
 
     ``on_depth(frame, z)`` receives, once, the depth estimated from the picture
@@ -368,7 +376,8 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
     Anti-blur sharpens the inits of diffused keyframes only, not the preview's.
     ``hybrid`` moves every carried picture by the guide video's motion after the warp;
     ``composite`` mixes the guide video into each keyframe; ``clip_colours`` gives the
-    colour reference of color_coherence Video Input from the guide clip.
+    colour reference of color_coherence Video Input from the guide clip; ``scene_flow``
+    (flow_source 'scene') gives optical-flow cadence its flow.
     """
     loop = _Loop(settings, folder, timestring, progress, cancel,
                  generate, depth or (lambda frame, image: None),
@@ -376,7 +385,7 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
                  broken=resume.broken if resume is not None else frozenset(),
                  colors=colors or Coherence(settings), sharpen=generate is not None)
     loop.used, loop.hybrid, loop.composite = used, hybrid, composite
-    loop.clip_colours = clip_colours
+    loop.clip_colours, loop.scene_flow = clip_colours, scene_flow
     return loop.run(resume or ResumeState(0, None, None))
 
 
@@ -413,6 +422,7 @@ class _Loop:
         self.hybrid: HybridMotion | None = None
         self.composite: HybridComposite | None = None
         self.clip_colours: ClipColours | None = None
+        self.scene_flow: SceneFlow | None = None
         self.flow = settings["optical_flow_cadence"]
         self.flow_factor = settings.schedule("cadence_flow_factor_schedule").values(
             self.frames) if self.flow != "None" else None
@@ -520,7 +530,11 @@ class _Loop:
         scratch, strength 0: its picture is unrelated to the older one)."""
         weight = (f - s + 1) / self.cadence
         if self.flow != "None" and older is not None and weight < 1.0 and self.strength[s] > 0:
-            older, newer = flow_tween(older, newer, weight, self.flow, self.flow_factor[f])
+            if self.scene_flow is not None:
+                older, newer = self.scene_flow.tween(older, newer, weight, (s - self.cadence, s),
+                                                     self.flow_factor[f])
+            else:
+                older, newer = flow_tween(older, newer, weight, self.flow, self.flow_factor[f])
         return _tween(older, newer, weight)
 
     def _carry(self, image: np.ndarray, frame: int, z: np.ndarray | None) -> np.ndarray:
