@@ -46,6 +46,15 @@ def render_size(scene) -> tuple[int, int]:
     return max(8, w - w % 8), max(8, h - h % 8)
 
 
+def lens(camera_data, render, width: int, height: int) -> tuple[float, tuple[float, float]]:
+    """(true vertical fov, lens shift as fractions of the picture) of an evaluated camera
+    rendering the engine's W×H."""
+    data = camera_data
+    fit = (data.sensor_fit, width, height, render.pixel_aspect_x, render.pixel_aspect_y)
+    return (vertical_fov(data.lens, data.sensor_width, data.sensor_height, *fit),
+            shift_fractions(data.shift_x, data.shift_y, *fit))
+
+
 def sample(context, scene=None, *, with_camera: bool = True,
            scale: float | None = None) -> Bake:
     """frame_set through the scene range; the current frame is restored afterwards.
@@ -83,12 +92,9 @@ def sample(context, scene=None, *, with_camera: bool = True,
             depsgraph = context.evaluated_depsgraph_get()
             ev = cam.evaluated_get(depsgraph)
             matrices.append(np.array(ev.matrix_world, dtype=float))
-            data = ev.data
-            fovs.append(vertical_fov(data.lens, data.sensor_width, data.sensor_height,
-                                     data.sensor_fit, width, height,
-                                     r.pixel_aspect_x, r.pixel_aspect_y))
-            shifts.append(shift_fractions(data.shift_x, data.shift_y, data.sensor_fit, width,
-                                          height, r.pixel_aspect_x, r.pixel_aspect_y))
+            fov, shift = lens(ev.data, r, width, height)
+            fovs.append(fov)
+            shifts.append(shift)
     finally:
         scene.frame_set(current, subframe=subframe)
     schedules: dict[str, str] = {}

@@ -81,6 +81,15 @@ def image_format_changes(settings: Any, file_format: str) -> list[tuple[Any, str
     return changes + [(settings, "file_format", file_format)]
 
 
+def multilayer_exr_changes(settings: Any) -> list[tuple[Any, str, Any]]:
+    """(owner, attribute, value) that make ``settings`` write every render pass into one
+    EXR (5.0: the multi-layer media type; before: the multi-layer file format)."""
+    if hasattr(settings, "media_type"):
+        return [(settings, "media_type", "MULTI_LAYER_IMAGE"),
+                (settings, "file_format", "OPEN_EXR_MULTILAYER")]
+    return [(settings, "file_format", "OPEN_EXR_MULTILAYER")]
+
+
 def node_material(name: str) -> Any:
     """A new material with a node tree (4.x needs ``use_nodes``, 5.0 deprecates it)."""
     material = bpy.data.materials.new(name)

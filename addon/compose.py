@@ -22,7 +22,7 @@ from ..engine.settings import effective_settings, parse_settings
 from ..engine.settings_table import BY_NAME
 from . import bake, preflight, prefs, props, tidy
 from .bake_math import schedule_from_values
-from .scene_passes import colour, depth, mask
+from .scene_passes import colour, depth, flow, mask
 from .scene_passes.driver import ScenePass
 
 
@@ -159,6 +159,17 @@ def uses_scene_depth(settings) -> bool:
             and settings.depth_source == "scene")
 
 
+def uses_scene_flow(settings) -> bool:
+    """2D/3D with flow_source 'scene': the scene's exact flow is rendered first."""
+    return settings.animation_mode in ("2D", "3D") and settings.flow_source == "scene"
+
+
+def hybrid_follows_scene(settings) -> bool:
+    """2D/3D hybrid motion whose video is the scene's own render."""
+    return (settings.animation_mode in ("2D", "3D") and settings.hybrid_from_scene
+            and settings.hybrid_motion != "None")
+
+
 def scene_depth_settings(folder: Path) -> dict[str, Any]:
     """What scene depth forces: its maps, and the warp that is exact with metric depth."""
     return {"depth_maps_path": str(folder), "warp_model": "pinhole"}
@@ -179,7 +190,8 @@ def preview_starts_from_scene(scene, preview: bool) -> bool:
 
 def _scene_input_passes(scene, data: dict[str, Any], stem: Path,
                         preview: bool = False) -> list[ScenePass]:
-    """Stylise the scene: its own renders as the Video Input frames or frame 0's init.
+    """Stylise the scene: its own renders as the Video Input frames, the hybrid video
+    or frame 0's init.
 
     The frames are rendered with the scene's render engine and settings into
     ``{stem}_scene/`` (engine frame k = Blender frame start + k), which the
@@ -196,12 +208,32 @@ def _scene_input_passes(scene, data: dict[str, Any], stem: Path,
             data.update(use_mask_video=True, video_mask_path=str(masks))
             passes.append(mask.mask_pass(scene, masks, settings.stylise_mask))
         return passes
-    if settings.animation_mode in ("2D", "3D") and (
-            settings.init_from_scene or preview_starts_from_scene(scene, preview)):
+    init = settings.animation_mode in ("2D", "3D") and (
+        settings.init_from_scene or preview_starts_from_scene(scene, preview))
+    if init:
         data.update(use_init=True, init_image=str(folder / "00000.png"))
+    if hybrid_follows_scene(settings):  # every frame; frame 0's init is among them
+        data["video_init_path"] = str(folder)
+        return [colour.colour_pass(scene, folder, setting="hybrid_from_scene")]
+    if init:
         return [colour.colour_pass(scene, folder, setting="init_from_scene",
-                                         frames=[scene.frame_start])]
+                                   frames=[scene.frame_start])]
     return []
+
+
+def _scene_passes(scene, data: dict[str, Any], jobs_dir: Path, stem: str, preview: bool,
+                  scene_depth: bool) -> list[ScenePass]:
+    """The scene passes this run renders first, each pointing ``data`` at its files."""
+    passes = []
+    if scene_depth:
+        depth_folder = tidy.scratch(jobs_dir, stem, tidy.DEPTH)
+        data.update(scene_depth_settings(depth_folder))
+        passes.append(depth.depth_pass(scene, depth_folder))
+    if uses_scene_flow(scene.deforum):
+        flow_folder = tidy.scratch(jobs_dir, stem, tidy.FLOW)
+        data["scene_flow_path"] = str(flow_folder)
+        passes.append(flow.flow_pass(scene, flow_folder))
+    return passes + _scene_input_passes(scene, data, jobs_dir / stem, preview)
 
 
 def _new_stem(jobs_dir: Path, batch_name: str) -> str:
@@ -277,12 +309,7 @@ def compose_job(context, scene) -> Composed:
     jobs_dir = outdir / "jobs"
     jobs_dir.mkdir(parents=True, exist_ok=True)
     stem = _new_stem(jobs_dir, settings.batch_name)
-    passes = []
-    if scene_depth:
-        depth_folder = tidy.scratch(jobs_dir, stem, tidy.DEPTH)
-        data.update(scene_depth_settings(depth_folder))
-        passes.append(depth.depth_pass(scene, depth_folder))
-    passes += _scene_input_passes(scene, data, jobs_dir / stem, preview)
+    passes = _scene_passes(scene, data, jobs_dir, stem, preview, scene_depth)
     checked = validate(data)
     notes = list(checked.warnings)
     if not settings.init_from_scene and preview_starts_from_scene(scene, preview):
@@ -293,6 +320,9 @@ def compose_job(context, scene) -> Composed:
                      "the warp is pinhole and the camera is baked at "
                      f"{TRANSLATION_SCALE:g} units per scene unit (warp_model and "
                      "camera_scale are not used)")
+    if uses_scene_flow(settings):
+        notes.append("flow_source = scene: the scene's exact motion is rendered with Cycles "
+                     "first (hybrid Optical Flow and optical-flow cadence use it)")
     settings_path = jobs_dir / f"{stem}.json"
     _write_job(settings_path, checked)
     return Composed(python=python, outdir=outdir, jobs_dir=jobs_dir, stem=stem,

@@ -30,7 +30,7 @@ FROM_BLENDER = frozenset({
     "model_config", "device", "half_precision", "depth_model_path", "timestring", "outdir",
     "skip_video_creation",
 })
-DIR_PATHS = frozenset({"depth_maps_path"})
+DIR_PATHS = frozenset({"depth_maps_path", "scene_flow_path"})
 # Defaults that suit a Blender scene better than the notebook's.
 BLENDER_DEFAULTS = {
     "animation_mode": "3D", "batch_name": "Deforum", "translation_x": 0.0,
@@ -51,6 +51,7 @@ CHOICE_LABELS = {
                 "dpm_fast_karras": "DPM fast Karras",
                 "dpm_adaptive_karras": "DPM adaptive Karras"},
     "depth_source": {"model": "Depth Model", "scene": "Blender Scene", "none": "None (Flat)"},
+    "flow_source": {"estimate": "Estimate", "scene": "Blender Scene"},
     "device": {"auto": "Auto", "cuda": "CUDA", "mps": "Apple MPS", "cpu": "CPU"},
     "video_decoder": {"opencv": "OpenCV", "ffmpeg": "FFmpeg"},
 }
@@ -201,6 +202,11 @@ def _blender_only() -> dict[str, object]:
             description="Stylise the Scene: diffuse only what the camera sees of this "
                         "collection's objects (a mask rendered per frame; other objects "
                         "hide it where they are in front); empty: the whole picture"),
+        hybrid_from_scene=BoolProperty(
+            name="Scene as Hybrid Video", default=False,
+            description="2D/3D hybrid motion follows this scene: its own renders (every "
+                        "frame of the range) are the hybrid video, and with Flow Source "
+                        "'Blender Scene' its exact motion replaces estimated flow"),
         init_from_scene=BoolProperty(
             name="Scene as Init Image", default=False,
             description="2D/3D: the scene's first frame, rendered with its own render "

@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 # A run's scratch beside its job file, by what it holds: the names compose and runner give.
-DEPTH, SCENE, MASKS, CANCEL = "_depth", "_scene", "_masks", ".cancel"
-SCRATCH_SUFFIXES = (DEPTH, SCENE, MASKS, CANCEL)
+DEPTH, SCENE, MASKS, FLOW, CANCEL = "_depth", "_scene", "_masks", "_flow", ".cancel"
+SCRATCH_SUFFIXES = (DEPTH, SCENE, MASKS, FLOW, CANCEL)
 _SCRATCH = re.compile(r"^(?P<stem>.+_\d{14}(?:_\d+)?)(?P<suffix>%s)$"
                       % "|".join(re.escape(s) for s in SCRATCH_SUFFIXES))
 

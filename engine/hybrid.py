@@ -6,21 +6,22 @@ optical flow (``hybrid_flow_method``, scaled by ``hybrid_flow_factor_schedule``)
 or one global transform found from tracked corners with RANSAC (Perspective: a
 homography; Affine: rotation, uniform scale and translation).  With
 ``hybrid_motion_use_prev_img`` the motion is measured from the carried picture
-itself to video frame f, which pulls the animation onto the video.  Frames past
-the end of the clip get no hybrid motion.  RAFT runs the weights file in
+itself to video frame f, which pulls the animation onto the video.  With
+``hybrid_flow_consistency`` the flow is held back where it fails its
+forward–backward check (``engine.flow_consistency``).  Frames past the end of
+the clip get no hybrid motion.  RAFT runs the weights file in
 ``raft_model_path``, loaded (or refused) up front.  OpenCV is imported when motion
 is computed: the settings table reads the choices in Blender's Python.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import SettingsError
 from .flow import estimate, warp
 from .progress import Progress
 
@@ -89,6 +90,11 @@ class HybridMotion:
         self.size = (settings["W"], settings["H"])
         self.factor = settings.schedule("hybrid_flow_factor_schedule").values(
             settings["max_frames"])
+        self.consistency = settings["hybrid_flow_consistency"]
+        self.blur = settings["hybrid_consistency_blur"]
+        self.extras: Any = None  # hybrid_composite.ExtraFrames: saves each flow when set
+        # flow_source 'scene': the video's exact motion into a frame (engine.scene_flow).
+        self.scene_flow: Callable[[int], np.ndarray] | None = None
 
     def video(self, index: int) -> np.ndarray:
         """Video frame ``index`` at the output size."""
@@ -101,30 +107,32 @@ class HybridMotion:
         target = self.video(frame)
         source = image if self.use_prev else self.video(frame - 1)
         if self.kind == "Optical Flow":
-            return warp(image, estimate(source, target, self.method), self.factor[frame])
+            flow = self.scene_flow(frame) if self.scene_flow is not None and not self.use_prev \
+                else self.flow(source, target, frame)
+            return warp(image, flow, self.factor[frame])
         return apply_matrix(image, transform_matrix(source, target, self.kind))
 
+    def flow(self, source: np.ndarray, target: np.ndarray, frame: int) -> np.ndarray:
+        """The flow from ``source`` to ``target``, held back where it is inconsistent."""
+        if not self.consistency:
+            flow = estimate(source, target, self.method)
+        else:
+            from .flow_consistency import reliable_flow
+            flow, mask = reliable_flow(source, target, self.method, self.blur)
+            if self.extras is not None:
+                self.extras.save_consistency(frame, mask)
+        if self.extras is not None:
+            self.extras.save_flow(frame, flow)
+        return flow
 
-def hybrid_set_up(settings: Any, folder: Path, progress: Progress) -> HybridMotion | None:
-    """The run's hybrid motion (None when off): the clip of ``video_init_path`` extracted
-    (or its image folder listed) and its first frame read, so a bad path fails before
-    any frame is written."""
+
+def hybrid_set_up(settings: Any, frames: list[Path], progress: Progress) -> HybridMotion | None:
+    """The run's hybrid motion (None when off) along ``frames`` (the clip,
+    ``engine.hybrid_clip``), its first frame read so a bad clip fails before any frame
+    is written."""
     if settings["hybrid_motion"] == "None":
         return None
     check_hybrid(settings)
-    from .video import extract_video
-    if not settings["video_init_path"]:
-        raise SettingsError(f"video_init_path: hybrid_motion {settings['hybrid_motion']!r} "
-                            "needs a video (or image folder) to follow", key="video_init_path",
-                            value="")
-    _, frames, note = extract_video(settings["video_init_path"], folder / "inputframes",
-                                    settings["extract_nth_frame"],
-                                    overwrite=settings["overwrite_extracted_frames"],
-                                    key="video_init_path", method=settings["video_decoder"])
-    if note and " reusing " in note:
-        progress.info(note)
-    elif note:
-        progress.warning(note, key="video_init_path")
     if len(frames) < settings["max_frames"]:
         progress.warning(f"video_init_path: the clip gives {len(frames)} frames and "
                          f"max_frames is {settings['max_frames']}; later frames get no "

@@ -40,20 +40,33 @@ class Motion:
         v = {k: float(a[frame]) for k, a in self.values.items()}
         s = self.settings
         if self.mode == "2D":
-            flip = tuple(v[k] for k in _FLIP) if s["flip_2d_perspective"] else None
-            return warp.warp_2d(image, angle=v["angle"], zoom=v["zoom"],
-                                translation_x=v["translation_x"],
-                                translation_y=v["translation_y"], border=s["border"],
-                                perspective_flip=flip,
-                                center=(v["transform_center_x"], v["transform_center_y"]))
+            return warp.warp_2d(image, border=s["border"], **self._2d_step(frame))
         if self.mode == "3D":
             return warp.warp_3d(image, depth, near=v["near_plane"], far=v["far_plane"],
                                 padding_mode=padding_mode or s["padding_mode"],
                                 sampling_mode=s["sampling_mode"], warp_model=s["warp_model"],
-                                aspect=self._aspect(frame), **self._camera_step(frame))
+                                aspect=self._aspect(frame), **self.camera_step(frame))
         return image
 
-    def _camera_step(self, frame: int) -> dict:
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.settings["W"], self.settings["H"]
+
+    def _2d_step(self, frame: int) -> dict:
+        """The 2D warp's arguments at ``frame``."""
+        v = {k: float(a[frame]) for k, a in self.values.items()}
+        flip = tuple(v[k] for k in _FLIP) if self.settings["flip_2d_perspective"] else None
+        return dict(angle=v["angle"], zoom=v["zoom"], translation_x=v["translation_x"],
+                    translation_y=v["translation_y"], perspective_flip=flip,
+                    center=(v["transform_center_x"], v["transform_center_y"]))
+
+    def matrix(self, frame: int) -> np.ndarray:
+        """The 2D warp of ``frame`` as a 3×3 source→destination transform."""
+        from . import warp
+
+        return warp.matrix_2d(*self.size, **self._2d_step(frame))
+
+    def camera_step(self, frame: int) -> dict:
         """translation, rotation, fov and lens shift of ``frame`` and the frame before."""
         v = {k: float(a[frame]) for k, a in self.values.items()}
         prev = max(frame - 1, 0)
@@ -77,4 +90,4 @@ class Motion:
         """Bool mask of the pixels of ``frame`` that frame−1 did not see (3D pinhole)."""
         from . import warp
 
-        return warp.disocclusion_mask(prev_depth, depth, **self._camera_step(frame))
+        return warp.disocclusion_mask(prev_depth, depth, **self.camera_step(frame))

@@ -17,7 +17,11 @@ from .noise import NOISE_TYPES
 from .depth_algorithm import DEPTH_ALGORITHMS
 from .flow import METHODS as FLOW_METHODS
 from .hybrid import HYBRID_FLOW_METHODS, MOTIONS as HYBRID_MOTIONS
+from .hybrid_composite import (COMPOSITES as HYBRID_COMPOSITES, EQUALIZE as HYBRID_EQUALIZE,
+                               HUMAN_MASKS as HYBRID_HUMAN_MASKS,
+                               MASK_TYPES as HYBRID_MASK_TYPES)
 from .samplers import SAMPLER_NAMES, WEBUI_NAMES
+from .scene_flow import FLOW_SOURCES
 
 BOOKKEEPING = "bookkeeping"  # keys that never reach a scene: a tool's own, or read on loading
 
@@ -342,6 +346,10 @@ SETTINGS: tuple[Setting, ...] = (
        "(falls back to ffmpeg) or imageio-ffmpeg's ffmpeg", "video",
        choices=("opencv", "ffmpeg")),
     _s("extract_nth_frame", "int", 1, "Use every n-th video frame", "video", minimum=1),
+    _s("extract_from_frame", "int", 0, "First video frame extracted (counted from 0; Video "
+       "Input and hybrid video)", "video", minimum=0),
+    _s("extract_to_frame", "int", -1, "Last video frame extracted (−1: to the end)", "video",
+       minimum=-1),
     _s("overwrite_extracted_frames", "bool", True, "Re-extract the video frames", "video"),
     _s("use_mask_video", "bool", False, "Use a mask video (Video Input)", "video",
        aliases=("use_video_mask",)),
@@ -384,7 +392,6 @@ SETTINGS = SETTINGS + _ignored("unsupported", {
     "pix2pix_img_cfg_scale_schedule": "0:(1.5)", "use_noise_mask": False,
     "subseed": -1, "subseed_strength": 0.0,  # older exports; the schedules replace them
     "mask_schedule": "0: (\"{video_mask}\")", "noise_mask_schedule": "0: (\"{video_mask}\")",
-    "extract_from_frame": 0, "extract_to_frame": -1,
     "tiling": False, "restore_faces": False, "seed_resize_from_w": 0,
     "seed_resize_from_h": 0, "fill": "original", "full_res_mask": True,
     "full_res_mask_padding": 4,
@@ -430,19 +437,7 @@ SETTINGS = SETTINGS + (
        "webui name: the MiDaS names use a DPT folder in depth_model_path, "
        "Depth-Anything-V2-Small a Depth Anything folder (Zoe, Leres and AdaBins: none here)",
        "depth", choices=DEPTH_ALGORITHMS),
-) + _later("hybrid", {
-    "hybrid_comp_alpha_schedule": "0:(0.5)", "hybrid_comp_mask_blend_alpha_schedule": "0:(0.5)",
-    "hybrid_comp_mask_contrast_schedule": "0:(1)",
-    "hybrid_comp_mask_auto_contrast_cutoff_high_schedule": "0:(100)",
-    "hybrid_comp_mask_auto_contrast_cutoff_low_schedule": "0:(0)",
-    "hybrid_generate_inputframes": False,
-    "hybrid_generate_human_masks": "None", "hybrid_use_first_frame_as_init_image": True,
-    "hybrid_flow_consistency": False, "hybrid_consistency_blur": 2,
-    "hybrid_composite": "None", "hybrid_use_init_image": False, "hybrid_comp_mask_type": "None",
-    "hybrid_comp_mask_inverse": False, "hybrid_comp_mask_equalize": "None",
-    "hybrid_comp_mask_auto_contrast": False, "hybrid_comp_save_extra_frames": False,
-    "hybrid_use_video_as_mse_image": False,
-}, "Hybrid video: recognised, not implemented yet") + _later(
+) + _later(
     "controlnet", {f"cn_{u}_{key}": value for u in _CN_UNITS for key, value in _CN_UNIT.items()},
     "ControlNet: recognised, not implemented yet",
     schedules=tuple(f"cn_{u}_{key}" for u in _CN_UNITS
@@ -456,7 +451,10 @@ SETTINGS = SETTINGS + (
     "use_manual_settings": False, "max_video_frames": 200, "prompt_weighting": False,
     "normalize_prompt_weights": True, "log_weighted_subprompts": False,
     "seed_enable_extras": False, "prompt": "",
-}, "Written by older webui versions; has no effect here")
+}, "Written by older webui versions; has no effect here") + _ignored(BOOKKEEPING, {
+    # The webui's render loop no longer reads it: it fed the MSE guidance, since removed.
+    "hybrid_use_video_as_mse_image": False,
+}, "Fed the webui's removed MSE guidance; the webui itself ignores it now")
 
 # --- optical-flow cadence and redo (engine/flow.py, engine/redo.py) -----------------
 SETTINGS = SETTINGS + (
@@ -481,6 +479,18 @@ SETTINGS = SETTINGS + (
        "coherence", minimum=0, maximum=50),
 )
 
+# --- scene flow (engine/scene_flow.py): exact motion in place of estimated flow --------
+SETTINGS = SETTINGS + (
+    _s("flow_source", "choice", "estimate", "Where motion flow comes from: estimate = the "
+       "chosen estimator measures it (webui); scene = per-frame flow files in "
+       "scene_flow_path (the Blender scene's exact motion), used by hybrid motion 'Optical "
+       "Flow' and optical-flow cadence (in 3D with depth_source scene); optical-flow redo "
+       "always estimates", "coherence", choices=FLOW_SOURCES),
+    _s("scene_flow_path", "path", "", "Folder of per-frame flow files {frame:05d}.npy, "
+       "float32 H×W×2: where each pixel of frame k is in frame k+1 (flow_source = scene)",
+       "coherence"),
+)
+
 # --- hybrid motion (engine/hybrid.py): the animation follows video_init_path's motion --
 SETTINGS = SETTINGS + (
     _s("hybrid_motion", "choice", "None", "2D/3D: after the camera warp, move each frame "
@@ -496,6 +506,50 @@ SETTINGS = SETTINGS + (
        choices=HYBRID_FLOW_METHODS),
     _s("hybrid_flow_factor_schedule", "schedule", "0:(1)", "How far hybrid optical flow "
        "moves each frame (1 = as far as the video moves, 0 = not at all)", "hybrid"),
+)
+
+# --- hybrid compositing and the guide clip (engine/hybrid_composite.py, hybrid_clip.py) --
+SETTINGS = SETTINGS + (
+    _s("hybrid_composite", "choice", "None", "2D/3D: mix video_init_path's frame into each "
+       "keyframe: after the warp and hybrid motion (Normal), between them (Before Motion) or "
+       "into the diffused frame (After Generation)", "hybrid", choices=HYBRID_COMPOSITES),
+    _s("hybrid_comp_alpha_schedule", "schedule", "0:(0.5)", "How much of the composite "
+       "replaces the frame (0 = none, 1 = all: the video where no mask keeps the frame)",
+       "hybrid"),
+    _s("hybrid_comp_mask_type", "choice", "None", "Per-pixel choice between frame (white) "
+       "and video (black): depth of the previous frame, depth of the video frame, their "
+       "greys blended, or where they differ (Depth masks need depth_model_path)", "hybrid",
+       choices=HYBRID_MASK_TYPES),
+    _s("hybrid_comp_mask_blend_alpha_schedule", "schedule", "0:(0.5)", "Blend mask: how "
+       "much of the video's grey (0 = the frame's, 1 = the video's)", "hybrid"),
+    _s("hybrid_comp_mask_contrast_schedule", "schedule", "0:(1)", "Contrast of the "
+       "composite mask (1 = unchanged)", "hybrid"),
+    _s("hybrid_comp_mask_auto_contrast", "bool", False, "Stretch the composite mask between "
+       "its low and high cutoff percentiles", "hybrid"),
+    _s("hybrid_comp_mask_auto_contrast_cutoff_low_schedule", "schedule", "0:(0)",
+       "Auto contrast: this percentile of the mask becomes black", "hybrid"),
+    _s("hybrid_comp_mask_auto_contrast_cutoff_high_schedule", "schedule", "0:(100)",
+       "Auto contrast: this percentile of the mask becomes white", "hybrid"),
+    _s("hybrid_comp_mask_inverse", "bool", False, "Invert the composite mask", "hybrid"),
+    _s("hybrid_comp_mask_equalize", "choice", "None", "Equalise the composite mask's "
+       "histogram before the contrast, after it, or both", "hybrid", choices=HYBRID_EQUALIZE),
+    _s("hybrid_comp_save_extra_frames", "bool", False, "Save each keyframe's composite mask, "
+       "composite, result, video depth and hybrid flow into the batch's hybridframes folder",
+       "hybrid"),
+    _s("hybrid_flow_consistency", "bool", False, "Hybrid optical flow: check the flow "
+       "against the backward flow and hold back pixels whose round trip misses", "hybrid"),
+    _s("hybrid_consistency_blur", "int", 2, "Blur (sigma, pixels) of the consistency mask",
+       "hybrid", minimum=0, maximum=10),
+    _s("hybrid_use_first_frame_as_init_image", "bool", True, "Hybrid runs: the clip's first "
+       "frame is frame 0's init image", "hybrid"),
+    _s("hybrid_use_init_image", "bool", False, "Composite init_image instead of the clip's "
+       "frames (max_frames then stays as set)", "hybrid"),
+    _s("hybrid_generate_inputframes", "bool", False, "Webui: extract the clip first; here "
+       "the clip is always extracted when needed and reused when already extracted",
+       "hybrid"),
+    _s("hybrid_generate_human_masks", "choice", "None", "Webui: write human masks of the "
+       "clip; needs a matting model this engine cannot fetch, so none are made (a warning)",
+       "hybrid", choices=HYBRID_HUMAN_MASKS),
 )
 
 # What users read: human words, unique among the rows a UI shows (the key stays the name).
@@ -565,11 +619,31 @@ LABELS.update({
     "redo_flow_factor_schedule": "Redo Flow Factor", "diffusion_redo": "Diffusion Redos",
     "raft_model_path": "RAFT Weights",
 })
-# Hybrid motion.
+# Hybrid motion and scene flow.
 LABELS.update({
+    "flow_source": "Flow Source", "scene_flow_path": "Scene Flow Folder",
     "hybrid_motion": "Hybrid Motion", "hybrid_motion_use_prev_img": "Hybrid from Last Image",
     "hybrid_flow_method": "Hybrid Flow Method", "hybrid_flow_factor_schedule":
     "Hybrid Flow Factor",
+})
+# Hybrid compositing and the guide clip.
+LABELS.update({
+    "extract_from_frame": "Extract From Frame", "extract_to_frame": "Extract To Frame",
+    "hybrid_composite": "Hybrid Composite", "hybrid_comp_alpha_schedule": "Composite Alpha",
+    "hybrid_comp_mask_type": "Composite Mask", "hybrid_comp_mask_blend_alpha_schedule":
+    "Mask Blend Alpha", "hybrid_comp_mask_contrast_schedule": "Composite Mask Contrast",
+    "hybrid_comp_mask_auto_contrast": "Mask Auto Contrast",
+    "hybrid_comp_mask_auto_contrast_cutoff_low_schedule": "Auto Contrast Low Cutoff",
+    "hybrid_comp_mask_auto_contrast_cutoff_high_schedule": "Auto Contrast High Cutoff",
+    "hybrid_comp_mask_inverse": "Invert Composite Mask",
+    "hybrid_comp_mask_equalize": "Equalise Composite Mask",
+    "hybrid_comp_save_extra_frames": "Save Hybrid Frames",
+    "hybrid_flow_consistency": "Flow Consistency Mask",
+    "hybrid_consistency_blur": "Consistency Blur",
+    "hybrid_use_first_frame_as_init_image": "Clip Starts the Run",
+    "hybrid_use_init_image": "Composite Init Image",
+    "hybrid_generate_inputframes": "Extract Clip Frames",
+    "hybrid_generate_human_masks": "Human Masks",
 })
 # Slider ranges of the numeric schedules: where useful values lie (per frame for motion).
 SOFT_RANGES: dict[str, tuple[float, float]] = {
@@ -590,6 +664,10 @@ SOFT_RANGES: dict[str, tuple[float, float]] = {
     "color_correction_factor": (0.0, 1.0),
     "cadence_flow_factor_schedule": (0.0, 2.0), "redo_flow_factor_schedule": (0.0, 2.0),
     "hybrid_flow_factor_schedule": (0.0, 2.0),
+    "hybrid_comp_alpha_schedule": (0.0, 1.0), "hybrid_comp_mask_blend_alpha_schedule": (0.0, 1.0),
+    "hybrid_comp_mask_contrast_schedule": (0.0, 2.0),
+    "hybrid_comp_mask_auto_contrast_cutoff_low_schedule": (0.0, 100.0),
+    "hybrid_comp_mask_auto_contrast_cutoff_high_schedule": (0.0, 100.0),
 }
 # Labels and slider ranges of the webui's per-frame schedules.
 LABELS.update({

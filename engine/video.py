@@ -43,17 +43,33 @@ def _source(path: str, key: str) -> Path:
     return source
 
 
-def _signature(video: Path, nth: int) -> dict:
+def _signature(video: Path, nth: int, first: int, last: int) -> dict:
     stat = video.stat()
-    return {"video": str(video.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-            "extract_nth_frame": nth}
+    signature = {"video": str(video.resolve()), "size": stat.st_size,
+                 "mtime_ns": stat.st_mtime_ns, "extract_nth_frame": nth}
+    if (first, last) != (0, -1):  # folders extracted before the range existed stay valid
+        signature.update(extract_from_frame=first, extract_to_frame=last)
+    return signature
+
+
+def _wanted(index: int, nth: int, first: int, last: int) -> bool:
+    """Whether source frame ``index`` is extracted: inside ``first`` … ``last`` (−1: the
+    end) and a multiple of ``nth`` counted from the video's start, as the webui counts."""
+    return index >= first and (last == -1 or index <= last) and index % nth == 0
+
+
+def _check_range(first: int, last: int) -> None:
+    if last != -1 and last <= first:
+        raise InputError(f"extract_to_frame: {last} is not after extract_from_frame {first}",
+                         key="extract_to_frame", value=last)
 
 
 def extracted_frames(folder: Path) -> list[Path]:
     return sorted(folder.glob("[0-9]" * FRAME_DIGITS + ".jpg"))
 
 
-def _extract_opencv(video: Path, folder: Path, nth: int) -> tuple[int, int] | None:
+def _extract_opencv(video: Path, folder: Path, nth: int, first: int = 0,
+                    last: int = -1) -> tuple[int, int] | None:
     """(frames written, frames decoded), or None when OpenCV cannot read the file."""
     import cv2
 
@@ -66,7 +82,7 @@ def _extract_opencv(video: Path, folder: Path, nth: int) -> tuple[int, int] | No
             ok, frame = capture.read()
             if not ok:
                 break
-            if index % nth == 0:
+            if _wanted(index, nth, first, last):
                 written += 1
                 if not cv2.imwrite(str(folder / f"{written:0{FRAME_DIGITS}d}.jpg"), frame,
                                    [cv2.IMWRITE_JPEG_QUALITY, 95]):
@@ -77,12 +93,16 @@ def _extract_opencv(video: Path, folder: Path, nth: int) -> tuple[int, int] | No
     return (written, index) if index else None
 
 
-def _extract_ffmpeg(video: Path, folder: Path, nth: int) -> tuple[int, int | None] | None:
+def _extract_ffmpeg(video: Path, folder: Path, nth: int, first: int = 0,
+                    last: int = -1) -> tuple[int, int | None] | None:
     ffmpeg = ffmpeg_executable()
     if ffmpeg is None:
         return None
+    select = f"not(mod(n\\,{nth}))*gte(n\\,{first})"
+    if last != -1:
+        select += f"*lte(n\\,{last})"
     command = [ffmpeg, "-hide_banner", "-loglevel", "error", "-i", str(video),
-               "-vf", f"select=not(mod(n\\,{nth}))", "-fps_mode", "passthrough",
+               "-vf", f"select={select}", "-fps_mode", "passthrough",
                "-q:v", "2", "-start_number", "1", str(folder / f"%0{FRAME_DIGITS}d.jpg")]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
@@ -91,7 +111,8 @@ def _extract_ffmpeg(video: Path, folder: Path, nth: int) -> tuple[int, int | Non
 
 
 def extract_video(path: str, folder: Path, nth: int, *, overwrite: bool, key: str,
-                  method: str = "opencv") -> tuple[Path, list[Path], str | None]:
+                  method: str = "opencv", first: int = 0,
+                  last: int = -1) -> tuple[Path, list[Path], str | None]:
     """Every ``nth`` frame of ``path`` as ``folder/00001.jpg…``; returns (folder, frames, note).
 
     A folder already extracted from the same file with the same ``nth`` is
@@ -99,15 +120,17 @@ def extract_video(path: str, folder: Path, nth: int, *, overwrite: bool, key: st
     folder of other frames is never deleted without ``overwrite``: the new
     frames then go to a fresh sibling folder.  When ``path`` is a folder of
     images (an image sequence, e.g. frames Blender rendered), every ``nth``
-    image is used where it is, losslessly.
+    image is used where it is, losslessly.  ``first`` … ``last`` (−1: to the end)
+    limit the source frames (images) taken, counted from 0.
     """
+    _check_range(first, last)
     video = _source(path, key)
     if video.is_dir():
-        return _image_sequence(video, nth, key)
+        return _image_sequence(video, nth, key, first, last)
     if video.suffix.lower() not in VIDEO_SUFFIXES:
         raise InputError(f"{key}: {video.name} is not a video file (expected one of "
                          f"{', '.join(sorted(VIDEO_SUFFIXES))})", key=key, value=path)
-    signature = _signature(video, nth)
+    signature = _signature(video, nth, first, last)
     note = None
     marker = folder / MARKER
     existing = extracted_frames(folder) if folder.is_dir() else []
@@ -132,9 +155,12 @@ def extract_video(path: str, folder: Path, nth: int, *, overwrite: bool, key: st
         marker.unlink(missing_ok=True)
     folder.mkdir(parents=True, exist_ok=True)
     extract = _extract_ffmpeg if method == "ffmpeg" else _extract_opencv
-    counts = extract(video, folder, nth)
+    counts = extract(video, folder, nth, first, last)
     if counts is None and method != "ffmpeg":
-        counts = _extract_ffmpeg(video, folder, nth)
+        counts = _extract_ffmpeg(video, folder, nth, first, last)
+    if counts and not counts[0] and first > 0:
+        raise InputError(f"extract_from_frame: {first} is past the end of {video}",
+                         key="extract_from_frame", value=first)
     if not counts or not counts[0]:
         raise InputError(f"{key}: {video} could not be decoded as a video", key=key, value=path)
     total = counts[1]
@@ -146,7 +172,8 @@ def extract_video(path: str, folder: Path, nth: int, *, overwrite: bool, key: st
     return folder, frames, note
 
 
-def _image_sequence(source: Path, nth: int, key: str) -> tuple[Path, list[Path], None]:
+def _image_sequence(source: Path, nth: int, key: str, first: int = 0,
+                    last: int = -1) -> tuple[Path, list[Path], None]:
     files = image_files(source)
     if not files:
         raise InputError(f"{key}: the folder {source} holds no images", key=key,
@@ -154,7 +181,11 @@ def _image_sequence(source: Path, nth: int, key: str) -> tuple[Path, list[Path],
     if len(files) < nth:
         raise InputError(f"extract_nth_frame: {nth} is more than the {len(files)} images in "
                          f"{source}", key="extract_nth_frame", value=nth)
-    return source, files[::nth], None
+    chosen = [f for i, f in enumerate(files) if _wanted(i, nth, first, last)]
+    if not chosen:
+        raise InputError(f"extract_from_frame: {first} is past the {len(files)} images in "
+                         f"{source}", key="extract_from_frame", value=first)
+    return source, chosen, None
 
 
 def _frame_count(video: Path) -> int | None:

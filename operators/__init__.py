@@ -8,7 +8,7 @@ from __future__ import annotations
 import bpy
 
 from ..addon import compat, prefs
-from . import (bake, engine_setup, guides, output, parseq, presets, prompts, render,
+from . import (bake, engine_setup, guides, hybrid, output, parseq, presets, prompts, render,
                settings_io, takes)
 
 CLASSES = (
@@ -17,6 +17,7 @@ CLASSES = (
     *takes.CLASSES,
     *prompts.CLASSES,
     *guides.CLASSES,
+    *hybrid.CLASSES,
     *settings_io.CLASSES,
     *parseq.CLASSES,
     *engine_setup.CLASSES,

@@ -29,6 +29,24 @@ class DEFORUM_PT_depth(SubPanel, bpy.types.Panel):
             box.label(text="(Motion › Warp Model and Scale are not used)")
 
 
+class DEFORUM_PT_hybrid(SubPanel, bpy.types.Panel):
+    bl_label = "Hybrid Video"
+    groups = ("hybrid",)
+
+    def draw(self, context):
+        layout, settings = self.setup(context)
+        if settings.animation_mode not in ("2D", "3D"):
+            layout.label(text="Used in the 2D and 3D animation modes", icon="INFO")
+        layout.operator("deforum.scene_as_hybrid_video", icon="SCENE_DATA")
+        layout.prop(settings, "hybrid_from_scene")
+        draw_group(layout, settings, "hybrid")
+        if compose.hybrid_follows_scene(settings) and settings.flow_source == "scene":
+            box = layout.box()
+            box.label(text="The scene's renders are the video and its exact motion is the "
+                      "flow", icon="INFO")
+            box.label(text="(both rendered first; the camera warp's own motion is taken out)")
+
+
 def _group_panel(group: str, title: str, skip=(), first=(), mode="", presets=None,
                  after=None):
     """A panel of one settings-table group; ``first``: add-on options drawn above it;
@@ -114,6 +132,7 @@ _WRITTEN = (
                  after={"use_looper": guides.draw_guides}),
     _group_panel("video", "Video Input", first=("video_from_scene", "stylise_mask"),
                  mode="Video Input"),
+    DEFORUM_PT_hybrid,
     _group_panel("interpolation", "Interpolation", mode="Interpolation"),
 )
 CLASSES = (

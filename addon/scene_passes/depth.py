@@ -66,8 +66,10 @@ def _depth_changes(scene, layer, material) -> list[Change]:
         (image, "exr_codec", "ZIP")]
 
 
-def depth_render(scene, frame: int, k: int, folder: Path, extra: Sequence[Change] = ()):
-    """(bottom-up RGBA floats, W, H) of the depth render of Blender frame ``frame``."""
+def depth_render(scene, frame: int, k: int, folder: Path, extra: Sequence[Change] = (),
+                 read=read_rgba):
+    """(bottom-up RGBA floats, W, H) of the depth render of Blender frame ``frame``;
+    ``read(exr, W, H)`` replaces how the rendered file is read (``extra`` may add passes)."""
     if not hasattr(scene, "cycles"):  # the Cycles add-on registers scene.cycles
         raise RuntimeError("scene depth needs Cycles, which is not available in this Blender")
     folder.mkdir(parents=True, exist_ok=True)
@@ -80,7 +82,7 @@ def depth_render(scene, frame: int, k: int, folder: Path, extra: Sequence[Change
             _depth_changes(scene, layer, material) + list(extra)
         with temporarily(changes), at_frame(scene, frame):
             render(scene, layer.name)
-        pixels = read_rgba(exr, width, height)
+        pixels = read(exr, width, height)
     finally:
         bpy.data.materials.remove(material)
         exr.unlink(missing_ok=True)

@@ -26,3 +26,29 @@ def mask_rgba(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
     alpha = np.asarray(pixels, dtype=np.float32).reshape(height, width, 4)[..., 3]
     grey = np.clip(alpha, 0.0, 1.0)
     return np.stack([grey, grey, grey, np.ones_like(grey)], axis=-1).ravel()
+
+
+MOVING_PX = 0.1  # the vector pass and the camera's flow differ by more: the object moves
+
+
+def forward_vectors(z: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """H×W×2 flow to the next frame (x right, y down) from Blender's Vector pass.
+
+    The pass holds, per pixel, the motion from the previous frame in X/Y and
+    the motion into the next frame in Z/W, each as (earlier position − later
+    position) in pixels with y up (checked against projected points in
+    ``tests/blender/test_scene_flow.py``): the flow to the next frame is
+    (−Z, +W) in picture rows that run down.
+    """
+    return np.stack([-np.asarray(z, np.float32), np.asarray(w, np.float32)], axis=-1)
+
+
+def scene_flow(static: np.ndarray, vectors: np.ndarray,
+               depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(flow, moving): the camera's flow over the static scene (exact from the depth at
+    each pixel centre), Blender's vectors where a surface is hit (``depth`` finite) and
+    they differ from it by over ``MOVING_PX`` (what moves or deforms on its own). Sky
+    keeps the camera's flow: the Vector pass leaves it at 0."""
+    moving = np.isfinite(depth) & \
+        (np.hypot(*(vectors - static).transpose(2, 0, 1)) > MOVING_PX)
+    return np.where(moving[..., None], vectors, static).astype(np.float32), moving

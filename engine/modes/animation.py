@@ -3,14 +3,17 @@
 The loop is written around ``generate(init, frame)``: the motion preview
 passes the prepared image through, the diffusion engine diffuses it.  Order
 for a keyframe F > 0: warp the previous keyframe (then hybrid motion, the guide
-video's motion into F: ``engine.hybrid``) → colour coherence and
+video's motion into F: ``engine.hybrid``; hybrid compositing mixes the video
+frame in before or after that motion, or into the generated frame:
+``engine.hybrid_composite``) → colour coherence and
 grey (``color.Coherence`` says which reference) → contrast → anti-blur →
 generate (noise and diffusion; blank frames rerolled) → colour coherence of the
 generated frame.  With cadence c, frame f (s = c·⌊f/c⌋) is the blend of the
 keyframes diffused at s−c and s, each warped forward frame by frame, weight
 (f − s + 1)/c on the newer one (with ``optical_flow_cadence``, both first
-moved along the flow between them to that in-between position).  Deforum's original code leaves the frames of
-the last block unwritten; here every frame exists.  Depth is asked for once
+moved along the flow between them to that in-between position; with
+``flow_source`` 'scene' the scene's exact flow, ``engine.scene_flow``).  Deforum's
+original code leaves the frames of the last block unwritten; here every frame exists.  Depth is asked for once
 per output frame and shared by everything that warps into it.
 """
 
@@ -32,11 +35,15 @@ from ..color import Coherence
 from ..errors import InputError
 from ..flow import check_methods, flow_tween
 from ..guided import diffusion_settings, guided, load_guides
-from ..hybrid import HybridMotion, hybrid_set_up
+from ..hybrid import HybridMotion, check_hybrid, hybrid_set_up
+from ..hybrid_clip import ClipColours, clip_changes, clip_colours, extract_clip, is_hybrid
+from ..hybrid_composite import (ExtraFrames, HybridComposite, check_composite,
+                                composite_set_up, wants_depth)
 from ..motion import Motion
 from ..output import decodes, frame_path, read_image, remove_stale_temps, write_png
 from ..progress import Progress
 from ..redo import Redo
+from ..scene_flow import SceneFlow, scene_flow_set_up
 from ..seeds import seed_sequence
 from ..settings import Settings
 from ..sharpen import AntiBlur
@@ -74,17 +81,28 @@ class Animation(Mode):
         self.colour_image: np.ndarray | None = None
         self.used: UsedFn | None = None
         self.hybrid: HybridMotion | None = None
+        self.composite: HybridComposite | None = None
+        self.clip_colours: ClipColours | None = None
+        self.changes: dict[str, Any] = {}  # what the hybrid clip decides (frame count, init)
+        self._depth_models: dict[str, Any] = {}
+        self.scene_flow: SceneFlow | None = None
 
     def set_up(self, settings: Settings) -> None:
         """Depth, the resumed run's state and the init image: each can fail on user input,
         so all before the run writes anything."""
         check_methods(settings)
-        self.hybrid = hybrid_set_up(settings, self.job.folder, self.job.progress)
-        self.colour_image = colour_reference(settings, self.job.progress, video=False)
+        settings = self._hybrid_set_up(settings)
+        self.colour_image = colour_reference(settings, self.job.progress,
+                                             video=self.clip_colours is not None)
         if settings["animation_mode"] == "3D" or settings["save_depth_maps"]:
-            self.depth, self.on_depth, self.scene_depth = depth_set_up(settings, self.job)
+            self.depth, self.on_depth, self.scene_depth = depth_set_up(settings, self.job,
+                                                                       self._depth_model)
         if self.scene_depth is None:
             warn_inpaint_ignored(settings, self.job.progress)
+        self.scene_flow = scene_flow_set_up(settings, Motion(settings, settings["max_frames"]),
+                                            self.scene_depth)
+        if self.hybrid is not None and self.scene_flow is not None:
+            self.hybrid.scene_flow = self.scene_flow.into
         if self.job.resuming:
             self.resume = self._resume(settings)
         if self.resume is None or self.resume.start == 0:
@@ -93,6 +111,39 @@ class Animation(Mode):
             self.job.progress.warning(f"use_looper: seed_behavior {settings['seed_behavior']!r} "
                                       "becomes 'schedule' (seed_schedule), as in Deforum's "
                                       "guided images", key="seed_behavior")
+
+    def _hybrid_set_up(self, settings: Settings) -> Settings:
+        """The guide clip's frames, the settings it decides, its motion and compositing."""
+        if not is_hybrid(settings):
+            return settings
+        job = self.job
+        check_hybrid(settings)
+        check_composite(settings, job.progress)
+        frames = extract_clip(settings, job.folder, job.progress)
+        self.changes = clip_changes(settings, frames, job.progress)
+        settings = settings.replace(**self.changes)
+        self.hybrid = hybrid_set_up(settings, frames, job.progress)
+        self.clip_colours = clip_colours(settings, frames)
+        depth = None
+        if wants_depth(settings) and settings["depth_model_path"]:
+            depth = self._depth_model(settings["depth_model_path"], self._device(),
+                                      settings["half_precision"]).predict
+        self.composite = composite_set_up(settings, frames, job.folder, job.timestring, depth)
+        if settings["hybrid_comp_save_extra_frames"] and self.hybrid is not None:
+            self.hybrid.extras = ExtraFrames(job.folder, job.timestring)
+        return settings
+
+    def _device(self) -> Any:
+        return self.job.pipes.device if self.job.pipes is not None else "cpu"
+
+    def _depth_model(self, path: str, device: Any, half: bool) -> Any:
+        """The depth model at ``path``, loaded once for the warp and the composite masks."""
+        if path not in self._depth_models:
+            self._depth_models[path] = self.job.loaders.depth_model(path, device, half)
+        return self._depth_models[path]
+
+    def prepare(self, settings: Settings) -> Settings:
+        return settings.replace(**self.changes) if self.changes else settings
 
     def start(self, settings: Settings, diffusion: Any | None, mask: np.ndarray | None) -> int:
         self.settings = settings
@@ -107,8 +158,7 @@ class Animation(Mode):
         job = self.job
         remove_stale_temps(job.folder, re.escape(job.timestring) + r"(?:_.+|\.mp4)")
         remove_stale_temps(disocclusion_path(job.folder, job.timestring, 0).parent, r"\d+\.png")
-        state = resume_state(settings, job.folder, job.timestring,
-                             self.depth or (lambda frame, image: None))
+        state = resume_state(settings, job.folder, job.timestring)
         for index in sorted(state.broken):
             path = frame_path(job.folder, job.timestring, index)
             job.progress.warning(f"resume_timestring: {path} is not a whole image (an "
@@ -122,19 +172,21 @@ class Animation(Mode):
                                 resume=self.resume, on_depth=self.on_depth,
                                 scene_depth=self.scene_depth,
                                 colors=Coherence(self.settings, self.colour_image),
-                                used=self.used, hybrid=self.hybrid)
+                                used=self.used, hybrid=self.hybrid, composite=self.composite,
+                                clip_colours=self.clip_colours, scene_flow=self.scene_flow)
 
 
-def depth_set_up(settings: Settings,
-                 job: Job) -> tuple[DepthFn, DepthSaver | None, SceneDepthFn | None]:
+def depth_set_up(settings: Settings, job: Job, load: Any = None
+                 ) -> tuple[DepthFn, DepthSaver | None, SceneDepthFn | None]:
     """The loop's depth function, the saver (``save_depth_maps``) and, for scene
-    depth with the pinhole warp, the true depth per frame (disocclusion masks)."""
+    depth with the pinhole warp, the true depth per frame (disocclusion masks);
+    ``load(path, device, half)`` loads the depth model (default: the job's loader)."""
     from ..depth import ModelDepth, SceneDepth, depth_map_path, make_depth_source, save_depth_map
 
     progress = job.progress
     device = job.pipes.device if job.pipes is not None else "cpu"
     source, notices = make_depth_source(settings, device, settings["half_precision"],
-                                        load=job.loaders.depth_model)
+                                        load=load or job.loaders.depth_model)
     for note in notices:
         progress.warning(note)
     on_depth = None
@@ -225,6 +277,9 @@ class ResumeState:
     newest: np.ndarray | None        # the previous keyframe carried to start − 1
     reference: np.ndarray | None     # colour-coherence reference, if already taken
     broken: frozenset[int] = frozenset()  # frames on disk that do not decode: replaced
+    # frame c−1, whose way into keyframe c (warp, hybrid motion and compositing) the
+    # loop retraces to get the colour reference the uninterrupted run took there
+    reference_from: np.ndarray | None = None
 
 
 def _frames_on_disk(folder: Path, timestring: str) -> set[int]:
@@ -266,13 +321,12 @@ def _broken_frames(folder: Path, timestring: str, present: set[int], cadence: in
         checked |= relied
 
 
-def resume_state(settings: Mapping[str, Any], folder: Path, timestring: str,
-                 depth: DepthFn) -> ResumeState:
+def resume_state(settings: Mapping[str, Any], folder: Path, timestring: str) -> ResumeState:
     """Rebuild the loop state after the last complete cadence block of whole frames.
 
     The last frame of a block is exactly the newest keyframe carried to it,
-    and frame c−1 warped into c is the colour reference (frame 0 itself where
-    frame 0 as generated is), so a resumed run writes the same frames as an
+    and frame c−1 carried into c is the colour reference (frame 0 itself where
+    frame 0 as generated is; the loop carries it), so a resumed run writes the same frames as an
     uninterrupted one.  Frames that do not decode (left by a kill mid-write before
     writes were atomic) are rendered again and replace the broken file; a frame that
     decodes is never rewritten.
@@ -289,16 +343,14 @@ def resume_state(settings: Mapping[str, Any], folder: Path, timestring: str,
         return ResumeState(0, None, None, broken)
     size = (settings["W"], settings["H"])
     newest = read_image(frame_path(folder, timestring, complete - 1), size, "resume_timestring")
-    reference = None
+    reference = first = None
     fresh_start = not (settings["use_init"] and settings["init_image"])
     if settings["color_coherence"] not in ("None", "Image", "Video Input") \
             and not settings["legacy_colormatch"] and fresh_start:  # frame 0 is the reference
         reference = read_image(frame_path(folder, timestring, 0), size, "resume_timestring")
     elif coherent and complete > cadence:
-        motion = Motion(settings, max(settings["max_frames"], cadence + 1))
         first = read_image(frame_path(folder, timestring, cadence - 1), size, "resume_timestring")
-        reference = motion.warp(first, cadence, depth(cadence, first))
-    return ResumeState(complete, newest, reference, broken)
+    return ResumeState(complete, newest, reference, broken, first)
 
 
 # ---------------------------------------------------------------- the loop
@@ -312,6 +364,9 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
                      colors: Coherence | None = None,
                      used: UsedFn | None = None,
                      hybrid: HybridMotion | None = None,
+                     composite: HybridComposite | None = None,
+                     clip_colours: ClipColours | None = None,
+                     scene_flow: SceneFlow | None = None,
                      writer: Writer | None = None) -> int:
     """Render frames 0…max_frames−1 into ``folder``; returns the number written.
 
@@ -323,8 +378,11 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
     scene.  Frames already on disk (a resumed run) are kept, not rewritten.
     ``colors`` holds the colour reference (default: from the settings alone).
     Anti-blur sharpens the inits of diffused keyframes only, not the preview's.
-    ``hybrid`` moves every carried picture by the guide video's motion after the warp.
-    Files are written by ``writer`` (default: a background one, closed on return).
+    ``hybrid`` moves every carried picture by the guide video's motion after the warp;
+    ``composite`` mixes the guide video into each keyframe; ``clip_colours`` gives the
+    colour reference of color_coherence Video Input from the guide clip; ``scene_flow``
+    (flow_source 'scene') gives optical-flow cadence its flow.  Files are written by
+    ``writer`` (default: a background one, closed on return).
     """
     with nullcontext(writer) if writer is not None else Writer() as files:
         loop = _Loop(settings, folder, timestring, progress, cancel,
@@ -333,7 +391,8 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
                      broken=resume.broken if resume is not None else frozenset(),
                      colors=colors or Coherence(settings), sharpen=generate is not None,
                      writer=files)
-        loop.used, loop.hybrid = used, hybrid
+        loop.used, loop.hybrid, loop.composite = used, hybrid, composite
+        loop.clip_colours, loop.scene_flow = clip_colours, scene_flow
         return loop.run(resume or ResumeState(0, None, None))
 
 
@@ -370,16 +429,26 @@ class _Loop:
         self.written = 0
         self.used: UsedFn | None = None
         self.hybrid: HybridMotion | None = None
+        self.composite: HybridComposite | None = None
+        self.clip_colours: ClipColours | None = None
+        self.scene_flow: SceneFlow | None = None
         self.flow = settings["optical_flow_cadence"]
         self.flow_factor = settings.schedule("cadence_flow_factor_schedule").values(
             self.frames) if self.flow != "None" else None
 
     def run(self, state: ResumeState) -> int:
+        if self.clip_colours is not None and state.start > 0:
+            self.colors.set_reference(self.clip_colours.in_force(state.start, self.cadence))
         if state.reference is not None and self.colors.reference is None:
             self.colors.set_reference(state.reference)
+        elif state.reference_from is not None and self.colors.reference is None:
+            first, c = state.reference_from, self.cadence
+            z = self.depth(c, first)
+            self.colors.set_reference(self._init(first, self._carry(first, c, z), c, z))
         newest = state.newest
         started = time.monotonic()
         if state.start == 0:
+            self._clip_colour(0)
             init = init_image(self.settings)
             newest = self.colors.finish(self.generate(init, 0), 0, self.strength[0],
                                         had_init=init is not None)
@@ -390,15 +459,44 @@ class _Loop:
                 started = time.monotonic()
                 # ``newest`` has been carried to s−1; one more step gives both the
                 # older tween buffer and the init of keyframe s.
-                older = self._carry(newest, s, self._depth_into(s, newest))
-                newest = self._keyframe(older, s)
+                z = self._depth_into(s, newest)
+                older = self._carry(newest, s, z)
+                self._clip_colour(s)
+                newest = self._keyframe(self._init(newest, older, s, z), s, newest, z)
             newest = self._block(s, newest, older, started)
         if self.on_depth is not None and newest is not None:
             self._depth_into(self.frames, newest)  # the last frame's own depth, for saving only
         return self.written
 
-    def _keyframe(self, warped: np.ndarray, s: int) -> np.ndarray:
-        """Keyframe ``s`` from the previous one warped into it."""
+    def _clip_colour(self, s: int) -> None:
+        """At keyframe ``s``, the guide clip's frame becomes the colour reference when due."""
+        reference = self.clip_colours.at(s) if self.clip_colours is not None else None
+        if reference is not None:
+            self.colors.set_reference(reference)
+
+    def _init(self, previous: np.ndarray, carried: np.ndarray, s: int,
+              z: np.ndarray | None) -> np.ndarray:
+        """Keyframe ``s``'s init: ``previous`` (at s−1) ``carried`` into s, with the guide
+        video composited in after the carry (Normal) or between warp and hybrid motion."""
+        when = self.composite.when if self.composite is not None else "None"
+        if when == "Normal":
+            return self.composite(carried, s, previous, z)
+        if when != "Before Motion":
+            return carried
+        mixed = self.composite(self.motion.warp(previous, s, z), s, previous, z)
+        return mixed if self.hybrid is None else self.hybrid(mixed, s)
+
+    def _after(self, image: np.ndarray, s: int, previous: np.ndarray | None,
+               z: np.ndarray | None) -> np.ndarray:
+        """A generated keyframe with the guide video composited in (After Generation)."""
+        if self.composite is None or self.composite.when != "After Generation":
+            return image
+        return self.composite(image, s, previous, z)
+
+    def _keyframe(self, warped: np.ndarray, s: int, previous: np.ndarray | None = None,
+                  z: np.ndarray | None = None) -> np.ndarray:
+        """Keyframe ``s`` from its init ``warped`` (``previous``: keyframe s−1's picture
+        at s−1, ``z`` its depth, for compositing)."""
         init = self.colors.prepare(warped)
         c = self.contrast[s]
         if c != 1.0:
@@ -412,7 +510,8 @@ class _Loop:
             if not region.any():
                 return init  # nothing new came into view: the warped picture is the frame
             image = self.generate(init, s, uncovered=region.astype(np.float32))
-        return self.colors.finish(image, s, self.strength[s], had_init=True)
+        return self.colors.finish(self._after(image, s, previous, z), s, self.strength[s],
+                                  had_init=True)
 
     def _block(self, s: int, newest: np.ndarray, older: np.ndarray | None,
                started: float) -> np.ndarray:
@@ -440,7 +539,11 @@ class _Loop:
         scratch, strength 0: its picture is unrelated to the older one)."""
         weight = (f - s + 1) / self.cadence
         if self.flow != "None" and older is not None and weight < 1.0 and self.strength[s] > 0:
-            older, newer = flow_tween(older, newer, weight, self.flow, self.flow_factor[f])
+            if self.scene_flow is not None:
+                older, newer = self.scene_flow.tween(older, newer, weight, (s - self.cadence, s),
+                                                     self.flow_factor[f])
+            else:
+                older, newer = flow_tween(older, newer, weight, self.flow, self.flow_factor[f])
         return _tween(older, newer, weight)
 
     def _carry(self, image: np.ndarray, frame: int, z: np.ndarray | None) -> np.ndarray:

@@ -54,13 +54,16 @@ def _extract(settings: Settings, folder: Path,
     method = settings["video_decoder"]
     nth = settings["extract_nth_frame"]
     overwrite = settings["overwrite_extracted_frames"]
+    span = {"first": settings["extract_from_frame"], "last": settings["extract_to_frame"]}
     _, frames, note = extract_video(settings["video_init_path"], folder / "inputframes", nth,
-                                    overwrite=overwrite, key="video_init_path", method=method)
+                                    overwrite=overwrite, key="video_init_path", method=method,
+                                    **span)
     _report(progress, note, "video_init_path")
     masks = None
     if settings["use_mask_video"]:
         _, masks, note = extract_video(settings["video_mask_path"], folder / "maskframes", nth,
-                                       overwrite=overwrite, key="video_mask_path", method=method)
+                                       overwrite=overwrite, key="video_mask_path", method=method,
+                                       **span)
         _report(progress, note, "video_mask_path")
         if len(masks) != len(frames):
             progress.warning(f"video_mask_path: the mask video gives {len(masks)} frames and "

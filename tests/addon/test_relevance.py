@@ -10,7 +10,9 @@ BASE = dict(animation_mode="3D", use_depth_warping=True, depth_source="model",
             warp_model="deforum", seed_behavior="iter", sampler="euler_ancestral",
             use_init=False, init_from_scene=False, use_mask=False, use_alpha_as_mask=False,
             video_from_scene=False, use_mask_video=False, add_soundtrack="None",
-            resume_from_timestring=False, flip_2d_perspective=False)
+            resume_from_timestring=False, flip_2d_perspective=False, hybrid_motion="None",
+            hybrid_composite="None", hybrid_comp_mask_type="None",
+            hybrid_comp_mask_auto_contrast=False)
 
 
 def state(**kw):
@@ -62,3 +64,15 @@ def test_switches_grey_what_they_switch():
 
 def test_settings_without_a_rule_always_act():
     assert rel.acts("steps", state()) and rel.acts("strength_schedule", state())
+
+
+def test_a_hybrid_run_reads_the_clip_and_its_mask_settings_follow_the_mask():
+    plain, hybrid = state(animation_mode="2D"), state(animation_mode="2D",
+                                                      hybrid_composite="Normal")
+    for name in ("video_init_path", "extract_from_frame", "hybrid_comp_alpha_schedule"):
+        assert not rel.acts(name, plain) and rel.acts(name, hybrid), name
+    assert not rel.acts("hybrid_comp_mask_inverse", hybrid)
+    masked = {**hybrid, "hybrid_comp_mask_type": "Difference"}
+    assert rel.acts("hybrid_comp_mask_inverse", masked)
+    assert not rel.acts("hybrid_comp_mask_blend_alpha_schedule", masked)
+    assert rel.acts("hybrid_flow_consistency", state(hybrid_motion="Optical Flow"))

@@ -255,3 +255,78 @@ def table(rows: list[Row]) -> str:
     lines += [f"| {r.move} | {r.pinhole:.2f} | {r.pinhole_prev:.2f} | {r.deforum:.2f} | "
               f"{100 * r.covisible:.1f} % |" for r in rows]
     return "\n".join(lines)
+
+
+# --- scene flow: a camera move and a moving object, keyed linearly over frames 1…3 ------
+
+FLOW_SIZE = (96, 72)
+BALL_STEP = Vector((0.12, -0.05, 0.04))  # the ball's own motion per frame (scene units)
+CAMERA_STEP = Vector((0.08, 0.0, 0.03))  # the camera's travel per frame
+PAN_STEP = 0.8                           # and its turn about Z, degrees per frame
+
+
+def build_flow_scene(size=FLOW_SIZE, samples: int = 16):
+    """``build_scene()``'s set with the camera trucking, rising and panning and the ball
+    moving on its own, both linearly over frames 1…3 (frame 2 is the true in-between)."""
+    scene, cam = build_scene()
+    scene.render.resolution_x, scene.render.resolution_y = size
+    scene.cycles.samples = samples
+    cam.animation_data_clear()
+    cam.data.animation_data_clear()
+    cam.data.lens, cam.data.shift_x, cam.data.shift_y = LENS, 0.0, 0.0
+    ball = scene.objects["Ball"]
+    start = ball.location.copy()
+    edit = bpy.context.preferences.edit
+    kept, edit.keyframe_new_interpolation_type = edit.keyframe_new_interpolation_type, "LINEAR"
+    try:
+        for frame in (1, 2, 3):
+            step = frame - 1
+            cam.matrix_world = _world_turn(look_at(HOME + CAMERA_STEP * step), PAN_STEP * step,
+                                           HOME + CAMERA_STEP * step)
+            cam.keyframe_insert("location", frame=frame)
+            cam.keyframe_insert("rotation_euler", frame=frame)
+            ball.location = start + BALL_STEP * step
+            ball.keyframe_insert("location", frame=frame)
+    finally:
+        edit.keyframe_new_interpolation_type = kept
+    scene.frame_start, scene.frame_end = 1, 3
+    scene.frame_set(1)
+    return scene, cam, ball
+
+
+def pixel_rays(scene, cam, pixels):
+    """World-space (origin, direction) of the rays through the centres of ``pixels`` (row,
+    column) of the current frame's camera (lens shift and sensor fit included)."""
+    width, height = scene.render.resolution_x, scene.render.resolution_y
+    top_right, bottom_right, bottom_left, top_left = cam.data.view_frame(scene=scene)
+    origin = cam.matrix_world.translation
+    rays = []
+    for row, col in pixels:
+        u, v = (col + 0.5) / width, (row + 0.5) / height
+        local = top_left.lerp(top_right, u).lerp(bottom_left.lerp(bottom_right, u), v)
+        rays.append((origin, (cam.matrix_world @ local) - origin))
+    return rays
+
+
+def true_flow(scene, cam, ball, pixels, frame: int) -> np.ndarray:
+    """Independent ground truth of the flow ``frame`` → ``frame``+1 at ``pixels``: each
+    pixel's ray hits the scene (``scene.ray_cast``), the point moves with the ball when it
+    is on the ball, and Blender projects it into the next frame's camera."""
+    from bpy_extras.object_utils import world_to_camera_view
+
+    width, height = scene.render.resolution_x, scene.render.resolution_y
+    scene.frame_set(frame)
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    hits = []
+    for origin, direction in pixel_rays(scene, cam, pixels):
+        hit, location, _, _, obj, _ = scene.ray_cast(depsgraph, origin, direction)
+        hits.append(location + BALL_STEP if hit and obj.name == ball.name else
+                    location if hit else None)
+    scene.frame_set(frame + 1)
+    flow = np.full((len(pixels), 2), np.nan)
+    for n, ((row, col), point) in enumerate(zip(pixels, hits)):
+        if point is not None:
+            x, y, _ = world_to_camera_view(scene, cam, point)
+            flow[n] = (x * width - 0.5 - col, (1.0 - y) * height - 0.5 - row)
+    scene.frame_set(1)
+    return flow

@@ -1,0 +1,232 @@
+"""Exact optical flow supplied with the job (``flow_source = scene``), in place of estimates.
+
+``scene_flow_path`` holds ``{k:05d}.npy``: float32 H×W×2, the flow from frame
+k to frame k+1 (where each pixel of frame k is found in frame k+1, in pixels,
+x right, y down), as the Blender add-on renders it.  The engine uses it
+wherever it would estimate the motion of the scene:
+
+* hybrid motion "Optical Flow": the scene's motion from frame f−1 to f (file
+  f−1) less the camera warp's own flow (2D: its transform; 3D: the pinhole
+  camera step with frame f−1's scene depth; 3D without scene depth: nothing is
+  taken out), so that the warp and hybrid motion together move the picture
+  once, as the scene moves: objects that move on their own included.  (The
+  webui adds the whole video flow on top of the warp; with the scene as the
+  video that would move the picture twice as far as the camera.)  With
+  ``hybrid_motion_use_prev_img`` the flow runs from the carried picture to the
+  video, which is not the scene's motion: it is estimated;
+* optical-flow cadence: the two keyframes s−c and s have each been carried to
+  the tween's frame by the camera warp and hybrid motion.  What still
+  separates them is the scene's motion the carrying did not apply: per frame
+  j, the scene's flow less the warp's own flow, times (1 − the hybrid flow
+  factor) when hybrid motion follows the scene, chained from s−c to s along
+  the scene's flow.  It is measured on frame s−c's pixels and applied on the
+  tween's: exact for a still camera; with a moving one, a moving object's
+  flow is offset by how far the camera moved it since s−c.
+
+Optical-flow redo measures the flow from a keyframe's init to its own
+throw-away diffusion, which is not scene motion: it keeps estimating.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .camera_flow import step_flow
+from .errors import InputError, SettingsError
+from .output import FRAME_DIGITS, write_atomic
+from .paths import local_path
+
+FLOW_SOURCES = ("estimate", "scene")
+KEY = "scene_flow_path"
+
+
+def scene_flow_file(folder: str | Path, frame: int) -> Path:
+    return Path(folder) / f"{frame:0{FRAME_DIGITS}d}.npy"
+
+
+def write_scene_flow(folder: str | Path, frame: int, flow: np.ndarray) -> Path:
+    """Write the flow frame → frame+1 as ``{folder}/{frame:05d}.npy``, atomically."""
+    flow = np.asarray(flow, dtype=np.float32)
+    if flow.ndim != 3 or flow.shape[2] != 2:
+        raise ValueError(f"a flow is H×W×2, got shape {flow.shape}")
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    np.save(buffer, flow, allow_pickle=False)
+    return write_atomic(scene_flow_file(folder, frame), buffer.getvalue(), replace=True)
+
+
+def read_scene_flow(folder: str | Path, frame: int, size: tuple[int, int]) -> np.ndarray:
+    """The flow frame → frame+1 (float32 H×W×2 for ``size`` = (W, H)); a missing, unreadable
+    or wrongly shaped file is an InputError naming scene_flow_path."""
+    path = scene_flow_file(local_path(str(folder), KEY), frame)
+    if not path.is_file():
+        raise InputError(f"{KEY}: no flow for frame {frame} → {frame + 1}: {path} not found",
+                         key=KEY, value=str(path))
+    try:
+        flow = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{KEY}: unreadable .npy ({exc}): {path}", key=KEY,
+                         value=str(path)) from None
+    width, height = size
+    if flow.shape != (height, width, 2) or not np.issubdtype(flow.dtype, np.floating):
+        raise InputError(f"{KEY}: expected a float {height}×{width}×2 flow, got {flow.dtype} "
+                         f"{flow.shape}: {path}", key=KEY, value=str(path))
+    flow = flow.astype(np.float32)
+    if not np.isfinite(flow).all():
+        raise InputError(f"{KEY}: the flow has NaN or infinite values: {path}", key=KEY,
+                         value=str(path))
+    return flow
+
+
+def _sample(field: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """``field`` (H×W×C) read at ``positions`` (H×W×2 pixels), bilinear, edges held."""
+    import cv2
+    return cv2.remap(field, positions[..., 0], positions[..., 1], cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
+
+
+def chain(flows: list[np.ndarray], rests: list[np.ndarray] | None = None) -> np.ndarray:
+    """The flow over consecutive steps (each pixel followed from step to step); with
+    ``rests``, the sum of each step's ``rests`` where the pixel is at that step."""
+    height, width = flows[0].shape[:2]
+    grid = np.stack(np.meshgrid(np.arange(width, dtype=np.float32),
+                                np.arange(height, dtype=np.float32)), axis=-1)
+    position, total = grid.copy(), np.zeros_like(grid)
+    for j, flow in enumerate(flows):
+        if rests is not None:
+            total += _sample(rests[j], position)
+        position += _sample(flow, position)
+    return position - grid if rests is None else total
+
+
+# own(j): the flow of the run's camera warp from frame j into j+1; None: not known.
+OwnFlow = Callable[[int], np.ndarray | None]
+
+
+class SceneFlow:
+    """The run's scene flow: per-step flows read once, and the flows the loop asks for.
+
+    ``own`` is the camera warp's flow; ``follow[f]`` the hybrid flow factor into
+    frame f when hybrid motion follows the scene (None when it does not)."""
+
+    def __init__(self, folder: str, size: tuple[int, int], own: OwnFlow | None = None,
+                 follow: list[float] | None = None) -> None:
+        self.folder, self.size, self.own, self.follow = folder, size, own, follow
+        self._recent: dict[int, np.ndarray] = {}
+
+    def step(self, frame: int) -> np.ndarray:
+        """The flow frame → frame+1; the last few are kept (cadence reads each c times)."""
+        if frame not in self._recent:
+            if len(self._recent) >= 16:
+                del self._recent[min(self._recent)]
+            self._recent[frame] = read_scene_flow(self.folder, frame, self.size)
+        return self._recent[frame]
+
+    def _rest(self, frame: int) -> np.ndarray:
+        """The scene's flow frame → frame+1 less the camera warp's own (where known)."""
+        own = self.own(frame) if self.own is not None else None
+        return self.step(frame) if own is None else self.step(frame) - own
+
+    def into(self, frame: int) -> np.ndarray:
+        """Hybrid motion's flow into ``frame``: what the scene moves from frame−1 beyond
+        the camera warp, so that warp and hybrid motion together move it as the scene."""
+        return self._rest(frame - 1)
+
+    def cadence(self, older: int, newer: int) -> np.ndarray:
+        """What separates keyframes ``older`` and ``newer`` once both are carried to the
+        same frame: the scene's motion between them less what the carrying did (the
+        warp's own flow, and the share of the rest that hybrid motion followed)."""
+        frames = range(older, newer)
+        rests = [self._rest(j) for j in frames]
+        if self.follow is not None:
+            rests = [rest * np.float32(1.0 - self.follow[j + 1]) if j + 1 < len(self.follow)
+                     else rest for j, rest in zip(frames, rests)]
+        return chain([self.step(j) for j in frames], rests)
+
+    def tween(self, older: np.ndarray, newer: np.ndarray, weight: float,
+              keyframes: tuple[int, int], factor: float) -> tuple[np.ndarray, np.ndarray]:
+        """Both keyframes moved to the in-between position ``weight`` along the flow between
+        them (× ``factor``), as ``flow.flow_tween`` does with an estimated flow."""
+        return meet(older, newer, self.cadence(*keyframes), weight, factor)
+
+
+def meet(older: np.ndarray, newer: np.ndarray, flow: np.ndarray, weight: float,
+         factor: float) -> tuple[np.ndarray, np.ndarray]:
+    """``older`` and ``newer`` moved to ``weight`` of the way along ``flow`` (measured on
+    ``older``'s pixels).  Each in-between pixel x is traced back to the point p of
+    ``older`` that arrives there (p = x − weight·flow(p), solved by a few fixed-point
+    steps): an exact flow is followed exactly, where reading the flow at x itself (fine
+    for a smooth estimate) would tear it at a moving object's edge."""
+    import cv2
+    height, width = flow.shape[:2]
+    grid = np.stack(np.meshgrid(np.arange(width, dtype=np.float32),
+                                np.arange(height, dtype=np.float32)), axis=-1)
+    ahead, behind = np.float32(weight * factor), np.float32((1.0 - weight) * factor)
+    source = grid - ahead * flow
+    for _ in range(4):
+        source = grid - ahead * _sample(flow, source)
+    travel = _sample(flow, source)
+    target = grid + behind * travel
+
+    def read(image: np.ndarray, at: np.ndarray) -> np.ndarray:
+        return cv2.remap(image, at[..., 0], at[..., 1], cv2.INTER_CUBIC,
+                         borderMode=cv2.BORDER_REFLECT_101)
+    return read(older, source), read(newer, target)
+
+
+def warp_flow(motion: Any, depth: Callable[[int], np.ndarray] | None) -> Callable[[int], Any]:
+    """``own(j)``: the flow of the run's camera warp from frame j into j+1 (2D: its
+    transform; 3D: the pinhole step with frame j's scene depth, ``depth``)."""
+    def own(j: int) -> np.ndarray | None:
+        if motion.mode == "2D":
+            return _matrix_flow(motion.matrix(j + 1), motion.size)
+        if motion.mode == "3D" and depth is not None:
+            return step_flow(depth(j), motion.camera_step(j + 1))
+        return None
+    return own
+
+
+def _matrix_flow(matrix: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Where a 3×3 source→destination transform moves each pixel, minus where it was."""
+    width, height = size
+    x, y = np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64))
+    moved = np.stack([x, y, np.ones_like(x)], axis=-1) @ np.asarray(matrix).T
+    with np.errstate(divide="ignore", invalid="ignore"):
+        flow = np.stack([moved[..., 0] / moved[..., 2] - x, moved[..., 1] / moved[..., 2] - y],
+                        axis=-1)
+    return np.nan_to_num(flow, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+
+
+def scene_flow_set_up(settings: Mapping[str, Any], motion: Any,
+                      depth: Callable[[int], np.ndarray] | None) -> SceneFlow | None:
+    """The run's scene flow (None with ``flow_source`` 'estimate'); its folder, that every
+    step's file is there, and the first file are checked before any frame is written."""
+    if settings["flow_source"] != "scene":
+        return None
+    folder = settings[KEY]
+    if not folder:
+        raise SettingsError(f"{KEY}: flow_source is 'scene' but no folder of flow files is "
+                            "set", key=KEY, value=folder)
+    if not local_path(folder, KEY).is_dir():
+        raise InputError(f"{KEY}: folder not found: {folder}", key=KEY, value=folder)
+    if settings["animation_mode"] == "3D" and depth is None \
+            and settings["optical_flow_cadence"] != "None":
+        raise SettingsError("flow_source: 'scene' cadence in 3D needs depth_source 'scene' "
+                            "(the camera's own motion is taken out with the scene's depth)",
+                            key="flow_source", value="scene")
+    hybrid = settings["hybrid_motion"] == "Optical Flow" \
+        and not settings["hybrid_motion_use_prev_img"]
+    follow = settings.schedule("hybrid_flow_factor_schedule").values(settings["max_frames"]) \
+        if hybrid else None
+    flows = SceneFlow(folder, (settings["W"], settings["H"]), warp_flow(motion, depth), follow)
+    for frame in range(settings["max_frames"] - 1):
+        if not scene_flow_file(folder, frame).is_file():
+            flows.step(frame)  # the error that names the missing file
+    if settings["max_frames"] > 1:
+        flows.step(0)
+    return flows
