@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from typing import Any, TextIO
 
@@ -20,6 +21,7 @@ class Progress:
         self._started = time.monotonic()
         self._total = 0
         self._done = 0
+        self._lock = threading.Lock()
 
     @property
     def frames(self) -> int:
@@ -28,18 +30,21 @@ class Progress:
 
     def emit(self, event: str, **fields: Any) -> None:
         if self.jsonl:
-            self.out.write(json.dumps({"event": event, **self.tag, **fields}) + "\n")
-            self.out.flush()
+            line = json.dumps({"event": event, **self.tag, **fields}) + "\n"
+            with self._lock:  # frames are reported from the writer's thread
+                self.out.write(line)
+                self.out.flush()
 
     def info(self, message: str) -> None:
-        print(message, file=self.log, flush=True)
+        with self._lock:
+            print(message, file=self.log, flush=True)
 
     def warning(self, message: str, key: str | None = None) -> None:
-        print(f"warning: {message}", file=self.log, flush=True)
+        self.info(f"warning: {message}")
         self.emit("warning", message=message, **({"key": key} if key else {}))
 
     def error(self, message: str, key: str | None = None, code: int = 1) -> None:
-        print(f"error: {message}", file=self.log, flush=True)
+        self.info(f"error: {message}")
         self.emit("error", message=message, key=key, code=code)
 
     def start(self, timestring: str, outdir: str, total: int, **extra: Any) -> None:

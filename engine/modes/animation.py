@@ -22,7 +22,9 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +48,9 @@ from ..seeds import seed_sequence
 from ..settings import Settings
 from ..sharpen import AntiBlur
 from ..testcard import make_test_card
+from ..writer import Writer
 from .common import (CancelToken, Job, Mode, check_init_image, colour_reference, init_image,
-                     warn_inpaint_ignored)
+                     warn_inpaint_ignored, write_frame)
 
 # generate(init, frame, uncovered=None): the picture of ``frame``; ``uncovered`` (H×W
 # float, 1 = newly visible) restricts a keyframe's diffusion to that area.
@@ -363,7 +366,8 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
                      hybrid: HybridMotion | None = None,
                      composite: HybridComposite | None = None,
                      clip_colours: ClipColours | None = None,
-                     scene_flow: SceneFlow | None = None) -> int:
+                     scene_flow: SceneFlow | None = None,
+                     writer: Writer | None = None) -> int:
     """Render frames 0…max_frames−1 into ``folder``; returns the number written.
 
     ``on_depth(frame, z)`` receives, once, the depth estimated from the picture
@@ -377,16 +381,19 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
     ``hybrid`` moves every carried picture by the guide video's motion after the warp;
     ``composite`` mixes the guide video into each keyframe; ``clip_colours`` gives the
     colour reference of color_coherence Video Input from the guide clip; ``scene_flow``
-    (flow_source 'scene') gives optical-flow cadence its flow.
+    (flow_source 'scene') gives optical-flow cadence its flow.  Files are written by
+    ``writer`` (default: a background one, closed on return).
     """
-    loop = _Loop(settings, folder, timestring, progress, cancel,
-                 generate, depth or (lambda frame, image: None),
-                 on_depth, scene_depth, keep_existing=resume is not None,
-                 broken=resume.broken if resume is not None else frozenset(),
-                 colors=colors or Coherence(settings), sharpen=generate is not None)
-    loop.used, loop.hybrid, loop.composite = used, hybrid, composite
-    loop.clip_colours, loop.scene_flow = clip_colours, scene_flow
-    return loop.run(resume or ResumeState(0, None, None))
+    with nullcontext(writer) if writer is not None else Writer() as files:
+        loop = _Loop(settings, folder, timestring, progress, cancel,
+                     generate, depth or (lambda frame, image: None),
+                     on_depth, scene_depth, keep_existing=resume is not None,
+                     broken=resume.broken if resume is not None else frozenset(),
+                     colors=colors or Coherence(settings), sharpen=generate is not None,
+                     writer=files)
+        loop.used, loop.hybrid, loop.composite = used, hybrid, composite
+        loop.clip_colours, loop.scene_flow = clip_colours, scene_flow
+        return loop.run(resume or ResumeState(0, None, None))
 
 
 class _Loop:
@@ -396,8 +403,10 @@ class _Loop:
                  progress: Progress, cancel: CancelToken, generate: Generate | None,
                  depth: DepthFn, on_depth: DepthSaver | None,
                  scene_depth: SceneDepthFn | None, keep_existing: bool,
-                 broken: frozenset[int], colors: Coherence, sharpen: bool) -> None:
+                 broken: frozenset[int], colors: Coherence, sharpen: bool,
+                 writer: Writer) -> None:
         self.settings, self.folder, self.timestring = settings, folder, timestring
+        self.writer = writer
         self.progress, self.cancel = progress, cancel
         self.generate = guided(generate or preview_generate(settings), settings)
         self.depth, self.on_depth, self.keep_existing = depth, on_depth, keep_existing
@@ -412,7 +421,7 @@ class _Loop:
         # keyframe without diffusion it would only grow harsher.
         self.antiblur = AntiBlur(settings, self.frames) if sharpen else None
         self.hidden = _Disocclusions(self.motion, scene_depth, depth, folder, timestring,
-                                     self.cadence) if scene_depth is not None else None
+                                     self.cadence, writer) if scene_depth is not None else None
         self.inpaint = self.hidden is not None and settings["inpaint_disocclusions"]
         # The motion preview invents what the camera uncovers (stretched edge pixels):
         # tinted, that area reads as "a model paints here", not as a broken warp.
@@ -546,7 +555,7 @@ class _Loop:
     def _depth_into(self, frame: int, image: np.ndarray) -> np.ndarray | None:
         z = self.depth(frame, image)
         if z is not None and self.on_depth is not None:
-            self.on_depth(frame - 1, z)
+            self.writer.submit(partial(self.on_depth, frame - 1, z))
         return z
 
     def _emit(self, index: int, image: np.ndarray, started: float, keyframe: int) -> None:
@@ -554,10 +563,10 @@ class _Loop:
         broken = index in self.broken
         if self.keep_existing and not broken and path.exists():
             return
-        write_png(path, image, replace=broken)
         self.written += 1
         used = self.used(keyframe) if self.used is not None else None
-        self.progress.frame(index, str(path), time.monotonic() - started, used)
+        self.writer.submit(partial(write_frame, self.progress, index, path, image.copy(),
+                                   time.monotonic() - started, used, replace=broken))
 
 
 def _tween(older: np.ndarray | None, newer: np.ndarray, weight: float) -> np.ndarray:
@@ -589,8 +598,10 @@ class _Disocclusions:
     """Per-frame disocclusion masks from true depth, saved once, kept for one block."""
 
     def __init__(self, motion: Motion, scene_depth: SceneDepthFn,
-                 depth: DepthFn, folder: Path, timestring: str, cadence: int) -> None:
+                 depth: DepthFn, folder: Path, timestring: str, cadence: int,
+                 writer: Writer | None = None) -> None:
         self.motion, self.scene_depth, self.depth = motion, scene_depth, depth
+        self.writer = writer or Writer(background=False)
         self.folder, self.timestring, self.cadence = folder, timestring, cadence
         self._masks: dict[int, np.ndarray] = {}
         self._seen: tuple[int, np.ndarray] | None = None  # (frame, 0…255 map) of ``unseen``
@@ -605,7 +616,7 @@ class _Disocclusions:
             path = disocclusion_path(self.folder, self.timestring, frame)
             path.parent.mkdir(exist_ok=True)
             if not path.exists():
-                write_png(path, mask.astype(np.uint8) * 255)
+                self.writer.submit(partial(write_png, path, mask.astype(np.uint8) * 255))
             self._masks[frame] = mask
         return self._masks[frame]
 

@@ -7,6 +7,7 @@ import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from ..errors import Cancelled, InputError
 from ..output import frame_path, read_image, write_png
 from ..paths import local_path
 from ..progress import Progress
+from ..writer import Writer
 
 
 class CancelToken:
@@ -125,16 +127,26 @@ def init_image(settings: Mapping[str, Any]) -> np.ndarray | None:
 
 def render_sequence(count: int, make: Callable[[int], np.ndarray], job: Job,
                     used: Callable[[int], dict[str, Any] | None] | None = None) -> int:
-    """Frames 0…count−1 made independently of each other (Video Input, Interpolation);
-    ``used(index)``: the diffusion values a frame was made with, for its event."""
-    for index in range(count):
-        job.cancel.check()
-        started = time.monotonic()
-        path = frame_path(job.folder, job.timestring, index)
-        write_png(path, make(index))
-        job.progress.frame(index, str(path), time.monotonic() - started,
-                           used(index) if used is not None else None)
+    """Frames 0…count−1 made independently of each other (Video Input, Interpolation),
+    each written in the background while the next is made; ``used(index)``: the
+    diffusion values a frame was made with, for its event."""
+    with Writer() as writer:
+        for index in range(count):
+            job.cancel.check()
+            started = time.monotonic()
+            path = frame_path(job.folder, job.timestring, index)
+            image = make(index)
+            writer.submit(partial(write_frame, job.progress, index, path, image,
+                                  time.monotonic() - started,
+                                  used(index) if used is not None else None))
     return count
+
+
+def write_frame(progress: Progress, index: int, path: Path, image: np.ndarray,
+                seconds: float, used: dict[str, Any] | None, replace: bool = False) -> None:
+    """Write frame ``index`` and report it: its event follows the whole file."""
+    write_png(path, image, replace=replace)
+    progress.frame(index, str(path), seconds, used)
 
 
 def colour_reference(settings: Mapping[str, Any], progress: Progress,

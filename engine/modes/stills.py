@@ -5,18 +5,20 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
-from ..output import image_files, read_image, write_png
+from ..output import image_files, read_image
 from ..progress import Progress
 from ..schedules import split_negative
 from ..seeds import seed_sequence
 from ..settings import Settings
-from .common import CancelToken, Mode, check_init_image, init_image
+from ..writer import Writer
+from .common import CancelToken, Mode, check_init_image, init_image, write_frame
 
 
 class Stills(Mode):
@@ -88,16 +90,16 @@ def render_stills(settings: Mapping[str, Any], folder: Path, timestring: str,
     seeds = seed_sequence(settings["seed"], settings["seed_behavior"], len(jobs),
                           iter_n=settings["seed_iter_N"])
     written = 0
-    for index, ((prompt, init), seed) in enumerate(zip(jobs, seeds)):
-        cancel.check()
-        started = time.monotonic()
-        positive, negative = split_negative(prompt)
-        image = diffusion(init, strength=settings["strength"], seed=seed, noise=0.0,
-                          prompt=positive, negative=negative, mask=mask, frame=index,
-                          values_of=0)
-        path = folder / still_name(settings, timestring, index, positive, seed)
-        write_png(path, image)
-        written += 1
-        progress.frame(index, str(path), time.monotonic() - started,
-                       diffusion.used_for(index))
+    with Writer() as writer:
+        for index, ((prompt, init), seed) in enumerate(zip(jobs, seeds)):
+            cancel.check()
+            started = time.monotonic()
+            positive, negative = split_negative(prompt)
+            image = diffusion(init, strength=settings["strength"], seed=seed, noise=0.0,
+                              prompt=positive, negative=negative, mask=mask, frame=index,
+                              values_of=0)
+            path = folder / still_name(settings, timestring, index, positive, seed)
+            writer.submit(partial(write_frame, progress, index, path, image,
+                                  time.monotonic() - started, diffusion.used_for(index)))
+            written += 1
     return written
