@@ -1,0 +1,123 @@
+"""Alternated timing of two or more sides of a comparison in one process.
+
+Timing one side after the other lets whatever changes meanwhile (another
+process's load, the CPU's clock, a cold cache) fall on one side only, so a
+ratio can swing between runs.  Here the sides take turns rep by rep, forwards
+then backwards (A B, B A, A B, …), after each has been warmed up, and a ratio
+is the median of the per-rep ratios: each rep's samples were taken moments
+apart, under the same conditions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+Side = TypeVar("Side", bound=Hashable)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Median and spread of a list of samples (seconds or ratios)."""
+
+    median: float
+    q1: float
+    q3: float
+    low: float
+    high: float
+    count: int
+
+
+def summary(samples: Sequence[float]) -> Summary:
+    """Median, quartiles and extremes of ``samples`` (at least one)."""
+    if len(samples) < 2:
+        q1 = q3 = samples[0]
+    else:
+        q1, _, q3 = statistics.quantiles(samples, n=4, method="inclusive")
+    return Summary(statistics.median(samples), q1, q3, min(samples), max(samples),
+                   len(samples))
+
+
+def alternate(sides: Mapping[Side, Callable[[], object]], reps: int, warmup: int = 1,
+              clock: Callable[[], float] = time.perf_counter) -> dict[Side, list[float]]:
+    """Seconds per call of each side, ``reps`` calls each, the sides taking turns.
+
+    Each side first runs ``warmup`` untimed calls (lazy imports, caches, thread
+    pools); then rep r runs the sides in order when r is even, reversed when
+    odd, so no side is always first or always right after the same neighbour.
+    """
+    for run in sides.values():
+        for _ in range(warmup):
+            run()
+    order = list(sides)
+    samples: dict[Side, list[float]] = {name: [] for name in order}
+    for rep in range(reps):
+        for name in order if rep % 2 == 0 else reversed(order):
+            started = clock()
+            sides[name]()
+            samples[name].append(clock() - started)
+    return samples
+
+
+def paired_ratio(numerator: Sequence[float], denominator: Sequence[float]) -> Summary:
+    """Summary of the per-rep ratios numerator[i] / denominator[i]."""
+    return summary([n / d for n, d in zip(numerator, denominator, strict=True)])
+
+
+def spread(stats: Summary, scale: float = 1000.0, digits: int = 2) -> str:
+    """``median (q1–q3)`` of ``stats`` times ``scale`` (1000: seconds shown as ms)."""
+    return (f"{stats.median * scale:.{digits}f} "
+            f"({stats.q1 * scale:.{digits}f}–{stats.q3 * scale:.{digits}f})")
+
+
+def in_fresh_processes(script: str | Path, args: Sequence[str], count: int) -> list[Any]:
+    """Run ``python script *args`` ``count`` times, one after another; their JSON results.
+
+    Where the allocator and the address-space layout put a process's buffers is
+    settled when it starts and shifts all its timings together (page faults
+    per call, cache conflicts), so one process's medians can sit apart from the
+    next one's; pooling several processes' samples averages that out.  Each
+    run prints one JSON value on its last line of output.
+    """
+    results = []
+    for _ in range(count):
+        done = subprocess.run([sys.executable, str(script), *args], capture_output=True,
+                              text=True, check=True)
+        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return results
+
+
+def pin_threads(count: int) -> None:
+    """Use ``count`` threads in torch and OpenCV, so runs on any machine compare."""
+    import cv2
+    import torch
+
+    torch.set_num_threads(count)
+    cv2.setNumThreads(count)
+
+
+def threads_line() -> str:
+    """The machine's CPUs and the thread counts of the libraries this process loaded."""
+    parts = [f"{os.cpu_count()} CPUs"]
+    if "torch" in sys.modules:
+        parts.append(f"torch threads {sys.modules['torch'].get_num_threads()}")
+    if "cv2" in sys.modules:
+        parts.append(f"OpenCV threads {sys.modules['cv2'].getNumThreads()}")
+    return ", ".join(parts)
+
+
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """A Markdown table under a line naming what was measured and the thread counts."""
+    print(f"\n{title}; {threads_line()}\n")
+    print("| " + " | ".join(columns) + " |")
+    print("|" + "|".join("---" for _ in columns) + "|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
