@@ -46,25 +46,39 @@ def summary(samples: Sequence[float]) -> Summary:
                    len(samples))
 
 
-def alternate(sides: Mapping[Side, Callable[[], object]], reps: int, warmup: int = 1,
-              clock: Callable[[], float] = time.perf_counter) -> dict[Side, list[float]]:
-    """Seconds per call of each side, ``reps`` calls each, the sides taking turns.
+def take_turns(sides: Mapping[Side, Callable[[], float]], reps: int,
+               warmup: int = 1) -> dict[Side, list[float]]:
+    """What each side's calls return, ``reps`` calls each, the sides taking turns.
 
-    Each side first runs ``warmup`` untimed calls (lazy imports, caches, thread
-    pools); then rep r runs the sides in order when r is even, reversed when
-    odd, so no side is always first or always right after the same neighbour.
+    Each side first runs ``warmup`` calls whose values are dropped (lazy
+    imports, caches, thread pools); then rep r runs the sides in order when r
+    is even, reversed when odd, so no side is always first or always right
+    after the same neighbour.  For sides that time themselves (say, up to an
+    event in the middle of the call); ``alternate`` times whole calls.
     """
     for run in sides.values():
         for _ in range(warmup):
             run()
     order = list(sides)
-    samples: dict[Side, list[float]] = {name: [] for name in order}
+    values: dict[Side, list[float]] = {name: [] for name in order}
     for rep in range(reps):
         for name in order if rep % 2 == 0 else reversed(order):
+            values[name].append(sides[name]())
+    return values
+
+
+def alternate(sides: Mapping[Side, Callable[[], object]], reps: int, warmup: int = 1,
+              clock: Callable[[], float] = time.perf_counter) -> dict[Side, list[float]]:
+    """Seconds per call of each side (by ``clock``), the sides taking turns as in
+    ``take_turns``."""
+    def timed(run: Callable[[], object]) -> Callable[[], float]:
+        def call() -> float:
             started = clock()
-            sides[name]()
-            samples[name].append(clock() - started)
-    return samples
+            run()
+            return clock() - started
+        return call
+
+    return take_turns({name: timed(run) for name, run in sides.items()}, reps, warmup)
 
 
 def paired_ratio(numerator: Sequence[float], denominator: Sequence[float]) -> Summary:
@@ -114,9 +128,14 @@ def threads_line() -> str:
     return ", ".join(parts)
 
 
-def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
-    """A Markdown table under a line naming what was measured and the thread counts."""
-    print(f"\n{title}; {threads_line()}\n")
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]],
+                threads: str | None = None) -> None:
+    """A Markdown table under a line naming what was measured and the thread counts.
+
+    ``threads`` replaces this process's thread counts where the timed work runs
+    in other processes.
+    """
+    print(f"\n{title}; {threads or threads_line()}\n")
     print("| " + " | ".join(columns) + " |")
     print("|" + "|".join("---" for _ in columns) + "|")
     for row in rows:
