@@ -226,7 +226,9 @@ def warp_cases(image: np.ndarray, depth: np.ndarray) -> list[Case]:
             if model == "deforum":
                 mine, check = ours(), theirs()
                 note = (f"Deforum's cameras + grid_sample; max diff {max_diff(mine, check)}, "
-                        f"{over_one(mine, check)} values over 1 (it truncates, we round)")
+                        f"{over_one(mine, check)} values over 1 (it truncates, we round"
+                        + ("; nearest: the other neighbour where a sample lands on a pixel "
+                           "boundary)" if sampling == "nearest" else ")"))
             else:
                 check = reference_pinhole(image, depth, sampling)
                 note = ("Deforum's 3D warp (it has no pinhole model); vs plain pinhole "

@@ -1,11 +1,12 @@
-"""Alternated timing of two or more sides of a comparison in one process.
+"""Alternated timing of two or more sides of a comparison.
 
 Timing one side after the other lets whatever changes meanwhile (another
 process's load, the CPU's clock, a cold cache) fall on one side only, so a
 ratio can swing between runs.  Here the sides take turns rep by rep, forwards
 then backwards (A B, B A, A B, …), after each has been warmed up, and a ratio
 is the median of the per-rep ratios: each rep's samples were taken moments
-apart, under the same conditions.
+apart, under the same conditions.  What a fresh process settles at start-up
+can be averaged out by pooling several (``in_fresh_processes``).
 """
 
 from __future__ import annotations
@@ -26,24 +27,19 @@ Side = TypeVar("Side", bound=Hashable)
 
 @dataclass(frozen=True)
 class Summary:
-    """Median and spread of a list of samples (seconds or ratios)."""
+    """Median and quartiles of a list of samples (seconds or ratios)."""
 
     median: float
     q1: float
     q3: float
-    low: float
-    high: float
-    count: int
 
 
 def summary(samples: Sequence[float]) -> Summary:
-    """Median, quartiles and extremes of ``samples`` (at least one)."""
+    """Median and quartiles of ``samples`` (at least one)."""
     if len(samples) < 2:
-        q1 = q3 = samples[0]
-    else:
-        q1, _, q3 = statistics.quantiles(samples, n=4, method="inclusive")
-    return Summary(statistics.median(samples), q1, q3, min(samples), max(samples),
-                   len(samples))
+        return Summary(samples[0], samples[0], samples[0])
+    q1, median, q3 = statistics.quantiles(samples, n=4, method="inclusive")
+    return Summary(median, q1, q3)
 
 
 def take_turns(sides: Mapping[Side, Callable[[], float]], reps: int,
@@ -104,7 +100,10 @@ def in_fresh_processes(script: str | Path, args: Sequence[str], count: int) -> l
     results = []
     for _ in range(count):
         done = subprocess.run([sys.executable, str(script), *args], capture_output=True,
-                              text=True, check=True)
+                              text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"{script} {' '.join(args)} failed (exit {done.returncode}):\n"
+                             f"{done.stderr[-4000:]}")
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
     return results
 
