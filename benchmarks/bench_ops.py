@@ -1,43 +1,96 @@
-"""Per-frame cost of the engine's image operations next to straightforward baselines.
+"""Per-frame cost of the engine's image operations next to Deforum's own way of computing them.
 
-Run ``python benchmarks/bench_ops.py``.  Prints median milliseconds per
-512×512 frame (and per 10 000-frame camera bake), each beside a plain
-implementation of the same result measured in the same run; ratio =
-baseline / ours, so above 1 means the engine is faster.
+    python benchmarks/bench_ops.py [--threads 1] [--reps 25] [--processes 4] [--clock cpu|wall]
+
+Needs scikit-image for the colour baseline, a benchmark-only dependency:
+``.venv/bin/pip install -r benchmarks/requirements.txt``.
+
+Every row's engine call ("ours") and baseline take turns rep by rep, all rows
+in one alternated sequence (after a warm-up of each), in several fresh
+processes one after another whose samples are pooled; torch and OpenCV are
+pinned to ``--threads`` threads (default 1) on both sides so runs on any
+machine compare.  The clock is the process's CPU time by default (all its
+threads summed): with one thread that is the elapsed time of an otherwise idle
+machine, and time other processes hold the core does not count; ``--clock
+wall`` reads elapsed time.  It prints the median ms per 512×512 frame (per
+10 000-frame camera bake) with the interquartile range, and the median of the
+per-rep ratios baseline / ours: above 1 means the engine is faster.
+
+The baselines are Deforum's (sd-webui-deforum's) computations re-implemented
+in ``webui_ops.py``; the pinhole warp, which Deforum lacks, is timed against
+Deforum's 3D warp and checked against a plain pinhole reprojection; the
+bake's baseline is a plain per-frame loop (Deforum has no camera bake).  Each
+row says how far the two results agree.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
-import os
-import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+import webui_ops  # noqa: E402
+from timing import (alternate, in_fresh_processes, paired_ratio, pin_threads,  # noqa: E402
+                    print_table, spread, summary)
+
 from engine.color import match_colors  # noqa: E402
-from engine.warp import matrix_2d, warp_2d, warp_3d  # noqa: E402
+from engine.warp import warp_2d, warp_3d  # noqa: E402
 
 SIZE = 512
+MOTION_2D = dict(angle=2.0, zoom=1.04, translation_x=3.0, translation_y=-2.0)
 MOTION_3D = dict(translation=(6.0, -3.0, 10.0), rotation=(1.5, -2.0, 3.0), fov=40.0)
+BAKE_FRAMES = 10_000
+CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
 
 
-def median_ms(run: Callable[[], object], repeats: int) -> float:
-    run()  # warm-up: lazy imports, caches, thread pools
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return 1000.0 * statistics.median(times)
+@dataclass(frozen=True)
+class Case:
+    """One operation: the engine's call, the baseline's call, how far their results agree."""
+
+    name: str
+    ours: Callable[[], object]
+    baseline: Callable[[], object]
+    note: str
+
+
+Samples = dict[str, dict[str, list[float]]]  # case → side ("ours", "baseline") → seconds
+
+
+def measure(cases: list[Case], reps: int, clock: Callable[[], float]) -> Samples:
+    """Time every case's two sides in one alternated sequence.
+
+    One sequence (A₁ B₁ A₂ B₂ …, then back) rather than case after case: each
+    case's samples then spread over the whole run, so a neighbour's load that
+    comes and goes weighs on every row alike, and each pair stays adjacent.
+    """
+    sides = {(case.name, side): run for case in cases
+             for side, run in (("ours", case.ours), ("baseline", case.baseline))}
+    samples = alternate(sides, reps, warmup=2, clock=clock)
+    return {case.name: {side: samples[case.name, side] for side in ("ours", "baseline")}
+            for case in cases}
+
+
+def table_rows(notes: dict[str, str], samples: Samples) -> list[list[str]]:
+    """One table row per case: both sides' ms, the per-rep ratio, the agreement."""
+    rows = []
+    for name, note in notes.items():
+        ours, baseline = samples[name]["ours"], samples[name]["baseline"]
+        rows.append([name, spread(summary(ours)), spread(summary(baseline)),
+                     spread(paired_ratio(baseline, ours), 1.0), note])
+    return rows
 
 
 def test_frame() -> np.ndarray:
@@ -52,69 +105,56 @@ def depth_map() -> np.ndarray:
     return (1.0 + 2.0 * (0.5 + 0.5 * np.sin(6 * x) * np.cos(4 * y))).astype(np.float32)
 
 
-# ------------------------------------------------------------------ baselines
-
-def rotation_xyz(rx: float, ry: float, rz: float) -> np.ndarray:
-    a, b, c = map(math.radians, (rx, ry, rz))
-    rot_x = np.array([[1, 0, 0], [0, math.cos(a), -math.sin(a)], [0, math.sin(a), math.cos(a)]])
-    rot_y = np.array([[math.cos(b), 0, math.sin(b)], [0, 1, 0], [-math.sin(b), 0, math.cos(b)]])
-    rot_z = np.array([[math.cos(c), -math.sin(c), 0], [math.sin(c), math.cos(c), 0], [0, 0, 1]])
-    return rot_x @ rot_y @ rot_z
+def max_diff(a: np.ndarray, b: np.ndarray) -> int:
+    return int(np.abs(a.astype(int) - b.astype(int)).max())
 
 
-def baseline_warp_3d(image, depth, translation, rotation, fov, sampling, model):
-    """Deforum's formula (or the pinhole one) the way the reference code writes it."""
+def within_one(a: np.ndarray, b: np.ndarray) -> float:
+    """Percentage of values that differ by at most one level."""
+    return 100.0 * float(np.mean(np.abs(a.astype(int) - b.astype(int)) <= 1))
+
+
+def over_one(a: np.ndarray, b: np.ndarray) -> int:
+    """How many values differ by more than one level."""
+    return int(np.count_nonzero(np.abs(a.astype(int) - b.astype(int)) > 1))
+
+
+def rounded_match(image: np.ndarray, reference: np.ndarray, mode: str) -> np.ndarray:
+    """Deforum's colour match with scikit-image's values rounded instead of truncated."""
+    from skimage.exposure import match_histograms
+
+    codes = {"LAB": (cv2.COLOR_RGB2LAB, cv2.COLOR_LAB2RGB),
+             "HSV": (cv2.COLOR_RGB2HSV, cv2.COLOR_HSV2RGB)}.get(mode)
+    src = image if codes is None else cv2.cvtColor(image, codes[0])
+    ref = reference if codes is None else cv2.cvtColor(reference, codes[0])
+    out = np.stack([np.rint(match_histograms(src[..., c], ref[..., c])) for c in range(3)],
+                   axis=-1).astype(np.uint8)
+    return out if codes is None else cv2.cvtColor(out, codes[1])
+
+
+# ------------------------------------------------------------- pinhole reference
+
+def reference_pinhole(image: np.ndarray, depth: np.ndarray, sampling: str) -> np.ndarray:
+    """Plain pinhole reprojection (unproject, move into the old camera, project),
+    for checking the engine's pinhole warp: Deforum has no pinhole model."""
     h, w = image.shape[:2]
-    k11 = 1.0 / math.tan(math.radians(fov) / 2.0)
+    k11 = 1.0 / math.tan(math.radians(MOTION_3D["fov"]) / 2.0)
     k00 = k11 / (w / h)
-    tx, ty, tz = (v / 200.0 for v in translation)
-    rot = torch.tensor(rotation_xyz(*rotation), dtype=torch.float32)
+    tx, ty, tz = (v / 200.0 for v in MOTION_3D["translation"])
+    rot = webui_ops._euler_xyz([math.radians(v) for v in MOTION_3D["rotation"]])
     z = torch.from_numpy(depth).reshape(-1)
-    base = F.affine_grid(torch.eye(2, 3)[None], [1, 1, h, w], align_corners=False)
-    if model == "deforum":
-        y, x = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
-        points = torch.stack([x.reshape(-1), y.reshape(-1), z], dim=1)
-        moved = points @ rot + torch.tensor([-tx, ty, -tz])
-        old = torch.stack([k00 * points[:, 0] / z, k11 * points[:, 1] / z], dim=1)
-        new = torch.stack([k00 * moved[:, 0] / moved[:, 2], k11 * moved[:, 1] / moved[:, 2]], 1)
-        grid = base - (new - old).reshape(1, h, w, 2)
-    else:
-        centres = base.reshape(-1, 2)
-        points = torch.stack([centres[:, 0] * z / k00, centres[:, 1] * z / k11, z], dim=1)
-        old = (points + torch.tensor([tx, -ty, tz])) @ rot.T
-        grid = torch.stack([k00 * old[:, 0] / old[:, 2], k11 * old[:, 1] / old[:, 2]], 1)
-        grid = grid.reshape(1, h, w, 2)
+    centres = F.affine_grid(torch.eye(2, 3)[None], [1, 1, h, w], align_corners=False)
+    centres = centres.reshape(-1, 2)
+    points = torch.stack([centres[:, 0] * z / k00, centres[:, 1] * z / k11, z], dim=1)
+    old = (points + torch.tensor([tx, -ty, tz])) @ rot.T
+    grid = torch.stack([k00 * old[:, 0] / old[:, 2], k11 * old[:, 1] / old[:, 2]], 1)
     source = torch.from_numpy(image).permute(2, 0, 1)[None].float()
-    out = F.grid_sample(source, grid, mode=sampling, padding_mode="border", align_corners=False)
+    out = F.grid_sample(source, grid.reshape(1, h, w, 2), mode=sampling, padding_mode="border",
+                        align_corners=False)
     return out[0].clamp(0, 255).round().byte().permute(1, 2, 0).numpy()
 
 
-def baseline_warp_2d(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """Per-pixel inverse map in NumPy, then cv2.remap."""
-    h, w = image.shape[:2]
-    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
-    src = np.linalg.inv(matrix) @ np.stack([x.ravel(), y.ravel(), np.ones(h * w)])
-    map_x = (src[0] / src[2]).reshape(h, w).astype(np.float32)
-    map_y = (src[1] / src[2]).reshape(h, w).astype(np.float32)
-    return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-
-
-def baseline_match_colors(image: np.ndarray, reference: np.ndarray, space: str) -> np.ndarray:
-    """skimage.exposure.match_histograms' unique-based algorithm, per channel."""
-    codes = {"LAB": (cv2.COLOR_RGB2LAB, cv2.COLOR_LAB2RGB),
-             "HSV": (cv2.COLOR_RGB2HSV, cv2.COLOR_HSV2RGB)}.get(space)
-    src = image if codes is None else cv2.cvtColor(image, codes[0])
-    ref = reference if codes is None else cv2.cvtColor(reference, codes[0])
-    out = np.empty_like(src)
-    for c in range(3):
-        values, inverse, counts = np.unique(src[..., c].ravel(), return_inverse=True,
-                                            return_counts=True)
-        ref_values, ref_counts = np.unique(ref[..., c].ravel(), return_counts=True)
-        mapped = np.interp(np.cumsum(counts) / src[..., c].size,
-                           np.cumsum(ref_counts) / ref[..., c].size, ref_values)
-        out[..., c] = np.rint(mapped[inverse]).reshape(src.shape[:2])
-    return out if codes is None else cv2.cvtColor(out, codes[1])
-
+# ----------------------------------------------------------------- camera bake
 
 def camera_path(frames: int) -> tuple[np.ndarray, np.ndarray]:
     """Blender camera-to-world matrices of a slow orbit with bobbing and roll."""
@@ -167,62 +207,104 @@ def same_schedules(ours: dict[str, str], theirs: dict[str, str]) -> bool:
         np.allclose(numbers(ours[k]), numbers(theirs[k]), atol=1e-7) for k in ours)
 
 
-# ---------------------------------------------------------------------- main
+# ------------------------------------------------------------------------ rows
 
-def main() -> None:
-    image, depth = test_frame(), depth_map()
-    reference = cv2.convertScaleAbs(test_frame()[::-1], alpha=1.2, beta=-15)
-    rows: list[tuple[str, float, float, str]] = []
-
-    m2 = dict(angle=2.0, zoom=1.04, translation_x=3.0, translation_y=-2.0)
-    matrix = matrix_2d(SIZE, SIZE, **m2)
-    agree = np.abs(warp_2d(image, **m2).astype(int) - baseline_warp_2d(image, matrix)).max()
-    rows.append(("warp_2d", median_ms(lambda: warp_2d(image, **m2), 30),
-                 median_ms(lambda: baseline_warp_2d(image, matrix), 10),
-                 f"numpy map + cv2.remap; max diff {agree}"))
-
+def warp_cases(image: np.ndarray, depth: np.ndarray) -> list[Case]:
+    diff = max_diff(warp_2d(image, **MOTION_2D), webui_ops.warp_2d(image, **MOTION_2D))
+    cases = [Case("warp_2d", lambda: warp_2d(image, **MOTION_2D),
+                  lambda: webui_ops.warp_2d(image, **MOTION_2D),
+                  f"Deforum's matrix + cv2.warpPerspective; max diff {diff}")]
     for model in ("deforum", "pinhole"):
         for sampling in ("bicubic", "bilinear", "nearest"):
-            def ours() -> np.ndarray:
+            def ours(model: str = model, sampling: str = sampling) -> np.ndarray:
                 return warp_3d(image, depth, sampling_mode=sampling, warp_model=model,
                                **MOTION_3D)
 
-            def base() -> np.ndarray:
-                return baseline_warp_3d(image, depth, MOTION_3D["translation"],
-                                        MOTION_3D["rotation"], MOTION_3D["fov"], sampling,
-                                        model)
+            def theirs(sampling: str = sampling) -> np.ndarray:
+                return webui_ops.warp_3d(image, depth, sampling_mode=sampling, **MOTION_3D)
 
-            within = np.mean(np.abs(ours().astype(int) - base()) <= 1)
-            rows.append((f"warp_3d {model} {sampling}", median_ms(ours, 15),
-                         median_ms(base, 10),
-                         f"torch grid_sample; {100 * within:.2f}% within 1"))
+            if model == "deforum":
+                mine, check = ours(), theirs()
+                note = (f"Deforum's cameras + grid_sample; max diff {max_diff(mine, check)}, "
+                        f"{over_one(mine, check)} values over 1 (it truncates, we round"
+                        + ("; nearest: the other neighbour where a sample lands on a pixel "
+                           "boundary)" if sampling == "nearest" else ")"))
+            else:
+                check = reference_pinhole(image, depth, sampling)
+                note = ("Deforum's 3D warp (it has no pinhole model); vs plain pinhole "
+                        f"reprojection {within_one(ours(), check):.2f}% within 1")
+            cases.append(Case(f"warp_3d {model} {sampling}", ours, theirs, note))
+    return cases
 
+
+def colour_cases(image: np.ndarray, reference: np.ndarray) -> list[Case]:
+    cases = []
     for mode in ("LAB", "HSV", "RGB"):
-        same = np.array_equal(match_colors(image, reference, mode),
-                              baseline_match_colors(image, reference, mode))
-        rows.append((f"match_colors {mode}",
-                     median_ms(lambda: match_colors(image, reference, mode), 20),
-                     median_ms(lambda: baseline_match_colors(image, reference, mode), 10),
-                     "np.unique matching; " + ("identical" if same else "DIFFERENT")))
+        ours = match_colors(image, reference, mode)
+        same = np.array_equal(ours, rounded_match(image, reference, mode))
+        diff = max_diff(ours, webui_ops.match_colors(image, reference, mode))
+        cases.append(Case(f"match_colors {mode}",
+                          lambda mode=mode: match_colors(image, reference, mode),
+                          lambda mode=mode: webui_ops.match_colors(image, reference, mode),
+                          "cv2 + skimage match_histograms; "
+                          + ("identical" if same else "DIFFERENT")
+                          + f" to its values rounded (it truncates: max diff {diff})"))
+    return cases
 
-    try:
-        from engine.camera import matrices_to_schedules
-    except ImportError as error:
-        print(f"(bake row skipped: engine.camera.matrices_to_schedules unavailable: {error})")
-    else:
-        matrices, fovs = camera_path(10_000)
-        same = same_schedules(matrices_to_schedules(matrices, fovs),
-                              baseline_bake(matrices, fovs))
-        rows.append(("bake 10 000 camera frames",
-                     median_ms(lambda: matrices_to_schedules(matrices, fovs), 5),
-                     median_ms(lambda: baseline_bake(matrices, fovs), 3),
-                     "per-frame loop; " + ("same values" if same else "DIFFERENT values")))
 
-    print(f"{SIZE}×{SIZE} frames, {os.cpu_count()} CPUs, torch threads "
-          f"{torch.get_num_threads()}, median ms")
-    print(f"{'operation':<28}{'ours':>9}{'baseline':>10}{'ratio':>8}  baseline / check")
-    for name, ours_ms, base_ms, note in rows:
-        print(f"{name:<28}{ours_ms:>9.2f}{base_ms:>10.2f}{base_ms / ours_ms:>8.2f}  {note}")
+def bake_case() -> Case:
+    from engine.camera import matrices_to_schedules
+
+    matrices, fovs = camera_path(BAKE_FRAMES)
+    same = same_schedules(matrices_to_schedules(matrices, fovs), baseline_bake(matrices, fovs))
+    return Case("bake 10 000 camera frames", lambda: matrices_to_schedules(matrices, fovs),
+                lambda: baseline_bake(matrices, fovs),
+                "per-frame loop (not Deforum's: it has no bake); "
+                + ("same values" if same else "DIFFERENT values"))
+
+
+# ------------------------------------------------------------------------ main
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch and OpenCV threads on both sides (default 1)")
+    parser.add_argument("--reps", type=int, default=25,
+                        help="alternated reps of every row in each process (default 25)")
+    parser.add_argument("--processes", type=int, default=4,
+                        help="fresh processes measured one after another (default 4)")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
+                        help="cpu: this process's CPU time (default; other processes "
+                             "taking the core do not count), wall: elapsed time")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def worker(args: argparse.Namespace) -> None:
+    """Measure every case in this process; print the agreement notes and samples as JSON."""
+    image, depth = test_frame(), depth_map()
+    reference = cv2.convertScaleAbs(test_frame()[::-1], alpha=1.2, beta=-15)
+    cases = [*warp_cases(image, depth), *colour_cases(image, reference), bake_case()]
+    samples = measure(cases, args.reps, CLOCKS[args.clock])
+    print(json.dumps({"notes": {case.name: case.note for case in cases}, "samples": samples}))
+
+
+def main() -> None:
+    args = parse_args()
+    pin_threads(args.threads)
+    if args.worker:
+        worker(args)
+        return
+    results = in_fresh_processes(__file__, ["--worker", "--threads", str(args.threads),
+                                            "--reps", str(args.reps), "--clock", args.clock],
+                                 args.processes)
+    pooled = {name: {side: [t for result in results for t in result["samples"][name][side]]
+                     for side in ("ours", "baseline")} for name in results[0]["notes"]}
+    print_table(f"{SIZE}×{SIZE} frames, {args.clock} ms per call: median (interquartile "
+                f"range) of {args.processes} processes × {args.reps} reps, all rows "
+                "alternated in one sequence; ratio: median of the per-rep baseline / ours",
+                ["operation", "ours ms", "baseline ms", "ratio", "baseline; agreement"],
+                table_rows(results[0]["notes"], pooled))
 
 
 if __name__ == "__main__":
