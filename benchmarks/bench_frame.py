@@ -1,10 +1,17 @@
-"""Per-stage time of one rendered 3D frame: where does a frame's time go?
+"""Per-stage time of rendered 3D frames: where does a frame's time go, and how much of
+it is the loop's own work on the main thread?
 
 Runs the real render loop (``engine.modes.animation.render_animation`` with the real
 diffusion step) and times each stage by wrapping the functions the loop calls:
 depth, warp, colour, noise + latent preparation, VAE encode, UNet, VAE decode
-and file I/O.  Prints ms per diffused frame and the share of everything except
-UNet + VAE (target on GPU: ≤ 5 %).
+and file I/O.  Two loops take turns rep by rep in one process (A B, B A, …): the
+previous sequential loop (every PNG encoded and written before the next frame
+starts: ``Writer(background=False)``) and today's overlapped loop (files written
+by the background writer).  A stage counts where it runs: the main thread's
+columns are the frame's critical path; the writer thread's file I/O is listed
+apart.  Prints ms per diffused frame (median over reps), frames per second and
+the main thread's time outside UNet + VAE + the depth network (CPU target: at
+most 10 ms at 512²; GPU target: at most 5 % of the frame).
 
     python benchmarks/bench_frame.py                  # tiny model, 512², CPU
     python benchmarks/bench_frame.py --real-size --device cuda   # SD 1.5-size UNet/VAE
@@ -17,6 +24,7 @@ import argparse
 import os
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -37,6 +45,8 @@ def _sync(device) -> None:
 
 
 def timed(name: str, fn, device="cpu"):
+    """``fn`` timed into ``TIMES[name]`` on the main thread, ``TIMES["writer: " + name]``
+    on any other (the background writer)."""
     def wrapper(*args, **kwargs):
         _sync(device)
         started = time.perf_counter()
@@ -44,7 +54,8 @@ def timed(name: str, fn, device="cpu"):
             return fn(*args, **kwargs)
         finally:
             _sync(device)
-            TIMES[name] += time.perf_counter() - started
+            main = threading.current_thread() is threading.main_thread()
+            TIMES[name if main else f"writer: {name}"] += time.perf_counter() - started
     return wrapper
 
 
@@ -93,6 +104,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--strength", type=float, default=0.65)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--real-size", action="store_true")
+    parser.add_argument("--reps", type=int, default=2, help="runs of each loop, alternated")
     return parser.parse_args()
 
 
@@ -116,7 +128,7 @@ def models(args: argparse.Namespace, scratch: Path):
     return pipes, load_depth_model(str(depth_dir), device=pipes.device, half=half), label
 
 
-def wrap_stages(pipes, animation, torch) -> None:
+def wrap_stages(pipes, animation, common, color, torch) -> None:
     """Time what the loop calls, by stage."""
     device = pipes.device
     pipe = pipes.img2img
@@ -124,32 +136,36 @@ def wrap_stages(pipes, animation, torch) -> None:
     pipe.vae.encode = timed("VAE encode", pipe.vae.encode, device)
     pipe.vae.decode = timed("VAE decode", pipe.vae.decode, device)
     pipe.text_encoder.forward = timed("text encoder", pipe.text_encoder.forward, device)
-    animation.match_colors = timed("colour", animation.match_colors)
-    animation.write_png = timed("file I/O", animation.write_png)
+    color.match_colors = timed("colour", color.match_colors)
+    common.write_png = timed("file I/O", common.write_png)
     warp = animation.Motion.warp
     animation.Motion.warp = lambda self, *a, **k: timed("warp", warp)(self, *a, **k)
     torch.randn = timed("noise", torch.randn)  # the init noise (and any sampler noise)
 
 
-def print_table(args: argparse.Namespace, label: str, device, threads: int,
-                total: float) -> None:
-    frames = args.frames
-    steps = int(round((1 - args.strength) * args.steps, 6))
-    print(f"{label}; {args.size}×{args.size}, {steps} of {args.steps} euler steps per frame, "
-          f"device {device}, {threads} threads; ms per frame (mean of {frames})")
-    print(f"{'stage':<16}{'ms/frame':>10}{'share':>8}")
-    order = ["depth", "warp", "colour", "noise", "VAE encode", "text encoder", "UNet",
-             "VAE decode", "file I/O"]
-    accounted = 0.0
-    for name in order:
-        ms = TIMES[name] / frames * 1000
-        accounted += TIMES[name]
-        print(f"{name:<16}{ms:>10.1f}{TIMES[name] / total:>8.1%}")
-    other = total - accounted
-    print(f"{'other (loop)':<16}{other / frames * 1000:>10.1f}{other / total:>8.1%}")
-    print(f"{'total':<16}{total / frames * 1000:>10.1f}{1:>8.1%}")
-    core = TIMES["UNet"] + TIMES["VAE encode"] + TIMES["VAE decode"]
-    print(f"share of everything except UNet + VAE: {(total - core) / total:.1%}")
+STAGES = ["depth", "warp", "colour", "noise", "VAE encode", "text encoder", "UNet",
+          "VAE decode", "file I/O"]
+NETWORKS = ("depth", "VAE encode", "UNet", "VAE decode")  # depth: the depth network's call
+
+
+def rows(label: str, runs: list[dict[str, float]], frames: int) -> list[list[str]]:
+    """Table rows of one loop: each stage's main-thread ms per frame (median over reps),
+    the writer thread's, the loop's own remainder, the total and fps."""
+    def ms(values: list[float]) -> str:
+        values = sorted(values)
+        return f"{1000 * values[len(values) // 2] / frames:.1f}"
+
+    out = [[label, stage, ms([r.get(stage, 0.0) for r in runs])] for stage in STAGES]
+    out.append([label, "other (loop, main thread)",
+                ms([r["total"] - sum(r.get(stage, 0.0) for stage in STAGES) for r in runs])])
+    out.append([label, "outside UNet + VAE + depth (main thread)",
+                ms([r["total"] - sum(r.get(stage, 0.0) for stage in NETWORKS) for r in runs])])
+    out.append([label, "total per frame", ms([r["total"] for r in runs])])
+    out.append([label, "writer thread: file I/O (overlapped)",
+                ms([r.get("writer: file I/O", 0.0) for r in runs])])
+    fps = sorted(frames / r["total"] for r in runs)[len(runs) // 2]
+    out.append([label, "frames per second", f"{fps:.2f}"])
+    return out
 
 
 def main() -> None:
@@ -157,12 +173,16 @@ def main() -> None:
 
     import torch
 
+    import engine.color as color
     import engine.modes.animation as animation
+    import engine.modes.common as common
     from engine.depth import ModelDepth
     from engine.diffusion import Diffusion
     from engine.modes.common import CancelToken
     from engine.progress import Progress
     from engine.settings import parse_settings
+    from engine.writer import Writer
+    from timing import print_table, take_turns
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-frame-"))
     pipes, estimator, label = models(args, scratch)
@@ -173,23 +193,39 @@ def main() -> None:
         "translation_z": "0:(2)", "rotation_3d_y": "0:(0.5)", "noise_schedule": "0:(0.02)",
         "animation_prompts": {"0": "a lighthouse on a cliff at sunset"}})
     randn = torch.randn
-    wrap_stages(pipes, animation, torch)
+    wrap_stages(pipes, animation, common, color, torch)
     cancel = CancelToken()
     generate = animation.animation_generate(Diffusion(pipes, settings, cancel), settings, None)
     depth_fn = timed("depth", ModelDepth(estimator).for_frame, pipes.device)
-    folder = scratch / "frames"
-    folder.mkdir()
+    first = generate(None, 0)  # frame 0 (txt2img) warms up and is not counted
+    runs: dict[str, list[dict[str, float]]] = {"sequential": [], "overlapped": []}
+    folders = iter(range(1_000_000))
 
-    # Frame 0 (txt2img) warms up and is not counted.
-    first = generate(None, 0)
-    TIMES.clear()
-    started = time.perf_counter()
-    state = animation.ResumeState(1, first, None)
-    animation.render_animation(settings, folder, "bench", Progress(log=open(os.devnull, "w")),
-                               cancel, generate=generate, depth=depth_fn, resume=state)
-    total = time.perf_counter() - started
+    def loop(name: str, background: bool):
+        def run() -> float:
+            folder = scratch / f"frames-{next(folders)}"
+            folder.mkdir()
+            TIMES.clear()
+            started = time.perf_counter()
+            animation.render_animation(
+                settings, folder, "bench", Progress(log=open(os.devnull, "w")), cancel,
+                generate=generate, depth=depth_fn, resume=animation.ResumeState(1, first, None),
+                writer=Writer(background=background))
+            total = time.perf_counter() - started
+            runs[name].append({**TIMES, "total": total})
+            return total
+        return run
+
+    take_turns({"sequential": loop("sequential", False),
+                "overlapped": loop("overlapped", True)}, args.reps, warmup=0)
     torch.randn = randn
-    print_table(args, label, pipes.device, torch.get_num_threads(), total)
+    steps = int(round((1 - args.strength) * args.steps, 6))
+    table = rows("previous: sequential writes", runs["sequential"], args.frames) + \
+        rows("overlapped writer", runs["overlapped"], args.frames)
+    print_table(f"{label}; {args.size}×{args.size}, {steps} of {args.steps} euler steps per "
+                f"frame, device {pipes.device}; ms per frame (median of {args.reps} reps of "
+                f"{args.frames} frames, the loops taking turns)", ["loop", "stage", "ms/frame"],
+                table)
 
 
 if __name__ == "__main__":
