@@ -21,7 +21,7 @@ Measured (160×120, bpy 5.0.1, shared 2-CPU machine):
 | DIS Fine | 0.830 | 47.14 | 58.24 |
 | Farneback | 1.639 | 46.61 | 52.19 |
 | scene flow, forward only | 0.000 | 41.80 | 54.01 |
-| scene flow, occlusion-aware | 0.000 | 47.46 | 58.00 |
+| scene flow, occlusion-aware | 0.000 | 47.54 | 58.00 |
 | plain blending | — | 33.52 | 39.20 |
 
     .venv/bin/python benchmarks/bench_scene_flow.py
@@ -112,11 +112,13 @@ def measure(folder: Path) -> list[tuple[str, float, float, float, float]]:
         seconds = time.perf_counter() - started
         rows.append(row(method, step, estimate(images[0], images[2], method), seconds))
     whole = chain([s.ahead.flow for s in steps[:2]])
-    back = chain([steps[2].back.flow, steps[1].back.flow])
+    ahead = chain([s.ahead.flow for s in steps[:2]], depths=[s.depth for s in steps[:2]])
+    back = chain([steps[2].back.flow, steps[1].back.flow],
+                 depths=[steps[2].depth, steps[1].depth])
     forward_only = meet(images[0], images[2], whole, 0.5, 1.0)
     rows.append(row("scene flow, forward only", steps[0].ahead.flow, whole, scene_seconds,
                     forward_only))
-    aware = occlusion_tween(images[0], images[2], whole, back, (steps[0].depth, steps[2].depth),
+    aware = occlusion_tween(images[0], images[2], ahead, back, (steps[0].depth, steps[2].depth),
                             0.5, 1.0, forward_only)
     rows.append(row("scene flow, occlusion-aware", steps[0].ahead.flow, whole, scene_seconds,
                     aware))

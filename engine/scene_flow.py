@@ -49,7 +49,7 @@ from .depth import FAR_AWAY
 from .errors import InputError, SettingsError
 from .output import FRAME_DIGITS, write_atomic
 from .paths import local_path
-from .scene_tween import occlusion_tween
+from .scene_tween import SAME_SURFACE, occlusion_tween
 
 FLOW_SOURCES = ("estimate", "scene")
 KEY = "scene_flow_path"
@@ -144,17 +144,32 @@ def _sample(field: np.ndarray, positions: np.ndarray) -> np.ndarray:
                      borderMode=cv2.BORDER_REPLICATE)
 
 
-def chain(flows: list[np.ndarray], rests: list[np.ndarray] | None = None) -> np.ndarray:
+def chain(flows: list[np.ndarray], rests: list[np.ndarray] | None = None,
+          depths: list[np.ndarray] | None = None) -> np.ndarray:
     """The flow over consecutive steps (each pixel followed from step to step); with
-    ``rests``, the sum of each step's ``rests`` where the pixel is at that step."""
+    ``rests``, the sum of each step's ``rests`` where the pixel is at that step.  With
+    ``depths`` (the depth of each step's first frame), a pixel that something nearer
+    hides at a step keeps its last motion: the flow where it is belongs to what hides it."""
     height, width = flows[0].shape[:2]
     grid = np.stack(np.meshgrid(np.arange(width, dtype=np.float32),
                                 np.arange(height, dtype=np.float32)), axis=-1)
     position, total = grid.copy(), np.zeros_like(grid)
+    own = last = None
     for j, flow in enumerate(flows):
-        if rests is not None:
-            total += _sample(rests[j], position)
-        position += _sample(flow, position)
+        step = _sample(flow, position)
+        rest = _sample(rests[j], position) if rests is not None else step
+        if depths is not None:
+            import cv2
+            here = cv2.remap(depths[j], position[..., 0], position[..., 1], cv2.INTER_NEAREST,
+                             borderMode=cv2.BORDER_REPLICATE)
+            own = here if own is None else own
+            hidden = (here * np.float32(1.0 + SAME_SURFACE) < own)[..., None]
+            if last is not None:
+                step, rest = np.where(hidden, last[0], step), np.where(hidden, last[1], rest)
+            own = np.where(hidden[..., 0], own, here)
+        last = step, rest
+        total += rest
+        position += step
     return position - grid if rests is None else total
 
 
@@ -215,7 +230,8 @@ class SceneFlow:
         if self.follow is not None:
             rests = [rest * np.float32(1.0 - self.follow[j + 1]) if j + 1 < len(self.follow)
                      else rest for j, rest in zip(frames, rests)]
-        return chain([self.step(j, back) for j in frames], rests)
+        depths = [self.depth(j + 1 if back else j) for j in frames] if self.both else None
+        return chain([self.step(j, back) for j in frames], rests, depths)
 
     def tween(self, older: np.ndarray, newer: np.ndarray, weight: float,
               keyframes: tuple[int, int], factor: float) -> tuple[np.ndarray, np.ndarray]:
