@@ -15,7 +15,7 @@ with the add-on's files. Needs the bpy module (the same venv as the add-on tests
 
 Measured (160×120, bpy 5.0.1, shared 2-CPU machine):
 
-| flow | mean EPE vs Vector pass (px) | cadence tween PSNR (dB) | tween PSNR away from silhouettes and borders (dB) |
+| flow | mean EPE (px) | tween PSNR (dB) | PSNR away from silhouettes and borders (dB) |
 |---|---:|---:|---:|
 | DIS Medium | 0.796 | 47.26 | 57.77 |
 | DIS Fine | 0.830 | 47.14 | 58.24 |

@@ -90,8 +90,9 @@ def write_flow_depth(folder: str | Path, frame: int, depth: np.ndarray) -> Path:
 
 def _read(folder: str | Path, frame: int, kind: str, shape: tuple[int, ...],
           what: str) -> np.ndarray:
-    """A float32 array of ``shape`` from the folder's file; a missing, unreadable, wrongly
-    shaped or NaN file is an InputError naming scene_flow_path."""
+    """A float32 array of ``shape`` from the folder's file ``what`` describes; a missing,
+    unreadable or wrongly shaped file, NaN, an infinite flow or a negative depth is an
+    InputError naming scene_flow_path and the file."""
     path = scene_flow_file(local_path(str(folder), KEY), frame, kind)
     if not path.is_file():
         raise InputError(f"{KEY}: no {what}: {path} not found", key=KEY, value=str(path))
@@ -102,12 +103,14 @@ def _read(folder: str | Path, frame: int, kind: str, shape: tuple[int, ...],
                          value=str(path)) from None
     if array.shape != shape or not np.issubdtype(array.dtype, np.floating):
         size = "×".join(str(n) for n in shape)
-        raise InputError(f"{KEY}: expected a float {size} {what.split(' ')[0]}, got "
-                         f"{array.dtype} {array.shape}: {path}", key=KEY, value=str(path))
+        raise InputError(f"{KEY}: expected a float {size} array ({what}), got {array.dtype} "
+                         f"{array.shape}: {path}", key=KEY, value=str(path))
     array = array.astype(np.float32)
-    if np.isnan(array).any():
-        raise InputError(f"{KEY}: the {what.split(' ')[0]} has NaN values: {path}", key=KEY,
-                         value=str(path))
+    bad = np.isnan(array).any() or (np.isinf(array).any() if kind != "depth"
+                                    else (array < 0).any())
+    if bad:
+        problem = "negative or NaN values" if kind == "depth" else "NaN or infinite values"
+        raise InputError(f"{KEY}: the {what} has {problem}: {path}", key=KEY, value=str(path))
     return array
 
 
@@ -117,24 +120,15 @@ def read_scene_flow(folder: str | Path, frame: int, size: tuple[int, int], *,
     = (W, H); a bad file is an InputError naming scene_flow_path."""
     width, height = size
     step = f"{frame + 1} → {frame}" if back else f"{frame} → {frame + 1}"
-    flow = _read(folder, frame, "back" if back else "", (height, width, 2),
+    return _read(folder, frame, "back" if back else "", (height, width, 2),
                  f"flow for frame {step}")
-    if not np.isfinite(flow).all():
-        raise InputError(f"{KEY}: the flow has NaN or infinite values: "
-                         f"{scene_flow_file(folder, frame, 'back' if back else '')}", key=KEY,
-                         value=str(folder))
-    return flow
 
 
 def read_flow_depth(folder: str | Path, frame: int, size: tuple[int, int]) -> np.ndarray:
     """Frame's depth from the flow folder, float32 H×W, +inf (nothing hit) as ``FAR_AWAY``."""
     width, height = size
-    depth = _read(folder, frame, "depth", (height, width), f"depth for frame {frame}")
-    if (depth < 0).any():
-        raise InputError(f"{KEY}: the depth has negative values: "
-                         f"{scene_flow_file(folder, frame, 'depth')}", key=KEY,
-                         value=str(folder))
-    return np.minimum(depth, FAR_AWAY)
+    return np.minimum(_read(folder, frame, "depth", (height, width), f"depth of frame {frame}"),
+                      FAR_AWAY)
 
 
 def _sample(field: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -153,13 +147,13 @@ def chain(flows: list[np.ndarray], rests: list[np.ndarray] | None = None,
     height, width = flows[0].shape[:2]
     grid = np.stack(np.meshgrid(np.arange(width, dtype=np.float32),
                                 np.arange(height, dtype=np.float32)), axis=-1)
+    import cv2
     position, total = grid.copy(), np.zeros_like(grid)
     own = last = None
     for j, flow in enumerate(flows):
         step = _sample(flow, position)
         rest = _sample(rests[j], position) if rests is not None else step
         if depths is not None:
-            import cv2
             here = cv2.remap(depths[j], position[..., 0], position[..., 1], cv2.INTER_NEAREST,
                              borderMode=cv2.BORDER_REPLICATE)
             own = here if own is None else own

@@ -199,6 +199,21 @@ def test_a_folder_with_backward_flows_needs_every_file(tmp_path, missing):
     assert "Traceback" not in result.stderr
 
 
+def test_flow_depth_reads_sky_as_far_and_refuses_negative_depth(tmp_path):
+    from engine.depth import FAR_AWAY
+    from engine.errors import InputError
+    from engine.scene_flow import read_flow_depth
+    depth = np.full((SIZE, SIZE), 3.0, np.float32)
+    depth[:10] = np.inf  # sky
+    write_flow_depth(tmp_path, 0, depth)
+    read = read_flow_depth(tmp_path, 0, (SIZE, SIZE))
+    assert read[0, 0] == FAR_AWAY and read[50, 50] == pytest.approx(3.0)
+    write_flow_depth(tmp_path, 1, -depth)
+    with pytest.raises(InputError) as error:
+        read_flow_depth(tmp_path, 1, (SIZE, SIZE))
+    assert error.value.key == "scene_flow_path" and "00001_depth.npy" in str(error.value)
+
+
 def test_camera_step_back_undoes_the_step():
     """A wall's pixel carried by a step's flow and then by the way back lands home."""
     height, width = 48, 64
