@@ -74,6 +74,18 @@ def step_flow(depth: np.ndarray, step: Mapping[str, Any],
                      (step["fov"], step.get("shift", (0.0, 0.0))))
 
 
+def step_back_flow(depth: np.ndarray, step: Mapping[str, Any],
+                   scale: float = TRANSLATION_SCALE) -> np.ndarray:
+    """The flow of the same step backwards, from the new frame (with its ``depth``) to the
+    previous one: ``step_flow``'s pose step undone."""
+    tx, ty, tz = (v / scale for v in step["translation"])
+    rotation = _rotation_xyz(*step["rotation"])
+    prev_fov = step["prev_fov"] if step.get("prev_fov") is not None else step["fov"]
+    prev_shift = step.get("prev_shift") or step.get("shift", (0.0, 0.0))
+    return pose_flow(depth, rotation, -rotation @ np.array([-tx, ty, -tz]),
+                     (step["fov"], step.get("shift", (0.0, 0.0))), (prev_fov, prev_shift))
+
+
 def blender_pose(old: np.ndarray, new: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(rotation, offset) of the pose step between two Blender camera-to-world matrices."""
     def split(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

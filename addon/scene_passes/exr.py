@@ -20,7 +20,9 @@ _TYPES = {1: np.dtype("<f2"), 2: np.dtype("<f4"), 0: np.dtype("<u4")}
 
 
 def _string(data: bytes, at: int) -> tuple[str, int]:
-    end = data.index(b"\0", at)
+    end = data.find(b"\0", at)
+    if end < 0:
+        raise ValueError("truncated EXR: the file ends inside a header")
     return data[at:end].decode("latin-1"), end + 1
 
 
@@ -59,14 +61,27 @@ def _channels(raw: bytes) -> list[tuple[str, np.dtype]]:
         pixel_type, _, x_sampling, y_sampling = struct.unpack_from("<iB3xii", raw, at)
         if (x_sampling, y_sampling) != (1, 1):
             raise ValueError(f"channel {name!r} is subsampled")
+        if pixel_type not in _TYPES:
+            raise ValueError(f"channel {name!r} has an unknown pixel type {pixel_type}")
         channels.append((name, _TYPES[pixel_type]))
         at += 16
     return channels
 
 
 def read_channels(path: str | Path) -> dict[str, np.ndarray]:
-    """Every channel of ``path`` (all parts) as an H×W array, row 0 at the picture's top."""
+    """Every channel of ``path`` (all parts) as an H×W array, row 0 at the picture's top;
+    a file this reader cannot read, truncated or corrupt, is a ValueError naming it."""
     data = Path(path).read_bytes()
+    try:
+        return _read(data)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    except (struct.error, IndexError, KeyError) as exc:
+        raise ValueError(f"{path}: truncated or corrupt EXR ({type(exc).__name__}: "
+                         f"{exc})") from None
+
+
+def _read(data: bytes) -> dict[str, np.ndarray]:
     headers, multipart, at = _headers(data)
     out: dict[str, np.ndarray] = {}
     for header in headers:
@@ -78,8 +93,15 @@ def read_channels(path: str | Path) -> dict[str, np.ndarray]:
         row = np.dtype([(name, dtype, (width,)) for name, dtype in channels])
         planes = {name: np.empty((height, width), dtype) for name, dtype in channels}
         skip = 4 if multipart else 0  # a multi-part chunk starts with its part number
+        if at + 8 * height > len(data):
+            raise ValueError("truncated EXR: the file ends inside its offset table")
         for offset in np.frombuffer(data, "<u8", height, at).astype(int):
+            if offset + skip + 8 + row.itemsize > len(data):
+                raise ValueError("truncated EXR: the file ends before its last scanline")
             y = struct.unpack_from("<i", data, offset + skip)[0] - y0
+            if not 0 <= y < height:
+                raise ValueError(f"truncated or corrupt EXR (scanline {y + y0} outside "
+                                 f"rows {y0}…{y1})")
             line = np.frombuffer(data, row, 1, offset + skip + 8)[0]
             for name, _ in channels:
                 planes[name][y] = line[name]

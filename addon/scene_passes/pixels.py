@@ -43,6 +43,13 @@ def forward_vectors(z: np.ndarray, w: np.ndarray) -> np.ndarray:
     return np.stack([-np.asarray(z, np.float32), np.asarray(w, np.float32)], axis=-1)
 
 
+def backward_vectors(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """H×W×2 flow to the previous frame (x right, y down) from the Vector pass's X/Y:
+    (earlier − later) with y up is already where the pixel was, less where it is, in x,
+    and the opposite in rows that run down: (+X, −Y)."""
+    return np.stack([np.asarray(x, np.float32), -np.asarray(y, np.float32)], axis=-1)
+
+
 def scene_flow(static: np.ndarray, vectors: np.ndarray,
                depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(flow, moving): the camera's flow over the static scene (exact from the depth at

@@ -308,10 +308,11 @@ def pixel_rays(scene, cam, pixels):
     return rays
 
 
-def true_flow(scene, cam, ball, pixels, frame: int) -> np.ndarray:
-    """Independent ground truth of the flow ``frame`` → ``frame``+1 at ``pixels``: each
-    pixel's ray hits the scene (``scene.ray_cast``), the point moves with the ball when it
-    is on the ball, and Blender projects it into the next frame's camera."""
+def true_flow(scene, cam, ball, pixels, frame: int, step: int = 1) -> np.ndarray:
+    """Independent ground truth of the flow ``frame`` → ``frame + step`` (1: the next
+    frame, −1: the previous) at ``pixels``: each pixel's ray hits the scene
+    (``scene.ray_cast``), the point moves with the ball when it is on the ball, and
+    Blender projects it into that frame's camera."""
     from bpy_extras.object_utils import world_to_camera_view
 
     width, height = scene.render.resolution_x, scene.render.resolution_y
@@ -320,9 +321,9 @@ def true_flow(scene, cam, ball, pixels, frame: int) -> np.ndarray:
     hits = []
     for origin, direction in pixel_rays(scene, cam, pixels):
         hit, location, _, _, obj, _ = scene.ray_cast(depsgraph, origin, direction)
-        hits.append(location + BALL_STEP if hit and obj.name == ball.name else
+        hits.append(location + BALL_STEP * step if hit and obj.name == ball.name else
                     location if hit else None)
-    scene.frame_set(frame + 1)
+    scene.frame_set(frame + step)
     flow = np.full((len(pixels), 2), np.nan)
     for n, ((row, col), point) in enumerate(zip(pixels, hits)):
         if point is not None:

@@ -81,7 +81,9 @@ def test_a_run_renders_the_scene_and_its_flow_first_and_uses_them(addon, tmp_pat
     job = json.loads(job_file.read_text())
     assert job["flow_source"] == "scene" and job["hybrid_motion"] == "Optical Flow"
     flows = sorted(p.name for p in (out / "jobs" / f"{job_file.stem}_flow").iterdir())
-    assert job["scene_flow_path"].endswith("_flow") and flows == ["00000.npy", "00001.npy"]
+    assert job["scene_flow_path"].endswith("_flow") and flows == [
+        "00000.npy", "00000_back.npy", "00000_depth.npy", "00001.npy", "00001_back.npy",
+        "00001_depth.npy", "00002_depth.npy"]  # each step both ways, each frame's depth
     scene_frames = sorted(p.name for p in (out / "jobs" / f"{job_file.stem}_scene").iterdir())
     assert job["video_init_path"].endswith("_scene") and len(scene_frames) == 3
     assert len(list((out / "Shot").glob("*_0000[0-2].png"))) == 3
