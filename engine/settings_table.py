@@ -487,8 +487,9 @@ SETTINGS = SETTINGS + (
        "Flow' and optical-flow cadence (in 3D with depth_source scene); optical-flow redo "
        "always estimates", "coherence", choices=FLOW_SOURCES),
     _s("scene_flow_path", "path", "", "Folder of per-frame flow files {frame:05d}.npy, "
-       "float32 H×W×2: where each pixel of frame k is in frame k+1 (flow_source = scene)",
-       "coherence"),
+       "float32 H×W×2: where each pixel of frame k is in frame k+1 (flow_source = scene); "
+       "with {frame:05d}_back.npy (frame k+1 back to k) and {frame:05d}_depth.npy beside "
+       "them, cadence tweens keep the nearer surface where two meet", "coherence"),
 )
 
 # --- hybrid motion (engine/hybrid.py): the animation follows video_init_path's motion --

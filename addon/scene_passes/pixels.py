@@ -37,7 +37,7 @@ def forward_vectors(z: np.ndarray, w: np.ndarray) -> np.ndarray:
     The pass holds, per pixel, the motion from the previous frame in X/Y and
     the motion into the next frame in Z/W, each as (earlier position − later
     position) in pixels with y up (checked against projected points in
-    ``tests/blender/test_scene_flow.py``): the flow to the next frame is
+    ``tests/blender/test_scene_flow_pass.py``): the flow to the next frame is
     (−Z, +W) in picture rows that run down.
     """
     return np.stack([-np.asarray(z, np.float32), np.asarray(w, np.float32)], axis=-1)
