@@ -32,6 +32,7 @@ from .variation import blended_img2img_noise, initial_noise
 # The pipelines' names of the conditioning ``embed_prompt`` returns, in its order.
 EMBEDDINGS = ("prompt_embeds", "negative_prompt_embeds", "pooled_prompt_embeds",
               "negative_pooled_prompt_embeds")
+EMBEDDINGS_KEPT = 16  # prompts whose embeddings a run keeps (oldest dropped first)
 
 
 def denoising_steps(strength: float, steps: int) -> int:
@@ -52,6 +53,7 @@ class Diffusion:
         self.models = Checkpoints(pipes, settings, loaders)
         self._schedulers: dict[tuple[int, str], Any] = {}
         self._used: tuple[int, dict[str, Any]] | None = None
+        self._embedded: dict[tuple, tuple] = {}  # (model, prompt, negative, skip) → embeddings
         self.params = self._select(self.schedules.at(0))
 
     def _select(self, params: FrameParams) -> FrameParams:
@@ -111,13 +113,20 @@ class Diffusion:
         return callback
 
     def _common(self, conditioning: dict[str, Any], seed: int) -> dict[str, Any]:
-        """The frame's pipeline arguments; ``conditioning``: prompts or their embeddings
-        (prompts are embedded here when the frame skips CLIP layers)."""
+        """The frame's pipeline arguments; ``conditioning``: prompts or their embeddings.
+
+        Prompts are embedded here, once per model, prompt and CLIP skip while they
+        stay the same: a pipeline given the text would run the text encoder on
+        every frame for the same result."""
         p = self.params
-        if p.clip_skip > 1 and "prompt" in conditioning:
-            embedded = embed_prompt(self.pipes, conditioning["prompt"],
-                                    conditioning["negative_prompt"], p.clip_skip)
-            conditioning = dict(zip(EMBEDDINGS, embedded))
+        if "prompt" in conditioning:
+            key = (id(self.pipes), conditioning["prompt"], conditioning["negative_prompt"],
+                   p.clip_skip)
+            if key not in self._embedded:
+                if len(self._embedded) >= EMBEDDINGS_KEPT:
+                    self._embedded.pop(next(iter(self._embedded)))
+                self._embedded[key] = embed_prompt(self.pipes, *key[1:])
+            conditioning = dict(zip(EMBEDDINGS, self._embedded[key]))
         return dict(guidance_scale=p.cfg, num_inference_steps=p.steps, eta=p.ddim_eta,
                     generator=self._generator(seed), output_type="np", **conditioning)
 

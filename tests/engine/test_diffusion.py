@@ -87,6 +87,46 @@ def test_every_sampler_renders(pipes, sampler):
     assert np.array_equal(out, again)
 
 
+def test_a_prompt_that_stays_is_encoded_once_and_gives_the_pipelines_own_picture(pipes):
+    settings = parse_settings({"W": 64, "H": 64, "steps": 4, "sampler": "euler"})
+    init = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    encoder = pipes.txt2img.text_encoder
+    calls, forward = [], encoder.forward
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return forward(*args, **kwargs)
+
+    encoder.forward = counting
+    try:
+        diffusion = Diffusion(pipes, settings, CancelToken())
+        frames = [diffusion(init, strength=0.25, seed=f, noise=0.0, prompt="a cat", frame=f)
+                  for f in range(4)]
+        assert len(calls) == 2  # the prompt and the empty negative, once for four frames
+        diffusion(init, strength=0.25, seed=9, noise=0.0, prompt="a dog", frame=4)
+        assert len(calls) == 4  # a new prompt is encoded when it comes
+    finally:
+        encoder.forward = forward
+    # The embeddings are the ones the pipeline makes from the text itself.
+    import torch
+    pipe = pipes.img2img
+    pipe.scheduler = diffusion.scheduler
+    pixels = torch.from_numpy(init).permute(2, 0, 1)[None].float() / 127.5 - 1.0
+    generator = torch.Generator("cpu").manual_seed(0)
+    latents = pipe.vae.encode(pixels).latent_dist.sample(generator=generator) * \
+        pipe.vae.config.scaling_factor
+    own = pipe(image=latents, strength=(3 + 0.5) / 4, prompt="a cat", guidance_scale=7,
+               num_inference_steps=4, generator=torch.Generator("cpu").manual_seed(0),
+               output_type="np").images[0]
+    embedded = dict(zip(("prompt_embeds", "negative_prompt_embeds"),
+                        diffusion._embedded[(id(pipes), "a cat", None, 1)]))
+    ours = pipe(image=latents, strength=(3 + 0.5) / 4, guidance_scale=7, num_inference_steps=4,
+                generator=torch.Generator("cpu").manual_seed(0), output_type="np",
+                **embedded).images[0]
+    assert np.array_equal(own, ours)
+    assert frames[0].shape == (64, 64, 3)
+
+
 def test_txt2img_frame_zero_and_seed_changes_the_picture(pipes):
     diffusion = Diffusion(pipes, parse_settings({"W": 64, "H": 48, "steps": 3}), CancelToken())
     a = diffusion(None, strength=0.0, seed=1, noise=0.0, prompt="a cat")
