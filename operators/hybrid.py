@@ -9,7 +9,8 @@ import bpy
 class DEFORUM_OT_scene_as_hybrid_video(bpy.types.Operator):
     """Hybrid motion follows this scene: its renders are the hybrid video (Scene as Hybrid
     Video), Hybrid Motion is Optical Flow and Flow Source is the Blender scene (the flow
-    method, used only with Hybrid from Last Image, becomes DIS Medium if it was RAFT)"""
+    method, used only with Hybrid from Last Image, becomes DIS Medium if it was RAFT
+    without RAFT weights)"""
 
     bl_idname = "deforum.scene_as_hybrid_video"
     bl_label = "Use the Scene as Hybrid Video"
@@ -23,8 +24,8 @@ class DEFORUM_OT_scene_as_hybrid_video(bpy.types.Operator):
         settings.hybrid_from_scene = True
         settings.hybrid_motion = "Optical Flow"
         settings.flow_source = "scene"
-        if settings.hybrid_flow_method == "RAFT":  # the engine refuses RAFT (no weights)
-            settings.hybrid_flow_method = "DIS Medium"
+        if settings.hybrid_flow_method == "RAFT" and not settings.raft_model_path:
+            settings.hybrid_flow_method = "DIS Medium"  # RAFT without weights is refused
         return {"FINISHED"}
 
 
