@@ -37,16 +37,24 @@ class Motion:
         replaces the setting's, e.g. "zeros" for a map of what was in the picture."""
         from . import warp
 
-        v = {k: float(a[frame]) for k, a in self.values.items()}
+        kind, args = self.step(frame, padding_mode)
+        if kind == "2D":
+            return warp.warp_2d(image, **args)
+        if kind == "3D":
+            return warp.warp_3d(image, depth, **args)
+        return image
+
+    def step(self, frame: int, padding_mode: str | None = None) -> tuple[str, dict]:
+        """Frame ``frame``'s warp: "2D" or "3D" (else no motion) and the keyword arguments
+        ``warp_2d``/``warp_3d`` (or their tensor versions) take besides image and depth."""
         s = self.settings
         if self.mode == "2D":
-            return warp.warp_2d(image, border=s["border"], **self._2d_step(frame))
+            return "2D", dict(border=s["border"], **self._2d_step(frame))
         if self.mode == "3D":
-            return warp.warp_3d(image, depth, near=v["near_plane"], far=v["far_plane"],
-                                padding_mode=padding_mode or s["padding_mode"],
-                                sampling_mode=s["sampling_mode"], warp_model=s["warp_model"],
-                                aspect=self._aspect(frame), **self.camera_step(frame))
-        return image
+            return "3D", dict(padding_mode=padding_mode or s["padding_mode"],
+                              sampling_mode=s["sampling_mode"], warp_model=s["warp_model"],
+                              aspect=self._aspect(frame), **self.camera_step(frame))
+        return self.mode, {}
 
     @property
     def size(self) -> tuple[int, int]:

@@ -5,6 +5,11 @@ sampling grid in normalised device coordinates (Deforum's formula, or a true
 pinhole reprojection) and samples the previous frame with torch's
 ``grid_sample``: OpenCV's ``remap`` quantises positions to 1/32 pixel, which
 misses Deforum's pictures by several grey levels on sharp edges.
+
+The ``*_tensor`` warps take and return uint8 H×W×C torch tensors and work on
+the tensor's device (the device-resident frame loop): the 3D grid is the same
+code built there, and the 2D warp redoes ``warpPerspective``'s integer
+arithmetic, so both give the arrays' pixels.
 """
 
 from __future__ import annotations
@@ -158,11 +163,12 @@ def _focal(fov: float, aspect: float) -> tuple[float, float]:
 
 
 @lru_cache(maxsize=8)
-def _axes(height: int, width: int) -> tuple:
-    """Per-axis float32 tensors shaped to broadcast to H×W.
+def _axes(height: int, width: int, device: str = "cpu") -> tuple:
+    """Per-axis float32 tensors on ``device`` shaped to broadcast to H×W.
 
     ``linspace`` points are where Deforum places its 3D points; the pixel
-    centres are those of ``affine_grid(align_corners=False)``.
+    centres are those of ``affine_grid(align_corners=False)``.  Built in
+    float64 on the CPU (MPS has no float64), so every device gets the same values.
     """
     import torch
 
@@ -170,8 +176,8 @@ def _axes(height: int, width: int) -> tuple:
     lin_y = torch.linspace(-1.0, 1.0, height, dtype=torch.float64)
     centre_x = (2.0 * torch.arange(width, dtype=torch.float64) + 1.0) / width - 1.0
     centre_y = (2.0 * torch.arange(height, dtype=torch.float64) + 1.0) / height - 1.0
-    return (lin_x.float()[None, :], lin_y.float()[:, None],
-            centre_x.float()[None, :], centre_y.float()[:, None])
+    return tuple(axis.float().to(device) for axis in
+                 (lin_x[None, :], lin_y[:, None], centre_x[None, :], centre_y[:, None]))
 
 
 def _affine(out, terms, constant: float):
@@ -187,7 +193,7 @@ def _deforum_grid(grid, z, rotation: np.ndarray, shift: np.ndarray, k_new: tuple
     """Reference formula: sample at pixel centre − (projected new − projected old)."""
     import torch
 
-    x, y, centre_x, centre_y = _axes(*grid.shape[1:])
+    x, y, centre_x, centre_y = _axes(*grid.shape[1:], str(grid.device))
     r, t = rotation.tolist(), shift.tolist()
     new_z = torch.empty_like(grid[0])
     inv_z = z.reciprocal()
@@ -212,7 +218,7 @@ def _pinhole_grid(grid, z, rotation: np.ndarray, displacement: np.ndarray,
     """
     import torch
 
-    _, _, centre_x, centre_y = _axes(*grid.shape[1:])
+    _, _, centre_x, centre_y = _axes(*grid.shape[1:], str(grid.device))
     q, d = rotation.tolist(), displacement.tolist()
     point = (((centre_x - c_new[0]) / k_new[0] * z).add_(d[0]),
              ((centre_y - c_new[1]) / k_new[1] * z).add_(d[1]), z + d[2])
@@ -231,31 +237,36 @@ def _principal_point(shift: Shift) -> tuple[float, float]:
     return -2.0 * shift[0], 2.0 * shift[1]
 
 
-def _depth_tensor(depth: np.ndarray | None, height: int, width: int, name: str = "depth"):
+def _depth_tensor(depth, height: int, width: int, name: str = "depth",
+                  device: str = "cpu"):
+    """``depth`` (NumPy or torch, None: flat z = 1) as a float32 tensor on ``device``."""
     import torch
 
     if depth is None:
-        return torch.ones((1, 1))
-    if np.shape(depth) != (height, width):
-        raise ValueError(f"{name} has shape {np.shape(depth)}, expected {(height, width)}")
-    return _tensor(depth, np.float32)
+        return torch.ones((1, 1), device=device)
+    if tuple(depth.shape) != (height, width):
+        raise ValueError(f"{name} has shape {tuple(depth.shape)}, expected {(height, width)}")
+    if isinstance(depth, torch.Tensor):
+        return depth.to(device=device, dtype=torch.float32)
+    return _tensor(depth, np.float32).to(device)
 
 
-def _grid(height: int, width: int, depth: np.ndarray | None, translation: Vec3,
+def _grid(height: int, width: int, depth, translation: Vec3,
           rotation: Vec3, fov: float, prev_fov: float | None, warp_model: str,
-          aspect: float | None, shift: Shift = (0.0, 0.0), prev_shift: Shift | None = None):
-    """(2×H×W grid tensor, inverse old-camera depth or None) of one 3D step."""
+          aspect: float | None, shift: Shift = (0.0, 0.0), prev_shift: Shift | None = None,
+          device: str = "cpu"):
+    """(2×H×W grid tensor, inverse old-camera depth or None) of one 3D step, on ``device``."""
     import torch
 
     if warp_model not in WARP_MODELS:
         raise ValueError(f"warp_model must be one of {WARP_MODELS}, got {warp_model!r}")
-    z = _depth_tensor(depth, height, width)
+    z = _depth_tensor(depth, height, width, device=device)
     aspect = width / height if aspect is None else aspect
     k_new = _focal(fov, aspect)
     k_old = _focal(fov if prev_fov is None else prev_fov, aspect)
     rot = _rotation_xyz(*rotation)
     tx, ty, tz = (v * _UNITS_TO_DEPTH for v in translation)
-    grid = torch.empty((2, height, width))
+    grid = torch.empty((2, height, width), device=device)
     inverse_old_z = None
     if warp_model == "deforum":
         _deforum_grid(grid, z, rot, np.array([-tx, ty, -tz]), k_new, k_old)
@@ -364,3 +375,89 @@ def warp_3d(image: np.ndarray, depth: np.ndarray | None, *, translation: Vec3, r
                    prev_fov=prev_fov, warp_model=warp_model, aspect=aspect, shift=shift,
                    prev_shift=prev_shift)
     return sample_grid(image, grid, sampling_mode=sampling_mode, padding_mode=padding_mode)
+
+
+# ------------------------------------------------------------------ on the device
+
+def _validate_tensor(image) -> None:
+    import torch
+
+    if not isinstance(image, torch.Tensor) or image.dtype != torch.uint8 \
+            or image.ndim not in (2, 3):
+        raise ValueError("image must be a uint8 tensor of shape H×W or H×W×C")
+
+
+def sample_tensor(image, grid, *, sampling_mode: str = "bicubic", padding_mode: str = "border"):
+    """``sample_grid`` for a uint8 H×W(×C) tensor and a 2×H×W NDC grid on its device."""
+    import torch
+    import torch.nn.functional as F
+
+    _validate_tensor(image)
+    _validate_modes(sampling_mode, padding_mode)
+    planes = image[..., None] if image.ndim == 2 else image
+    source = planes.permute(2, 0, 1)[None].float()
+    with torch.no_grad():
+        out = F.grid_sample(source, grid.permute(1, 2, 0)[None], mode=sampling_mode,
+                            padding_mode=padding_mode, align_corners=False)
+    result = out[0].clamp_(0.0, 255.0).round_().to(torch.uint8).permute(1, 2, 0)
+    return result[..., 0] if image.ndim == 2 else result
+
+
+def warp_3d_tensor(image, depth, *, translation: Vec3, rotation: Vec3, fov: float,
+                   prev_fov: float | None = None, padding_mode: str = "border",
+                   sampling_mode: str = "bicubic", warp_model: str = "deforum",
+                   aspect: float | None = None, shift: Shift = (0.0, 0.0),
+                   prev_shift: Shift | None = None):
+    """``warp_3d`` of a uint8 tensor, grid built and sampled on its device; ``depth`` may be
+    a tensor (on any device) or an array."""
+    _validate_tensor(image)
+    height, width = image.shape[:2]
+    grid, _ = _grid(height, width, depth, translation, rotation, fov, prev_fov, warp_model,
+                    aspect, shift, prev_shift, device=str(image.device))
+    return sample_tensor(image, grid, sampling_mode=sampling_mode, padding_mode=padding_mode)
+
+
+_BITS = 5  # OpenCV's INTER_BITS: warpPerspective places samples on a 1/32-pixel lattice
+
+
+def warp_2d_tensor(image, *, angle: float, zoom: float, translation_x: float,
+                   translation_y: float, border: str = "replicate",
+                   perspective_flip: tuple[float, float, float, float] | None = None,
+                   center: tuple[float, float] | None = None):
+    """``warp_2d`` of a uint8 tensor on its device, in OpenCV's own arithmetic.
+
+    Each output pixel's source position (the inverse homography, in float64 as
+    OpenCV computes it; float32 on MPS, which has none) is rounded to 1/32
+    pixel; the four neighbours, clamped (replicate) or wrapped, are weighed in
+    integers and rounded half up as OpenCV's 8-bit bilinear remap does, so the
+    pixels are OpenCV's (up to a float tie in a position; tested).
+    """
+    import torch
+
+    _validate_tensor(image)
+    height, width = image.shape[:2]
+    matrix = matrix_2d(width, height, angle=angle, zoom=zoom, translation_x=translation_x,
+                       translation_y=translation_y, perspective_flip=perspective_flip,
+                       center=center)
+    device = image.device
+    exact = torch.float32 if device.type == "mps" else torch.float64
+    inverse = torch.tensor(np.linalg.inv(matrix), dtype=exact, device=device)
+    ys, xs = torch.meshgrid(torch.arange(height, device=device, dtype=exact),
+                            torch.arange(width, device=device, dtype=exact), indexing="ij")
+    source = torch.einsum("ij,jhw->ihw", inverse, torch.stack((xs, ys, torch.ones_like(xs))))
+    scale = torch.where(source[2] != 0, (1 << _BITS) / source[2], torch.zeros_like(source[2]))
+    lattice = (source[:2] * scale).round_().clamp_(-2.0 ** 30, 2.0 ** 30).long()
+    fraction = lattice & ((1 << _BITS) - 1)  # 0…31 per axis
+    corner = lattice >> _BITS
+    size = torch.tensor([width, height], device=device)[:, None, None]
+    near = [torch.remainder(c, size) if border == "wrap" else
+            torch.minimum(c.clamp_min(0), size - 1) for c in (corner, corner + 1)]
+    planes = (image[..., None] if image.ndim == 2 else image).int()
+    weight = [(1 << _BITS) - fraction, fraction]  # [x or y][0 or 1 neighbour]
+    total = 0
+    for dy in (0, 1):
+        for dx in (0, 1):
+            w = (weight[dx][0] * weight[dy][1])[..., None]
+            total = total + planes[near[dy][1], near[dx][0]] * w
+    result = ((total + (1 << (2 * _BITS - 1))) >> (2 * _BITS)).clamp_(0, 255).to(torch.uint8)
+    return result[..., 0] if image.ndim == 2 else result
