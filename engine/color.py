@@ -109,10 +109,17 @@ class Coherence:
         self.legacy = settings["legacy_colormatch"]
         self.grey = settings["color_force_grayscale"]
         self.reference = reference
+        self._match, self._grey, self._upload = match_colors, grayscale, lambda image: image
+
+    def use(self, frames: Any) -> None:
+        """Match and grey with ``frames``' operations (the loop's ``engine.frames`` backend);
+        the reference moves where its pictures are."""
+        self._match, self._grey, self._upload = frames.match, frames.grey, frames.upload
+        self.reference = self._upload(self.reference)
 
     def set_reference(self, image: np.ndarray) -> None:
         """Match to ``image`` from now on (the colour image, the current video frame)."""
-        self.reference = image
+        self.reference = self._upload(image)
 
     def prepare(self, warped: np.ndarray) -> np.ndarray:
         """The warped init of a keyframe after the first, matched (and greyed)."""
@@ -120,17 +127,17 @@ class Coherence:
             if self.reference is None:
                 self.reference = warped
             else:
-                warped = match_colors(warped, self.reference, self.mode)
-        return grayscale(warped) if self.grey else warped
+                warped = self._match(warped, self.reference, self.mode)
+        return self._grey(warped) if self.grey else warped
 
     def finish(self, image: np.ndarray, frame: int, strength: float,
                had_init: bool) -> np.ndarray:
         """A generated keyframe, matched and greyed by the rules; may become the reference."""
         if self.active and self.reference is not None and (
                 not self.legacy or frame == 0 and self.outside):
-            image = match_colors(image, self.reference, self.mode)
+            image = self._match(image, self.reference, self.mode)
         if self.grey:
-            image = grayscale(image)
+            image = self._grey(image)
         fresh = strength == 0 if self.legacy else not had_init
         if self.active and fresh and not self.outside:
             self.reference = image
