@@ -20,8 +20,9 @@ REROLL_CHOICES = ("reroll", "interrupt", "ignore")
 
 
 def is_blank(image: np.ndarray) -> bool:
-    """True when every pixel has the same value in every channel."""
-    return bool((image == image.flat[0]).all())
+    """True when every pixel has the same value in every channel (an array or a tensor:
+    on a GPU this reads back one bool)."""
+    return bool((image == image.reshape(-1)[0]).all())
 
 
 def guard_blank(diffusion: Callable[..., np.ndarray],

@@ -87,8 +87,15 @@ class Diffusion:
         import torch
         return torch.Generator("cpu").manual_seed(int(seed))
 
-    def _to_uint8(self, images: np.ndarray) -> np.ndarray:
-        return np.clip(np.rint(images[0] * 255.0), 0, 255).astype(np.uint8)
+    def _to_uint8(self, images: Any) -> Any:
+        """The pipeline's first image (0…1) as uint8 H×W×3: an array from ``output_type``
+        "np", a tensor on the pipeline's device from "pt"."""
+        if isinstance(images, np.ndarray):
+            return np.clip(np.rint(images[0] * 255.0), 0, 255).astype(np.uint8)
+        import torch
+
+        scaled = images[0].permute(1, 2, 0).float() * 255.0
+        return scaled.round_().clamp_(0, 255).to(torch.uint8)
 
     def _step_callback(self, mask_latents=None, init_latents=None, noise=None):
         """Cancel between steps; with a mask, hold the black area at the init."""
@@ -148,12 +155,15 @@ class Diffusion:
         return self._to_uint8(out.images)
 
     # ------------------------------------------------------------------ public
-    def __call__(self, init: np.ndarray | None, *, strength: float, seed: int, noise: float,
+    def __call__(self, init: Any, *, strength: float, seed: int, noise: float,
                  prompt: str, negative: str = "", mask: np.ndarray | None = None,
                  frame: int = 0, noise_multiplier: float = 1.0,
-                 values_of: int | None = None) -> np.ndarray:
+                 values_of: int | None = None) -> Any:
         """Diffuse one frame; ``init`` None means txt2img with full steps.  ``values_of``:
-        the frame whose scheduled values it takes (default ``frame``)."""
+        the frame whose scheduled values it takes (default ``frame``).  An ``init`` tensor
+        (uint8 H×W×3 on the pipeline's device: the device-resident loop) is noised and
+        encoded where it is and the frame comes back as such a tensor; the noise is drawn
+        on the CPU generator as for an array, so a seed gives the same picture either way."""
         import torch
 
         s = self.settings
@@ -168,9 +178,12 @@ class Diffusion:
         pipe = self.pipes.img2img
         device, dtype = self.pipes.device, self.pipes.dtype
         generator = self._generator(seed)
-        pixels = torch.from_numpy(init).permute(2, 0, 1)[None].float() / 127.5 - 1.0
+        on_device = isinstance(init, torch.Tensor)
+        pixels = (init if on_device else torch.from_numpy(init)).permute(2, 0, 1)[None]
+        pixels = pixels.float() / 127.5 - 1.0
         if noise:
-            pixels = pixels + noise_field(tuple(pixels.shape), generator, s) * noise
+            field = noise_field(tuple(pixels.shape), generator, s).to(pixels.device)
+            pixels = pixels + field * noise
         with torch.no_grad():
             encoded = pipe.vae.encode(pixels.to(device=device, dtype=pipe.vae.dtype))
             latents = encoded.latent_dist.sample(generator=generator) * pipe.vae.config.scaling_factor
@@ -190,7 +203,8 @@ class Diffusion:
                 share = min((steps + 0.5) / self.params.steps, 1.0)
                 out = pipe(image=latents, strength=share,
                            callback_on_step_end=self._step_callback(**callback_args),
-                           **{**self._common(prompts, seed), "generator": generator})
+                           **{**self._common(prompts, seed), "generator": generator,
+                              "output_type": "pt" if on_device else "np"})
         image = self._to_uint8(out.images)
         if mask is not None and s["overlay_mask"]:
             image = overlay(init, image, mask, s["mask_overlay_blur"])
