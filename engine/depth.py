@@ -64,6 +64,27 @@ def normalize_depth(raw: np.ndarray, *, inverse: bool) -> np.ndarray:
     return z.astype(np.float32)
 
 
+def normalize_depth_tensor(raw: Any, *, inverse: bool) -> Any:
+    """``normalize_depth`` on a tensor's device, without a host sync: the flat cases are
+    chosen per pixel rather than by branching on a value read back."""
+    import torch
+
+    exact = torch.float32 if raw.device.type == "mps" else torch.float64
+    values = raw.to(exact)
+    lo, hi = values.min(), values.max()
+    usable = torch.isfinite(values).all() & (hi > lo)
+    d = torch.where(usable, (values - lo) / torch.where(usable, hi - lo, 1.0), 0.0)
+    d = d.nan_to_num(0.0).clamp_(0.0, 1.0)
+    cdf = torch.histc(d, bins=EQUALIZE_BINS, min=0.0, max=1.0).cumsum(0) / d.numel()
+    position = d * EQUALIZE_BINS
+    k = position.floor().clamp_(0, EQUALIZE_BINS - 1)
+    below = cdf[k.long()]
+    above = cdf[(k + 1).clamp_(max=EQUALIZE_BINS - 1).long()]
+    d = below + (position - k).clamp_(max=1.0) * (above - below)
+    z = 2.0 - d if inverse else 1.0 + d
+    return torch.where(usable, z, 1.0).float()
+
+
 class DepthEstimator:
     """A depth model and its image processor, predicting normalised z for RGB frames."""
 
@@ -98,6 +119,56 @@ class DepthEstimator:
     def predict(self, image: np.ndarray) -> np.ndarray:
         """float32 H×W z ∈ [1, 2] for a uint8 H×W×3 RGB image."""
         return normalize_depth(self.predict_raw(image), inverse=self.inverse)
+
+    def predict_tensor(self, image: Any) -> Any:
+        """``predict`` of a uint8 H×W×3 tensor (the device-resident loop's picture): the
+        processor's steps and the normalisation run on the model's device, in its dtype
+        (fp16 on CUDA with half_precision), and z stays there.  A processor other than
+        DPT's takes the picture through the host instead."""
+        import torch
+        import torch.nn.functional as F
+
+        height, width = image.shape[:2]
+        pixels = self._pixels_tensor(image)
+        if pixels is None:
+            z = self.predict(image.cpu().numpy())
+            return torch.from_numpy(z).to(image.device)
+        with torch.inference_mode():
+            predicted = self.model(pixel_values=pixels.to(self.device, self.dtype)).predicted_depth
+            resized = F.interpolate(predicted[:, None].float(), size=(height, width),
+                                    mode="bicubic", align_corners=False)
+        return normalize_depth_tensor(resized[0, 0], inverse=self.inverse).to(image.device)
+
+    def _pixels_tensor(self, image: Any) -> Any:
+        """DPT's image processor on a tensor: resize (bicubic, antialiased like PIL's, in
+        PIL's two byte-rounded passes), rescale, normalise; None for another processor or
+        one that pads."""
+        import torch
+        import torch.nn.functional as F
+
+        p = self.processor
+        if type(p).__name__ != "DPTImageProcessorPil" or p.do_pad or p.do_reduce_labels:
+            return None
+        from transformers.models.dpt.image_processing_pil_dpt import \
+            get_resize_output_image_size
+
+        x = image.permute(2, 0, 1)[None].float()
+        if p.do_resize:
+            size = get_resize_output_image_size(  # reads the (channels-first) shape only
+                np.broadcast_to(np.uint8(0), tuple(x.shape[1:])),
+                output_size=(p.size.height, p.size.width),
+                keep_aspect_ratio=p.keep_aspect_ratio, multiple=p.ensure_multiple_of)
+            for step in ((x.shape[2], size.width), (size.height, size.width)):
+                # PIL's order: width, then height, each pass rounded to bytes
+                x = F.interpolate(x, size=step, mode="bicubic", antialias=True,
+                                  align_corners=False).round_().clamp_(0, 255)
+        if p.do_rescale:
+            x = x * p.rescale_factor
+        if p.do_normalize:
+            mean = torch.tensor(p.image_mean, device=x.device)[None, :, None, None]
+            std = torch.tensor(p.image_std, device=x.device)[None, :, None, None]
+            x = (x - mean) / std
+        return x
 
 
 def _read_config(folder: Path) -> dict[str, Any]:
@@ -339,13 +410,15 @@ class FlatDepth:
 
 
 class ModelDepth:
-    """Depth estimated from the picture being warped."""
+    """Depth estimated from the picture being warped (on its device when it is a tensor)."""
 
     def __init__(self, estimator: DepthEstimator) -> None:
         self.estimator = estimator
 
-    def for_frame(self, frame: int, image: np.ndarray) -> np.ndarray:
-        return self.estimator.predict(image)
+    def for_frame(self, frame: int, image: Any) -> Any:
+        if isinstance(image, np.ndarray):
+            return self.estimator.predict(image)
+        return self.estimator.predict_tensor(image)
 
 
 class SceneDepth:
