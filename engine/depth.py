@@ -164,10 +164,9 @@ class DepthEstimator:
                                   align_corners=False).round_().clamp_(0, 255)
         if p.do_rescale:
             x = x * p.rescale_factor
-        if p.do_normalize:
-            mean = torch.tensor(p.image_mean, device=x.device)[None, :, None, None]
-            std = torch.tensor(p.image_std, device=x.device)[None, :, None, None]
-            x = (x - mean) / std
+        if p.do_normalize:  # per channel with Python numbers: nothing copied to the device
+            x = torch.stack([(x[:, c] - float(m)) / float(sd)
+                             for c, (m, sd) in enumerate(zip(p.image_mean, p.image_std))], 1)
         return x
 
 

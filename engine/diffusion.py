@@ -182,8 +182,10 @@ class Diffusion:
         pixels = (init if on_device else torch.from_numpy(init)).permute(2, 0, 1)[None]
         pixels = pixels.float() / 127.5 - 1.0
         if noise:
-            field = noise_field(tuple(pixels.shape), generator, s).to(pixels.device)
-            pixels = pixels + field * noise
+            field = noise_field(tuple(pixels.shape), generator, s)
+            if pixels.device.type == "cuda":  # pinned: the upload does not wait for the GPU
+                field = field.pin_memory().to(pixels.device, non_blocking=True)
+            pixels = pixels + field.to(pixels.device) * noise
         with torch.no_grad():
             encoded = pipe.vae.encode(pixels.to(device=device, dtype=pipe.vae.dtype))
             latents = encoded.latent_dist.sample(generator=generator) * pipe.vae.config.scaling_factor

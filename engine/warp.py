@@ -441,17 +441,17 @@ def warp_2d_tensor(image, *, angle: float, zoom: float, translation_x: float,
                        center=center)
     device = image.device
     exact = torch.float32 if device.type == "mps" else torch.float64
-    inverse = torch.tensor(np.linalg.inv(matrix), dtype=exact, device=device)
-    ys, xs = torch.meshgrid(torch.arange(height, device=device, dtype=exact),
-                            torch.arange(width, device=device, dtype=exact), indexing="ij")
-    source = torch.einsum("ij,jhw->ihw", inverse, torch.stack((xs, ys, torch.ones_like(xs))))
-    scale = torch.where(source[2] != 0, (1 << _BITS) / source[2], torch.zeros_like(source[2]))
-    lattice = (source[:2] * scale).round_().clamp_(-2.0 ** 30, 2.0 ** 30).long()
+    xs = torch.arange(width, device=device, dtype=exact)[None, :]
+    ys = torch.arange(height, device=device, dtype=exact)[:, None]
+    # The matrix enters as Python numbers (kernel arguments): no copy, no device sync.
+    x, y, w = ((xs * float(row[0]) + ys * float(row[1])).add_(float(row[2]))
+               for row in np.linalg.inv(matrix))
+    scale = torch.where(w != 0, (1 << _BITS) / w, torch.zeros_like(w))
+    lattice = torch.stack((x, y)).mul_(scale).round_().clamp_(-2.0 ** 30, 2.0 ** 30).long()
     fraction = lattice & ((1 << _BITS) - 1)  # 0…31 per axis
     corner = lattice >> _BITS
-    size = torch.tensor([width, height], device=device)[:, None, None]
-    near = [torch.remainder(c, size) if border == "wrap" else
-            torch.minimum(c.clamp_min(0), size - 1) for c in (corner, corner + 1)]
+    near = [torch.stack([torch.remainder(c[i], n) if border == "wrap" else c[i].clamp(0, n - 1)
+                         for i, n in enumerate((width, height))]) for c in (corner, corner + 1)]
     planes = (image[..., None] if image.ndim == 2 else image).int()
     weight = [(1 << _BITS) - fraction, fraction]  # [x or y][0 or 1 neighbour]
     total = 0
