@@ -14,7 +14,9 @@ keyframes diffused at s−c and s, each warped forward frame by frame, weight
 moved along the flow between them to that in-between position; with
 ``flow_source`` 'scene' the scene's exact flow, ``engine.scene_flow``).  Deforum's
 original code leaves the frames of the last block unwritten; here every frame exists.  Depth is asked for once
-per output frame and shared by everything that warps into it.
+per output frame and shared by everything that warps into it.  The pictures stay
+where ``engine.frames`` keeps them (on a GPU pipeline, on the GPU) until each
+written frame's one copy to the writer.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from ..blank import guard_blank
 from ..color import Coherence
 from ..errors import InputError
 from ..flow import check_methods, flow_tween
+from ..frames import Frames, NumpyFrames, choose_frames, later
 from ..guided import diffusion_settings, guided, load_guides
 from ..hybrid import HybridMotion, check_hybrid, hybrid_set_up
 from ..hybrid_clip import ClipColours, clip_changes, clip_colours, extract_clip, is_hybrid
@@ -173,7 +176,8 @@ class Animation(Mode):
                                 scene_depth=self.scene_depth,
                                 colors=Coherence(self.settings, self.colour_image),
                                 used=self.used, hybrid=self.hybrid, composite=self.composite,
-                                clip_colours=self.clip_colours, scene_flow=self.scene_flow)
+                                clip_colours=self.clip_colours, scene_flow=self.scene_flow,
+                                frames=choose_frames(self._device(), self.settings))
 
 
 def depth_set_up(settings: Settings, job: Job, load: Any = None
@@ -367,7 +371,7 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
                      composite: HybridComposite | None = None,
                      clip_colours: ClipColours | None = None,
                      scene_flow: SceneFlow | None = None,
-                     writer: Writer | None = None) -> int:
+                     writer: Writer | None = None, frames: Frames | None = None) -> int:
     """Render frames 0…max_frames−1 into ``folder``; returns the number written.
 
     ``on_depth(frame, z)`` receives, once, the depth estimated from the picture
@@ -382,7 +386,8 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
     ``composite`` mixes the guide video into each keyframe; ``clip_colours`` gives the
     colour reference of color_coherence Video Input from the guide clip; ``scene_flow``
     (flow_source 'scene') gives optical-flow cadence its flow.  Files are written by
-    ``writer`` (default: a background one, closed on return).
+    ``writer`` (default: a background one, closed on return).  ``frames`` keeps the
+    pictures between frames (``engine.frames``; default: arrays on the host).
     """
     with nullcontext(writer) if writer is not None else Writer() as files:
         loop = _Loop(settings, folder, timestring, progress, cancel,
@@ -393,6 +398,8 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
                      writer=files)
         loop.used, loop.hybrid, loop.composite = used, hybrid, composite
         loop.clip_colours, loop.scene_flow = clip_colours, scene_flow
+        loop.ops = frames or NumpyFrames()
+        loop.colors.use(loop.ops)
         return loop.run(resume or ResumeState(0, None, None))
 
 
@@ -435,6 +442,7 @@ class _Loop:
         self.flow = settings["optical_flow_cadence"]
         self.flow_factor = settings.schedule("cadence_flow_factor_schedule").values(
             self.frames) if self.flow != "None" else None
+        self.ops: Frames = NumpyFrames()  # where the pictures are kept (``engine.frames``)
 
     def run(self, state: ResumeState) -> int:
         if self.clip_colours is not None and state.start > 0:
@@ -442,16 +450,16 @@ class _Loop:
         if state.reference is not None and self.colors.reference is None:
             self.colors.set_reference(state.reference)
         elif state.reference_from is not None and self.colors.reference is None:
-            first, c = state.reference_from, self.cadence
+            first, c = self.ops.upload(state.reference_from), self.cadence
             z = self.depth(c, first)
             self.colors.set_reference(self._init(first, self._carry(first, c, z), c, z))
-        newest = state.newest
+        newest = self.ops.upload(state.newest)
         started = time.monotonic()
         if state.start == 0:
             self._clip_colour(0)
-            init = init_image(self.settings)
-            newest = self.colors.finish(self.generate(init, 0), 0, self.strength[0],
-                                        had_init=init is not None)
+            init = self.ops.upload(init_image(self.settings))
+            newest = self.colors.finish(self.ops.upload(self.generate(init, 0)), 0,
+                                        self.strength[0], had_init=init is not None)
         for s in range(state.start, self.frames, self.cadence):
             older = None
             if s > 0:
@@ -497,14 +505,11 @@ class _Loop:
                   z: np.ndarray | None = None) -> np.ndarray:
         """Keyframe ``s`` from its init ``warped`` (``previous``: keyframe s−1's picture
         at s−1, ``z`` its depth, for compositing)."""
-        init = self.colors.prepare(warped)
-        c = self.contrast[s]
-        if c != 1.0:
-            init = np.clip(np.rint(init.astype(np.float32) * c), 0, 255).astype(np.uint8)
+        init = self.ops.contrast(self.colors.prepare(warped), self.contrast[s])
         if not self.inpaint:
             if self.antiblur is not None:
                 init = self.antiblur(init, s)
-            image = self.generate(init, s)
+            image = self.ops.upload(self.generate(init, s))
         else:  # kept as warped outside the region, diffused from scratch inside: no anti-blur
             region = self.hidden.since_keyframe(s)
             if not region.any():
@@ -544,18 +549,18 @@ class _Loop:
                                                      self.flow_factor[f])
             else:
                 older, newer = flow_tween(older, newer, weight, self.flow, self.flow_factor[f])
-        return _tween(older, newer, weight)
+        return self.ops.tween(older, newer, weight)
 
     def _carry(self, image: np.ndarray, frame: int, z: np.ndarray | None) -> np.ndarray:
         """``image`` (the picture at frame−1) moved into ``frame``: the camera's warp, then
         the guide video's motion (hybrid_motion)."""
-        moved = self.motion.warp(image, frame, z)
+        moved = self.ops.warp(self.motion, image, frame, z)
         return moved if self.hybrid is None else self.hybrid(moved, frame)
 
     def _depth_into(self, frame: int, image: np.ndarray) -> np.ndarray | None:
         z = self.depth(frame, image)
         if z is not None and self.on_depth is not None:
-            self.writer.submit(partial(self.on_depth, frame - 1, z))
+            self.writer.submit(later(self.on_depth, frame - 1, self.ops.download(z)))
         return z
 
     def _emit(self, index: int, image: np.ndarray, started: float, keyframe: int) -> None:
@@ -565,16 +570,9 @@ class _Loop:
             return
         self.written += 1
         used = self.used(keyframe) if self.used is not None else None
-        self.writer.submit(partial(write_frame, self.progress, index, path, image.copy(),
-                                   time.monotonic() - started, used, replace=broken))
-
-
-def _tween(older: np.ndarray | None, newer: np.ndarray, weight: float) -> np.ndarray:
-    """``weight`` of ``newer`` over ``older``; the newer alone at weight 1 or without older."""
-    if older is None or weight >= 1.0:
-        return newer
-    blend = older.astype(np.float32) * (1 - weight) + newer.astype(np.float32) * weight
-    return np.clip(np.rint(blend), 0, 255).astype(np.uint8)
+        self.writer.submit(later(write_frame, self.progress, index, path,
+                                 self.ops.to_host(image), time.monotonic() - started, used,
+                                 replace=broken))
 
 
 TINT = np.array([255.0, 0.0, 255.0], dtype=np.float32)  # preview_tint's colour
