@@ -20,8 +20,10 @@ Features written for arrays (optical-flow cadence and redo, diffusion redo,
 hybrid video, anti-blur, masks, guided images, scene-depth disocclusions and
 the preview tint) keep the loop on ``NumpyFrames`` (``blockers`` names them):
 converting at each of their boundaries would cost the copies the device loop
-exists to avoid.  Depth maps for ``save_depth_maps`` and a scene depth map
-cross once per frame (each a non-blocking copy).
+exists to avoid.  Two more crossings are per frame when asked for, neither
+making the loop wait: a depth map for ``save_depth_maps`` goes down like a
+frame, and a scene depth map (``depth_source`` scene) goes up from pinned
+memory.  Diffusing a keyframe reads back one bool (the blank-frame check).
 """
 
 from __future__ import annotations

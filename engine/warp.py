@@ -248,7 +248,10 @@ def _depth_tensor(depth, height: int, width: int, name: str = "depth",
         raise ValueError(f"{name} has shape {tuple(depth.shape)}, expected {(height, width)}")
     if isinstance(depth, torch.Tensor):
         return depth.to(device=device, dtype=torch.float32)
-    return _tensor(depth, np.float32).to(device)
+    host = _tensor(depth, np.float32)
+    if torch.device(device).type == "cuda":  # pinned: the upload does not wait for the GPU
+        return host.pin_memory().to(device, non_blocking=True)
+    return host.to(device)
 
 
 def _grid(height: int, width: int, depth, translation: Vec3,
