@@ -10,11 +10,12 @@ once per run:
   fastest on a CPU, and the reference the other is measured against.
 * ``TorchFrames`` — uint8 H×W×3 tensors on the pipeline's device, from the
   first frame to the last.  The 3D grid is built and sampled there, the 2D
-  warp samples OpenCV's grid there, colours are matched there
-  (``engine.color_device``), depth is estimated from the tensor and the
-  diffusion noises and encodes it where it is.  The one copy per written frame
-  is the finished picture to the writer: queued without waiting into pinned
-  memory, and waited for by the writer's thread.
+  warp redoes OpenCV's integer arithmetic there, colours are matched there
+  with OpenCV's conversions as tables (``engine.color_device``: 48 MiB of
+  device memory for each of the two a colour space needs), depth is estimated
+  from the tensor and the diffusion noises and encodes it where it is.  The
+  one copy per written frame is the finished picture to the writer: queued
+  without waiting into pinned memory, and waited for by the writer's thread.
 
 Features written for arrays (optical-flow cadence and redo, diffusion redo,
 hybrid video, anti-blur, masks, guided images, scene-depth disocclusions and
@@ -23,7 +24,8 @@ converting at each of their boundaries would cost the copies the device loop
 exists to avoid.  Two more crossings are per frame when asked for, neither
 making the loop wait: a depth map for ``save_depth_maps`` goes down like a
 frame, and a scene depth map (``depth_source`` scene) goes up from pinned
-memory.  Diffusing a keyframe reads back one bool (the blank-frame check).
+memory.  The blank-frame check (``reroll_blank_frames``) reads back one bool
+per diffused keyframe.
 """
 
 from __future__ import annotations
