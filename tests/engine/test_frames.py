@@ -80,9 +80,10 @@ def test_torch_3d_frames_are_the_numpy_frames(tmp_path, cadence, coherence):
 
 @pytest.mark.parametrize("cadence", [1, 3])
 @pytest.mark.parametrize("border", ["replicate", "wrap"])
-def test_torch_2d_frames_are_the_numpy_frames(tmp_path, cadence, border):
+@pytest.mark.parametrize("coherence", ["LAB", "HSV", "RGB"])
+def test_torch_2d_frames_are_the_numpy_frames(tmp_path, cadence, border, coherence):
     assert difference(tmp_path, "2D", diffusion_cadence=cadence, border=border,
-                      color_coherence="LAB", contrast_schedule="0:(1.02)") <= BOUND
+                      color_coherence=coherence, contrast_schedule="0:(1.02)") <= BOUND
 
 
 def test_greyscale_and_no_coherence_match_too(tmp_path):
