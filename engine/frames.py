@@ -76,16 +76,21 @@ class NumpyFrames:
     name = "numpy"
 
     def upload(self, image: np.ndarray | None) -> np.ndarray | None:
+        """A picture from outside the loop (init, resumed frame, reference), where the
+        backend keeps pictures: here, as it is."""
         return image
 
     def warp(self, motion: Any, image: np.ndarray, frame: int,
              depth: np.ndarray | None) -> np.ndarray:
+        """``image`` (at frame−1) moved by ``motion`` into ``frame``."""
         return motion.warp(image, frame, depth)
 
     def match(self, image: np.ndarray, reference: np.ndarray, mode: str) -> np.ndarray:
+        """Colour coherence: ``image``'s histograms matched to ``reference``'s in ``mode``."""
         return match_colors(image, reference, mode)
 
     def grey(self, image: np.ndarray) -> np.ndarray:
+        """``color_force_grayscale``: luma in all three channels."""
         return grayscale(image)
 
     def contrast(self, image: np.ndarray, amount: float) -> np.ndarray:
@@ -106,6 +111,7 @@ class NumpyFrames:
         return image.copy()
 
     def download(self, value: Any) -> Any:
+        """A depth map for the writer's thread (``save_depth_maps``): already on the host."""
         return value
 
 
