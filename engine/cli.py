@@ -25,7 +25,7 @@ from .errors import (EXIT_FAILED, BlankFrame, Cancelled, InputError, ModelError,
 from .masks import load_mask
 from .modes import MODES
 from .modes.common import CancelToken, Job, Mode
-from .output import batch_folder, new_timestring, timestring_in_use
+from .output import batch_folder, frame_path, new_timestring, timestring_in_use
 from .paths import check_folder_name, check_outdir, unusable
 from .progress import Progress
 from .settings import Settings, effective_settings, load_settings, write_settings_file
@@ -59,6 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
                              "process may use that the machine leaves idle)")
     parser.add_argument("--cancel-file", default=None, dest="cancel_file",
                         help="stop (keeping written frames) when this file appears")
+    parser.add_argument("--timestring", default=None,
+                        help="name a new run's frames TIMESTRING instead of the time now (a "
+                             "farm fixes it, so that a retried task finds its frames)")
+    parser.add_argument("--resume", default=None, metavar="TIMESTRING",
+                        help="continue the 2D/3D run TIMESTRING after its last complete "
+                             "block (as resume_from_timestring with resume_timestring)")
+    parser.add_argument("--frames", type=frame_range, default=None, metavar="A-B",
+                        help="render only frames A…B (A- : to the end) of a mode whose frames "
+                             "are independent (Video Input, Interpolation, still images); "
+                             "whole frames already there are kept")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
@@ -75,6 +85,19 @@ def _thread_count(text: str) -> int:
     return count
 
 
+def frame_range(text: str) -> tuple[int, int | None]:
+    """``--frames``: ``A-B`` with 0 ≤ A ≤ B, or ``A-`` (to the last frame: B is None)."""
+    first, sep, last = text.partition("-")
+    try:
+        span = (int(first), int(last) if last else None)
+    except ValueError:
+        span = None
+    if not sep or span is None or span[0] < 0 or span[1] is not None and span[1] < span[0]:
+        raise argparse.ArgumentTypeError(f"frames: expected A-B with 0 ≤ A ≤ B, or A-, got "
+                                         f"{text!r}")
+    return span
+
+
 def _apply_arguments(settings: Settings, args: argparse.Namespace) -> Settings:
     changes: dict[str, Any] = {}
     if args.max_frames is not None:
@@ -83,6 +106,8 @@ def _apply_arguments(settings: Settings, args: argparse.Namespace) -> Settings:
         changes.update(animation_mode="None", max_frames=1)
     if args.preview:
         changes["preview_motion"] = True
+    if args.resume is not None:
+        changes.update(resume_from_timestring=True, resume_timestring=args.resume)
     if args.model:
         changes["model_path"] = args.model
     elif not settings["model_path"] and os.environ.get("DEFORUM_MODEL"):
@@ -140,6 +165,7 @@ class _Place:
     timestring: str
     settings_name: str  # a resumed run records its settings under a new timestring
     resuming: bool
+    shared: bool = False  # a frame range: its settings file may exist already (a retry)
 
 
 def run(args: argparse.Namespace, progress: Progress, loaders: Loaders | None = None,
@@ -158,7 +184,9 @@ def run(args: argparse.Namespace, progress: Progress, loaders: Loaders | None = 
     settings = _apply_arguments(settings, args)
     kind = MODES[settings["animation_mode"]]
     preview = _preview(settings, kind, progress)
-    settings, place = _place(settings, args.outdir, kind.resumable)
+    _check_frames(args.frames, settings["animation_mode"], kind)
+    settings, place = _place(settings, args.outdir, kind.resumable, args.timestring,
+                             args.frames)
     wants_video = kind.makes_movie and (args.video or settings["make_video"] or (
         "skip_video_creation" in settings.given and not settings["skip_video_creation"]))
     audio = _soundtrack(settings) if wants_video else None
@@ -171,7 +199,8 @@ def run(args: argparse.Namespace, progress: Progress, loaders: Loaders | None = 
     if cancel is None:
         cancel = CancelToken(args.cancel_file)
         cancel.install_signal_handlers()
-    job = Job(place.folder, place.timestring, progress, cancel, pipes, loaders, place.resuming)
+    job = Job(place.folder, place.timestring, progress, cancel, pipes, loaders, place.resuming,
+              args.frames)
     mode = kind(job)
     mode.set_up(settings)
     written = _Written(place)
@@ -228,7 +257,12 @@ class _Written:
 
     def settings_file(self, data: Mapping[str, Any]) -> None:
         path = self.place.folder / f"{self.place.settings_name}_settings.txt"
-        write_settings_file(path, data)
+        try:
+            write_settings_file(path, data)
+        except FileExistsError:
+            if not self.place.shared:
+                raise
+            return  # a retried frame range recorded the same settings before
         self.files.append(path)
 
     def take_back(self) -> None:
@@ -274,12 +308,29 @@ def _preview(settings: Settings, kind: type[Mode], progress: Progress) -> bool:
     return preview
 
 
-def _place(settings: Settings, outdir: str, resumable: bool) -> tuple[Settings, _Place]:
-    """A new timestring, or the resumed run's folder (and its recorded seed for seed −1).
+def _check_frames(frames: tuple[int, int | None] | None, mode: str, kind: type[Mode]) -> None:
+    """``--frames`` only where a frame does not need the one before it."""
+    if frames is not None and not kind.independent_frames:
+        raise SettingsError(f"frames: animation_mode {mode!r} makes every frame from the one "
+                            "before it, so a part of it cannot be rendered alone; render the "
+                            "whole shot (resume_from_timestring continues an interrupted one)",
+                            key="frames", value=f"{frames[0]}-{frames[1] or ''}")
+
+
+def _place(settings: Settings, outdir: str, resumable: bool, fixed: str | None = None,
+           frames: tuple[int, int | None] | None = None) -> tuple[Settings, _Place]:
+    """A new timestring (``fixed`` if given), or the resumed run's folder (and its
+    recorded seed for seed −1).
 
     Nothing is written yet; every name is checked to be one the file system takes.
     """
     root, batch = check_outdir(outdir), settings["batch_name"]
+    if fixed is not None and settings["resume_from_timestring"] and resumable:
+        raise SettingsError("timestring: give either --timestring (a new run) or "
+                            "resume_from_timestring (continue one), not both",
+                            key="timestring", value=fixed)
+    if fixed is not None:
+        return settings, _fixed_place(root, batch, fixed, frames)
     if not (settings["resume_from_timestring"] and resumable):
         timestring = new_timestring(
             lambda ts: timestring_in_use(batch_folder(root, batch, ts), ts))
@@ -296,6 +347,31 @@ def _place(settings: Settings, outdir: str, resumable: bool) -> tuple[Settings, 
         settings = settings.replace(seed=recorded)
     settings_name = new_timestring(lambda ts: (folder / f"{ts}_settings.txt").exists())
     return settings, _Place(folder, timestring, settings_name, resuming=True)
+
+
+def _fixed_place(root: Path, batch: str, timestring: str,
+                 frames: tuple[int, int | None] | None) -> _Place:
+    """``--timestring``: frames of a whole run must not exist yet (resume continues
+    them); a frame range shares the folder with the shot's other ranges, and records
+    its settings under its own name when the shot's settings file is there."""
+    check_folder_name(timestring, root, "timestring", timestring)
+    folder = batch_folder(root, batch, timestring)
+    if frames is None and frame_path(folder, timestring, 0).exists():
+        raise SettingsError(f"timestring: {folder} already has the frames {timestring}_00000.png"
+                            f"…; continue them with resume_from_timestring and "
+                            f"resume_timestring {timestring!r}", key="timestring",
+                            value=timestring)
+    name = timestring
+    if (folder / f"{name}_settings.txt").exists():
+        name = _range_name(timestring, frames) if frames else \
+            new_timestring(lambda ts: (folder / f"{ts}_settings.txt").exists())
+    return _Place(folder, timestring, name, resuming=False, shared=frames is not None)
+
+
+def _range_name(timestring: str, frames: tuple[int, int | None]) -> str:
+    """The settings file name of a frame range: ``{timestring}_frames_00001-00016``."""
+    last = "end" if frames[1] is None else f"{frames[1]:05d}"
+    return f"{timestring}_frames_{frames[0]:05d}-{last}"
 
 
 def _seed(settings: Settings, progress: Progress) -> Settings:

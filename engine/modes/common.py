@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import Cancelled, InputError
-from ..output import frame_path, read_image, write_png
+from ..output import decodes, frame_path, read_image, write_png
 from ..paths import local_path
 from ..progress import Progress
 from ..writer import Writer
@@ -58,6 +58,7 @@ class Job:
     pipes: Any              # the diffusion pipelines; None for a motion preview
     loaders: Any            # ``cli.Loaders``: how to load a depth model
     resuming: bool          # continuing the frames of ``timestring`` (resume_from_timestring)
+    frames: tuple[int, int | None] | None = None  # ``--frames A-B``: only these (B None: to the end)
 
 
 class Mode:
@@ -72,6 +73,7 @@ class Mode:
     needs_model = True      # False: without a model the mode renders a motion preview
     resumable = False       # True: resume_from_timestring continues an earlier run
     makes_movie = True      # False: the output is images, never an mp4
+    independent_frames = False  # True: any frame range can be rendered alone (``--frames``)
 
     def __init__(self, job: Job) -> None:
         self.job = job
@@ -130,16 +132,29 @@ def render_sequence(count: int, make: Callable[[int], np.ndarray], job: Job,
     """Frames 0…count−1 made independently of each other (Video Input, Interpolation),
     each written in the background while the next is made; ``used(index)``: the
     diffusion values a frame was made with, for its event."""
+    written = 0
     with Writer() as writer:
-        for index in range(count):
+        for index in frame_indices(job.frames, count):
             job.cancel.check()
             started = time.monotonic()
             path = frame_path(job.folder, job.timestring, index)
+            if job.frames is not None and decodes(path):
+                continue  # a retried frame range keeps the frames it finished
             image = make(index)
             writer.submit(partial(write_frame, job.progress, index, path, image,
                                   time.monotonic() - started,
-                                  used(index) if used is not None else None))
-    return count
+                                  used(index) if used is not None else None,
+                                  replace=job.frames is not None and path.exists()))
+            written += 1
+    return written
+
+
+def frame_indices(frames: tuple[int, int | None] | None, count: int) -> range:
+    """The frames of a run of ``count`` that ``--frames`` asks for (all without it)."""
+    if frames is None:
+        return range(count)
+    last = count - 1 if frames[1] is None else min(frames[1], count - 1)
+    return range(frames[0], last + 1)
 
 
 def write_frame(progress: Progress, index: int, path: Path, image: np.ndarray,

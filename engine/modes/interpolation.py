@@ -28,6 +28,8 @@ Plan = list[tuple[int, int, float]]  # per output frame: (index of prompt A, of 
 class Interpolation(Mode):
     """``animation_mode`` Interpolation; the frame count follows the prompts."""
 
+    independent_frames = True
+
     def prepare(self, settings: Settings) -> Settings:
         # The frame count is recorded in the settings file, so it is fixed here.
         settings = settings.replace(max_frames=len(interpolation_plan(settings)[1]))

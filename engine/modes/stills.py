@@ -12,19 +12,21 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..output import image_files, read_image
+from ..output import decodes, image_files, read_image
 from ..progress import Progress
 from ..schedules import split_negative
 from ..seeds import seed_sequence
 from ..settings import Settings
 from ..writer import Writer
-from .common import CancelToken, Mode, check_init_image, init_image, write_frame
+from .common import (CancelToken, Mode, check_init_image, frame_indices, init_image,
+                     write_frame)
 
 
 class Stills(Mode):
     """``animation_mode`` None (also any run without ``--enable_animation_mode``)."""
 
     makes_movie = False
+    independent_frames = True
 
     def set_up(self, settings: Settings) -> None:
         super().set_up(settings)
@@ -38,7 +40,7 @@ class Stills(Mode):
     def render(self) -> int:
         job = self.job
         return render_stills(self.settings, job.folder, job.timestring, job.progress,
-                             job.cancel, self.diffusion, self.mask)
+                             job.cancel, self.diffusion, self.mask, job.frames)
 
 
 def _sanitize(prompt: str) -> str:
@@ -62,6 +64,14 @@ def _prompts(settings: Mapping[str, Any]) -> list[str]:
                     if str(kv[0]).isdigit() else 0)).values()) or [""]
 
 
+def still_count(settings: Mapping[str, Any]) -> int:
+    """How many images a still-image run makes: one per prompt, batch and init image."""
+    folder = settings["init_image"]
+    inits = len(image_files(Path(folder))) if settings["use_init"] and folder \
+        and Path(folder).is_dir() else 1
+    return len(_prompts(settings)) * settings["n_batch"] * max(inits, 1)
+
+
 def _init_images(settings: Mapping[str, Any]) -> list[np.ndarray | None]:
     """The init picture, or every picture of an ``init_image`` folder (one still each)."""
     folder = settings["init_image"]
@@ -77,7 +87,8 @@ def _init_images(settings: Mapping[str, Any]) -> list[np.ndarray | None]:
 
 def render_stills(settings: Mapping[str, Any], folder: Path, timestring: str,
                   progress: Progress, cancel: CancelToken, diffusion: Any,
-                  mask: np.ndarray | None = None) -> int:
+                  mask: np.ndarray | None = None,
+                  frames: tuple[int, int | None] | None = None) -> int:
     """``n_batch`` images per prompt (and per init image); returns the number written.
 
     Still images are a batch, not frames in time: as the webui's still images take its
@@ -89,17 +100,21 @@ def render_stills(settings: Mapping[str, Any], folder: Path, timestring: str,
             for init in inits]
     seeds = seed_sequence(settings["seed"], settings["seed_behavior"], len(jobs),
                           iter_n=settings["seed_iter_N"])
+    wanted = frame_indices(frames, len(jobs))
     written = 0
     with Writer() as writer:
         for index, ((prompt, init), seed) in enumerate(zip(jobs, seeds)):
+            positive, negative = split_negative(prompt)
+            path = folder / still_name(settings, timestring, index, positive, seed)
+            if index not in wanted or frames is not None and decodes(path):
+                continue  # another range's, or finished by an earlier try of this range
             cancel.check()
             started = time.monotonic()
-            positive, negative = split_negative(prompt)
             image = diffusion(init, strength=settings["strength"], seed=seed, noise=0.0,
                               prompt=positive, negative=negative, mask=mask, frame=index,
                               values_of=0)
-            path = folder / still_name(settings, timestring, index, positive, seed)
             writer.submit(partial(write_frame, progress, index, path, image,
-                                  time.monotonic() - started, diffusion.used_for(index)))
+                                  time.monotonic() - started, diffusion.used_for(index),
+                                  replace=frames is not None and path.exists()))
             written += 1
     return written

@@ -27,8 +27,13 @@ class VideoInput(Mode):
     """``animation_mode`` Video Input; ``max_frames`` follows the clip."""
 
     needs_model = False
+    independent_frames = True
 
     def prepare(self, settings: Settings) -> Settings:
+        if self.job.frames is not None and self.job.frames[0] > 0:
+            # A later frame range reuses what the range with frame 0 extracted: ranges
+            # running at once must not re-extract the folder under each other.
+            settings = settings.replace(overwrite_extracted_frames=False)
         settings, self.frames, self.masks = _extract(settings, self.job.folder,
                                                      self.job.progress)
         return settings
@@ -113,6 +118,10 @@ def video_input_generate(settings: Settings, frames: list[Path], masks: list[Pat
         init = read_image(frames[index], size, "video_init_path")
         if settings["color_coherence"] == "Video Input" and index % every == 0:
             colors.set_reference(init)
+        elif settings["color_coherence"] == "Video Input" and colors.reference is None:
+            # a frame range starting mid-way: the clip frame its block refreshed to
+            colors.set_reference(read_image(frames[index - index % every], size,
+                                            "video_init_path"))
         if diffusion is None:
             return colors.finish(init, index, strength[index], had_init=True)
         mask = None
