@@ -57,6 +57,9 @@ TEMP_MARK = ".tmp-"
 # write of frame N stop halfway for PAUSE_SECONDS, so a test can kill the engine there.
 PAUSE_VARIABLE = "DEFORUM_TEST_PAUSE_IN_WRITE"
 PAUSE_SECONDS = 60.0
+# With DEFORUM_TEST_PAUSE_ONCE=FILE too, only the first engine to make FILE (holding its
+# pid) pauses: a farm test kills that one, and the task's retry must not pause again.
+PAUSE_ONCE_VARIABLE = "DEFORUM_TEST_PAUSE_ONCE"
 # Errors of os.link on file systems without hard links (FAT/exFAT drives, some shares;
 # Windows reports ERROR_INVALID_FUNCTION as EINVAL).
 _NO_HARD_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EINVAL}
@@ -142,6 +145,14 @@ def _test_pause(path: Path, handle: BinaryIO, data: bytes) -> None:
     index = os.environ.get(PAUSE_VARIABLE)
     if not index or not re.fullmatch(rf"[^_]+_{int(index):0{FRAME_DIGITS}d}\.png", path.name):
         return
+    once = os.environ.get(PAUSE_ONCE_VARIABLE)
+    if once:
+        try:
+            fd = os.open(once, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        except FileExistsError:
+            return
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
     handle.write(data[:len(data) // 2])
     handle.flush()
     time.sleep(PAUSE_SECONDS)
