@@ -1,5 +1,6 @@
 """``python -m engine.farm openjd plan.json --out DIR``: the plan as an Open Job
-Description job bundle — ``DIR/template.yaml`` and ``DIR/parameter_values.yaml``.
+Description job bundle — ``DIR/template.yaml``, ``DIR/parameter_values.yaml`` and
+``DIR/plan.json`` (a copy of the plan, which the template names relative to itself).
 
 Steps, each running ``python -m engine.farm task PLAN TASK`` (``task.run_task``)
 per value of its task parameter, in dependency order:
@@ -27,6 +28,7 @@ from ..output import write_atomic
 from ..plan import Plan
 
 SPEC = "jobtemplate-2023-09"
+PLAN_COPY = "plan.json"  # beside the template: OpenJD joins relative paths to its folder
 
 
 def _step(name: str, parameter: str, values: list[str], after: list[str],
@@ -46,7 +48,7 @@ def _step(name: str, parameter: str, values: list[str], after: list[str],
     return step
 
 
-def job_template(plan: Plan, plan_path: str, python: str = sys.executable) -> dict[str, Any]:
+def job_template(plan: Plan, python: str = sys.executable) -> dict[str, Any]:
     """The OpenJD job template (a dict) of ``plan``."""
     root = str(Path(__file__).resolve().parents[2])
     passes = [t.id for t in plan.tasks if t.kind == "scene_pass"]
@@ -65,11 +67,11 @@ def job_template(plan: Plan, plan_path: str, python: str = sys.executable) -> di
         "name": f"Deforum {plan.name}",
         "parameterDefinitions": [
             {"name": "PlanFile", "type": "PATH", "objectType": "FILE", "dataFlow": "IN",
-             "default": str(Path(plan_path).resolve()), "description": "the render plan"},
+             "default": PLAN_COPY, "description": "the render plan (the bundle's copy)"},
             {"name": "EnginePython", "type": "STRING", "default": python,
-             "description": "Python with the engine's requirements"},
-            {"name": "EngineRoot", "type": "PATH", "objectType": "DIRECTORY",
-             "default": root, "description": "the folder that holds the engine package"},
+             "description": "Python with the engine's requirements, on the workers"},
+            {"name": "EngineRoot", "type": "STRING", "default": root,
+             "description": "the folder that holds the engine package, on the workers"},
         ],
         "jobEnvironments": [{"name": "DeforumEngine", "variables": {
             "PYTHONPATH": "{{Param.EngineRoot}}", "HF_HUB_OFFLINE": "1",
@@ -79,14 +81,17 @@ def job_template(plan: Plan, plan_path: str, python: str = sys.executable) -> di
 
 
 def export_bundle(plan: Plan, plan_path: str, out: str | Path) -> Path:
-    """Write the job bundle folder ``out``; returns the template's path."""
+    """Write the job bundle folder ``out`` (template, parameter values and a copy of the
+    plan); returns the template's path."""
     import yaml
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    template = job_template(plan, plan_path)
-    values = {"parameterValues": [{"name": p["name"], "value": p["default"]}
-                                  for p in template["parameterDefinitions"]]}
+    template = job_template(plan)
+    write_atomic(out / PLAN_COPY, Path(plan_path).read_bytes(), replace=True)
+    values = {"parameterValues": [
+        {"name": p["name"], "value": str(out.resolve() / PLAN_COPY) if p["type"] == "PATH"
+         else p["default"]} for p in template["parameterDefinitions"]]}
     path = write_atomic(out / "template.yaml", yaml.safe_dump(
         template, sort_keys=False, allow_unicode=True).encode("utf-8"), replace=True)
     write_atomic(out / "parameter_values.yaml", yaml.safe_dump(

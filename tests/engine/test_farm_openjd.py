@@ -1,0 +1,66 @@
+"""The plan as an Open Job Description job bundle: the template of a three-shot plan (one
+shot with a scene pass) passes ``openjd check``, and ``openjd run`` of one shot's task
+renders that shot's frames, byte-identical to the plan run on one machine."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.plan import read_plan, with_scene_pass, write_plan
+from tests.engine.farm_helpers import (SHOT_2D, SHOT_INTERPOLATION, engine_env, frames,
+                                       make_plan, python, write_settings)
+
+yaml = pytest.importorskip("yaml")
+OPENJD = shutil.which("openjd") or str(Path(sys.executable).with_name("openjd"))
+if not Path(OPENJD).exists():
+    pytest.skip("openjd-cli is not installed (requirements-farm.txt)", allow_module_level=True)
+
+
+def _three_shots(tmp_path: Path, name: str, model: Path) -> Path:
+    """2D, Interpolation (frame 0 then chunks) and 2D with a scene pass before it."""
+    shots = [write_settings(tmp_path, "wide", SHOT_2D),
+             write_settings(tmp_path, "morph", SHOT_INTERPOLATION),
+             write_settings(tmp_path, "close", {**SHOT_2D, "batch_name": "Close"})]
+    plan_path = make_plan(tmp_path, shots, name, "--model", str(model), "--chunk", "3")
+    blender = ["blender", "-b", str(tmp_path / "close.blend"), "--python",
+               "/addon/batch.py", "--", "--passes-only", "--settings-out", str(shots[2])]
+    write_plan(with_scene_pass(read_plan(plan_path), "close", blender), plan_path)
+    return plan_path
+
+
+def test_the_bundle_passes_openjd_check_and_runs_one_shot(tmp_path, tiny_model):
+    plan = _three_shots(tmp_path, "farm", tiny_model)
+    bundle = tmp_path / "bundle"
+    done = python("-m", "engine.farm", "openjd", str(plan), "--out", str(bundle), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    template = yaml.safe_load((bundle / "template.yaml").read_text())
+    steps = {s["name"]: s for s in template["steps"]}
+    assert list(steps) == ["ScenePasses", "Shots", "Frames"]
+    assert steps["Shots"]["dependencies"] == [{"dependsOn": "ScenePasses"}]
+    assert steps["Shots"]["parameterSpace"]["taskParameterDefinitions"][0]["range"] == [
+        "wide", "morph", "close"]
+    assert (bundle / "parameter_values.yaml").is_file()
+    check = subprocess.run([OPENJD, "check", str(bundle / "template.yaml")],
+                           capture_output=True, text=True, env=engine_env())
+    assert check.returncode == 0, check.stdout + check.stderr
+
+    run = subprocess.run([OPENJD, "run", str(bundle / "template.yaml"), "--step", "Shots",
+                          "--task-param", "Shot=wide", "--no-run-dependencies"], capture_output=True, text=True,
+                         env=engine_env(), cwd=tmp_path, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    got = frames(tmp_path / "farm-out")
+    assert len(got) == 8 and all(name.startswith("Farm/") for name in got)
+
+    task = python("-m", "engine.farm", "task", str(plan), "wide", cwd=tmp_path)
+    assert task.returncode == 0, task.stderr  # run again: the shot is whole, nothing changes
+    assert frames(tmp_path / "farm-out") == got
+    reference = make_plan(tmp_path, [tmp_path / "wide.json"], "one", "--model",
+                          str(tiny_model))
+    local = python("-m", "engine.farm", "local", str(reference), cwd=tmp_path)
+    assert local.returncode == 0, local.stderr
+    assert frames(tmp_path / "one-out") == got
