@@ -234,6 +234,7 @@ def _blender_only() -> dict[str, object]:
             description="Keep the run's depth maps and scene renders in <output>/jobs/ after "
                         "a successful run (they are always kept after a failed or cancelled "
                         "one)"),
+        **_farm(),
         prompts=CollectionProperty(type=DeforumPrompt),
         prompt_index=IntProperty(name="Active prompt", default=0),
         guides=CollectionProperty(type=DeforumGuide),
@@ -243,6 +244,39 @@ def _blender_only() -> dict[str, object]:
         status=StringProperty(name="Status", default=""),
         status_error=BoolProperty(name="Status is an error", default=False),
         last_log=StringProperty(name="Engine log", default="", subtype="FILE_PATH"),
+    )
+
+
+def _farm() -> dict[str, object]:
+    """Submit to Farm: where the plan runs, what its shots are, their variations."""
+    return dict(
+        farm_backend=EnumProperty(
+            name="Farm", default="RAY", description="Where Submit to Farm runs the plan",
+            items=[("RAY", "Ray Cluster", "Submit to the Ray cluster at Ray Address"),
+                   ("LOCAL", "This Machine", "Run the plan here in the background, one "
+                    "task after another"),
+                   ("OPENJD", "OpenJD Bundle", "Write an Open Job Description bundle for a "
+                    "render farm (AWS Deadline Cloud: deadline bundle submit FOLDER)")]),
+        farm_address=StringProperty(name="Ray Address", default="auto",
+                                    description="The Ray cluster, e.g. 10.0.0.5:6379 "
+                                                "(auto: the one this machine belongs to)"),
+        farm_bundle=StringProperty(name="Bundle Folder", subtype="DIR_PATH",
+                                   description="Where the OpenJD bundle goes (empty: beside "
+                                               "the plan)"),
+        farm_shots=EnumProperty(
+            name="Shots", default="MARKERS", description="What becomes a shot of the plan",
+            items=[("MARKERS", "Camera Markers", "One shot per marker range of this scene "
+                    "(a marker to the next one; no markers: the whole range)"),
+                   ("SCENES", "Scenes", "One shot per marker range of every scene with a "
+                    "camera")]),
+        farm_seeds=StringProperty(name="Seeds", default="",
+                                  description="Variations: a shot per seed, e.g. 1,2,3 "
+                                              "(empty: the scene's seed)"),
+        farm_prompts=StringProperty(name="Prompts", default="",
+                                    description="Variations: alternative prompts separated "
+                                                "by |, each a shot of its own from frame 0"),
+        farm_plan=StringProperty(name="Plan", default="", subtype="FILE_PATH",
+                                 description="The last plan submitted (Collect reads it)"),
     )
 
 

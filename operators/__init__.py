@@ -8,12 +8,13 @@ from __future__ import annotations
 import bpy
 
 from ..addon import compat, prefs
-from . import (bake, engine_setup, guides, hybrid, output, parseq, presets, prompts, render,
-               settings_io, takes)
+from . import (bake, engine_setup, farm, guides, hybrid, output, parseq, presets, prompts,
+               render, settings_io, takes)
 
 CLASSES = (
     *bake.CLASSES,
     *render.CLASSES,
+    *farm.CLASSES,
     *takes.CLASSES,
     *prompts.CLASSES,
     *guides.CLASSES,

@@ -30,6 +30,7 @@ class DEFORUM_PT_render(DeforumPanel, bpy.types.Panel):
             layout.operator("deforum.render", icon="RENDER_ANIMATION")
             if warm.server_pid() is not None or (addon_prefs and addon_prefs.keep_engine_warm):
                 layout.operator("deforum.release_engine", icon="UNLINKED")
+            _draw_farm(layout, settings)
         else:
             factor, text = run.progress()
             layout.progress(factor=factor, type="BAR", text=text)
@@ -44,6 +45,22 @@ class DEFORUM_PT_render(DeforumPanel, bpy.types.Panel):
             box.label(text=settings.status, icon="ERROR" if settings.status_error else "INFO")
             if settings.status_error and settings.last_log:
                 box.label(text=f"Log: {settings.last_log}")
+
+
+def _draw_farm(layout, settings) -> None:
+    """The Render panel's farm rows, beside Render Deforum."""
+    box = layout.box()
+    row = box.row(align=True)
+    row.operator("deforum.submit_farm", icon="NETWORK_DRIVE")
+    row.operator("deforum.collect_farm", icon="SEQUENCE")
+    box.prop(settings, "farm_backend")
+    if settings.farm_backend == "RAY":
+        box.prop(settings, "farm_address")
+    elif settings.farm_backend == "OPENJD":
+        box.prop(settings, "farm_bundle")
+    box.prop(settings, "farm_shots")
+    box.prop(settings, "farm_seeds")
+    box.prop(settings, "farm_prompts")
 
 
 CLASSES = (DEFORUM_PT_render,)
