@@ -1,6 +1,7 @@
 """The plan as an Open Job Description job bundle: the template of a three-shot plan (one
 shot with a scene pass) passes ``openjd check``, and ``openjd run`` of one shot's task
-renders that shot's frames, byte-identical to the plan run on one machine."""
+renders that shot's frames (the Ray test checks that a task's frames equal the
+one-machine run's)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from engine.plan import read_plan, with_scene_pass, write_plan
-from tests.engine.farm_helpers import (SHOT_2D, SHOT_INTERPOLATION, engine_env, frames,
-                                       make_plan, python, write_settings)
+from engine.output import decodes
+from tests.engine.farm_helpers import (SHOT_2D, SHOT_INTERPOLATION, TIMESTRING, engine_env,
+                                       frames, make_plan, python, write_settings)
 
 yaml = pytest.importorskip("yaml")
 OPENJD = shutil.which("openjd") or str(Path(sys.executable).with_name("openjd"))
@@ -56,11 +58,5 @@ def test_the_bundle_passes_openjd_check_and_runs_one_shot(tmp_path, tiny_model):
     got = frames(tmp_path / "farm-out")
     assert len(got) == 8 and all(name.startswith("Farm/") for name in got)
 
-    task = python("-m", "engine.farm", "task", str(plan), "wide", cwd=tmp_path)
-    assert task.returncode == 0, task.stderr  # run again: the shot is whole, nothing changes
-    assert frames(tmp_path / "farm-out") == got
-    reference = make_plan(tmp_path, [tmp_path / "wide.json"], "one", "--model",
-                          str(tiny_model))
-    local = python("-m", "engine.farm", "local", str(reference), cwd=tmp_path)
-    assert local.returncode == 0, local.stderr
-    assert frames(tmp_path / "one-out") == got
+    assert all(decodes(tmp_path / "farm-out" / name) for name in got)
+    assert (tmp_path / "farm-out" / "Farm" / f"{TIMESTRING}_settings.txt").is_file()

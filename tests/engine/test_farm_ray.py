@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.engine.farm_helpers import (SHOT_2D, engine_env, frames, make_plan, python,
-                                       write_settings)
+from tests.engine.farm_helpers import SHOT_2D, engine_env, frames, make_plan, write_settings
 
 ray = pytest.importorskip("ray")
 psutil = pytest.importorskip("psutil")
@@ -76,17 +77,12 @@ def _alive(pids: set[int]) -> set[int]:
 
 
 def test_a_plan_survives_a_worker_node_killed_mid_shot(tmp_path, tiny_model, monkeypatch):
-    import subprocess
-    import sys
-
     shot = write_settings(tmp_path, "shot", SHOT_2D)
     options = ("--model", str(tiny_model), "--seeds", "1,2,3,4")
     reference = make_plan(tmp_path, [shot], "one", *options)
-    done = python("-m", "engine.farm", "local", str(reference), cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    expected = frames(tmp_path / "one-out")
-    assert len(expected) == 4 * 8
-
+    # the one-machine run goes on while the cluster starts
+    local = subprocess.Popen([sys.executable, "-m", "engine.farm", "local", str(reference)],
+                             cwd=tmp_path, env=engine_env(), stderr=subprocess.PIPE, text=True)
     plan = make_plan(tmp_path, [shot], "ray", *options)
     pause = tmp_path / "paused-engine.pid"
     # The nodes' processes (and so the engines) inherit these: the first engine to write
@@ -118,6 +114,10 @@ def test_a_plan_survives_a_worker_node_killed_mid_shot(tmp_path, tiny_model, mon
         time.sleep(0.2)
     assert not _alive(started), "Ray processes left running"
 
+    _, errors = local.communicate(timeout=600)
+    assert local.returncode == 0, errors
+    expected = frames(tmp_path / "one-out")
+    assert len(expected) == 4 * 8
     got = frames(tmp_path / "ray-out")
     assert got.keys() == expected.keys()  # every frame once, none missing, none extra
     assert got == expected  # byte-identical, so whole and decodable as the reference is
