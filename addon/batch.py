@@ -2,7 +2,8 @@
 
     blender -b shot.blend --python <add-on folder>/addon/batch.py -- \\
         [--model PATH] [--engine-python PATH] [--device auto|cuda|mps|cpu] \\
-        [--output DIR] [--frames A-B] [--preview] [--save-as FILE.blend]
+        [--output DIR] [--frames A-B] [--preview] [--save-as FILE.blend] \\
+        [--passes-only JOB]
 
 Presses "Render Deforum" (``deforum.render``, its blocking ``execute()``) on
 the file's scene with its own settings, printing a line per frame.  The
@@ -12,7 +13,9 @@ the add-on preferences and the scene's output folder for this run only.  The
 add-on must be installed and enabled in that Blender (this script enables
 nothing).  Exit status: 0 when the frames are in the strip, 1 when the render
 failed or was cancelled (the message on stderr), 2 for a bad option or a
-missing add-on.
+missing add-on.  ``--passes-only JOB`` renders only the scene passes (depth, flow,
+scene frames) of the job file ``<output>/jobs/JOB.json`` into the folders it names, and
+not the engine: a render farm's scene-pass task, before the shot's engine task.
 """
 
 from __future__ import annotations
@@ -51,6 +54,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--preview", action="store_true",
                         help="motion preview: no diffusion, no model needed")
     parser.add_argument("--save-as", metavar="FILE", help="write a copy of the .blend with the strip")
+    parser.add_argument("--passes-only", metavar="JOB",
+                        help="render only the scene passes of job JOB (a render farm's "
+                             "scene-pass task: its settings file names their folders)")
     args = parser.parse_args(argv)
     for option, (variable, _pref) in FROM_ENVIRONMENT.items():
         if getattr(args, option) is None and os.environ.get(variable):
@@ -75,15 +81,41 @@ def frame_range(text: str) -> tuple[int, int]:
     return start, end
 
 
-def addon_preferences() -> Any:
-    """The enabled add-on's preferences, else None."""
+def _enabled_addon() -> Any:
+    """The enabled add-on's entry in the preferences, else None."""
     import bpy
 
     for addon in bpy.context.preferences.addons:
         prefs = addon.preferences
         if prefs is not None and prefs.bl_rna.identifier == "DeforumPreferences":
-            return prefs
+            return addon
     return None
+
+
+def addon_preferences() -> Any:
+    """The enabled add-on's preferences, else None."""
+    addon = _enabled_addon()
+    return addon.preferences if addon is not None else None
+
+
+def render_passes(scene: Any, job: str) -> tuple[bool, str]:
+    """Render the scene passes of job ``job`` without the engine: (finished, message)."""
+    import importlib
+
+    import bpy
+
+    compose = importlib.import_module(f"{_enabled_addon().module}.addon.compose")
+    try:
+        composed = compose.compose_job(bpy.context, scene, stem=job)
+    except compose.RunError as exc:
+        return False, str(exc)
+    for scene_pass in composed.scene_passes:
+        print(f"Deforum: {scene_pass.text}", flush=True)
+        scene_pass.run()
+        if scene_pass.error or scene_pass.cancelled:
+            return False, scene_pass.error or f"{scene_pass.label} cancelled"
+    frames = sum(p.total for p in composed.scene_passes)
+    return True, f"{frames} scene-pass frames of job {job} in {composed.jobs_dir}"
 
 
 def apply(args: argparse.Namespace, prefs: Any, scene: Any) -> dict[str, object]:
@@ -132,7 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Deforum: rendering scene {scene.name!r}, frames {scene.frame_start}-"
           f"{scene.frame_end} of {bpy.data.filepath or 'an unsaved file'}", flush=True)
     try:
-        ok, message = render(scene)
+        ok, message = render_passes(scene, args.passes_only) if args.passes_only \
+            else render(scene)
     finally:
         for pref, value in saved.items():
             setattr(prefs, pref, value)

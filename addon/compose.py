@@ -289,8 +289,12 @@ def _write_job(path: Path, checked) -> None:
         handle.write("\n")
 
 
-def compose_job(context, scene) -> Composed:
-    """Everything before the engine starts, the settings file written; RunError if not."""
+def compose_job(context, scene, stem: str | None = None) -> Composed:
+    """Everything before the engine starts, the settings file written; RunError if not.
+
+    ``stem`` names an existing job (a farm's scene-pass task renders its passes into
+    the folders its settings file names, which is kept as it is).
+    """
     settings = scene.deforum
     addon_prefs = prefs.get(context)
     if settings.animation_mode == "None":
@@ -308,7 +312,7 @@ def compose_job(context, scene) -> Composed:
     data = compose_settings(scene, baked, addon_prefs, preview=preview)
     jobs_dir = outdir / "jobs"
     jobs_dir.mkdir(parents=True, exist_ok=True)
-    stem = _new_stem(jobs_dir, settings.batch_name)
+    stem = stem or _new_stem(jobs_dir, settings.batch_name)
     passes = _scene_passes(scene, data, jobs_dir, stem, preview, scene_depth)
     checked = validate(data)
     notes = list(checked.warnings)
@@ -324,7 +328,8 @@ def compose_job(context, scene) -> Composed:
         notes.append("flow_source = scene: the scene's exact motion is rendered with Cycles "
                      "first (hybrid Optical Flow and optical-flow cadence use it)")
     settings_path = jobs_dir / f"{stem}.json"
-    _write_job(settings_path, checked)
+    if not settings_path.exists():
+        _write_job(settings_path, checked)
     return Composed(python=python, outdir=outdir, jobs_dir=jobs_dir, stem=stem,
                     settings_path=settings_path, preview=preview, frames=baked.frames,
                     notes=notes, scene_passes=passes)

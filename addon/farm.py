@@ -6,6 +6,9 @@ Shots: one per camera-marker range of the scene (a marker starts a shot that run
 the next marker; no markers: the whole range), or one per scene of the file that has
 a camera. Each shot's settings are composed exactly as Render Deforum composes them
 (camera bake included); variations (seeds, alternative prompts) multiply the shots.
+A shot with scene passes (scene depth, flow, scene renders) gets a scene-pass task the
+farm runs first: Blender renders them headless from the saved .blend
+(``addon/batch.py --passes-only JOB``) into the folders the shot's settings name.
 The plan goes to ``<output folder>/farm/<name>.json``; ``<name>.blender.json`` beside
 it says which scene and frame each shot's strip starts at.
 """
@@ -22,7 +25,8 @@ import bpy
 
 from ..engine.client import job
 from ..engine.farm.status import frames_done
-from ..engine.plan import Plan, read_plan
+from ..engine import plan as engine_plan
+from ..engine.plan import Plan, read_plan, with_scene_pass
 from ..engine.output import frame_path
 from . import compose, prefs, vse
 
@@ -71,19 +75,31 @@ def _compose_range(context, scene, first: int, last: int) -> compose.Composed:
     saved = scene.frame_start, scene.frame_end
     try:
         scene.frame_start, scene.frame_end = first, last
-        composed = compose.compose_job(context, scene)
+        return compose.compose_job(context, scene)
     finally:
         scene.frame_start, scene.frame_end = saved
-    if composed.scene_passes:
-        raise compose.RunError(
-            f"{scene.name}: this shot needs scene passes (scene depth, flow or renders), "
-            "which Submit to Farm does not send yet; render it with Render Deforum or "
-            "choose Depth Source model/none")
-    return composed
+
+
+def pass_command(composed: compose.Composed, first: int, last: int, model: str,
+                 saved: bool) -> list[str]:
+    """The farm's scene-pass task: Blender renders the job's passes from the file as
+    saved on disk (``saved``: the file has a path)."""
+    if not saved:
+        raise compose.RunError("this shot needs scene passes (scene depth, flow or renders), "
+                               "which the farm renders from the .blend as saved: save the "
+                               "file, then Submit to Farm again")
+    command = [bpy.app.binary_path or "blender", "-b", bpy.data.filepath, "--python",
+               str(job.engine_root() / "addon" / "batch.py"), "--", "--frames",
+               f"{first}-{last}", "--output", str(composed.outdir), "--passes-only",
+               composed.stem]
+    return command + (["--preview"] if composed.preview else ["--model", model] if model else [])
 
 
 def _sources(context, folder: Path) -> tuple[list[Path], list[dict], compose.Composed]:
-    """Each shot's composed settings file in ``folder`` and where its strip goes."""
+    """Each shot's composed settings file in ``folder`` and where its strip goes (with
+    its scene-pass command, if it has passes)."""
+    model = prefs.model_path(prefs.get(context))
+    saved = bool(bpy.data.filepath)  # (is_dirty stays set after a save in background runs)
     paths, places, composed = [], [], None
     for scene in farm_scenes(context):
         for label, first, last in shot_ranges(scene):
@@ -94,7 +110,9 @@ def _sources(context, folder: Path) -> tuple[list[Path], list[dict], compose.Com
             path = folder / f"{name}.json"
             path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
             paths.append(path)
-            places.append({"scene": scene.name, "start": first, "batch": data["batch_name"]})
+            places.append({"scene": scene.name, "start": first, "batch": data["batch_name"],
+                           "passes": pass_command(composed, first, last, model, saved)
+                           if composed.scene_passes else None})
     return paths, places, composed
 
 
@@ -132,9 +150,14 @@ def write_plan(context) -> Path:
     if done.returncode != 0:
         raise compose.RunError(done.stderr.strip().splitlines()[-1] if done.stderr.strip()
                                else f"engine.plan failed (exit {done.returncode})")
-    runs = max(1, len(read_plan(plan_path).shots) // len(paths))  # variations per source
-    sidecar = {"shots": {shot.id: places[n // runs]
-                         for n, shot in enumerate(read_plan(plan_path).shots)}}
+    plan = read_plan(plan_path)
+    runs = max(1, len(plan.shots) // len(paths))  # shots per source: its variations
+    for n, place in enumerate(places):
+        if place["passes"]:  # one pass task for all variations of the range
+            ids = [s.id for s in plan.shots[n * runs:(n + 1) * runs]]
+            plan = with_scene_pass(plan, ids, place["passes"])
+    engine_plan.write_plan(plan, plan_path)
+    sidecar = {"shots": {shot.id: places[n // runs] for n, shot in enumerate(plan.shots)}}
     plan_path.with_suffix(".blender.json").write_text(json.dumps(sidecar, indent=2))
     settings.farm_plan = str(plan_path)
     return plan_path

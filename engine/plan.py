@@ -304,16 +304,17 @@ def shot_tasks(shot: Shot, gpu: bool, chunk: int, after: tuple[str, ...] = ()) -
     return tasks
 
 
-def with_scene_pass(plan: Plan, shot_id: str, command: Sequence[str]) -> Plan:
-    """``plan`` with a scene-pass task (``command``, a Blender render that writes the
-    shot's settings file) that the shot's first task waits for."""
+def with_scene_pass(plan: Plan, shot_ids: Sequence[str], command: Sequence[str]) -> Plan:
+    """``plan`` with one scene-pass task (``command``, a Blender render of the files the
+    shots' settings name) that the first task of each of ``shot_ids`` waits for."""
     from dataclasses import replace
 
-    passes = Task(f"{shot_id}.passes", "scene_pass", shot_id, command=tuple(command))
+    passes = Task(f"{shot_ids[0]}.passes", "scene_pass", shot_ids[0], command=tuple(command))
     tasks: list[Task] = []
     for task in plan.tasks:
-        if task.id == shot_id:
-            tasks += [passes, replace(task, after=(*task.after, passes.id))]
+        if task.id in shot_ids:
+            tasks += [passes] if passes not in tasks else []
+            tasks.append(replace(task, after=(*task.after, passes.id)))
         else:
             tasks.append(task)
     return replace(plan, tasks=tuple(tasks))

@@ -1,16 +1,22 @@
 """Submit to Farm in the real bpy: the scene's camera-marker ranges and seed variations
 become a render plan; the plan runs (``engine.farm local``, the reference every farm
-must equal) and Collect puts each finished shot in the sequencer at its range."""
+must equal) and Collect puts each finished shot in the sequencer at its range. A shot
+with scene depth gets a scene-pass task (Blender headless) that its engine task follows."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import bpy
+import pytest
 
-from tests.blender.helpers import ENGINE_PY, keyframed_camera_scene
+from tests.blender.helpers import ENGINE_PY, ROOT, keyframed_camera_scene
 from tests.blender.test_addon import takes_of
+from tests.blender.test_addon_scene import FRAMES, plane_scene  # noqa: F401 (a fixture)
 
 
 def test_submit_to_farm_plans_the_marker_shots_and_collect_makes_their_strips(addon, tmp_path):
@@ -45,3 +51,61 @@ def test_submit_to_farm_plans_the_marker_shots_and_collect_makes_their_strips(ad
     folder = Path(bpy.path.abspath(strips[-1].directory))
     assert folder == tmp_path / "out" / "Shot-f4-seed4"
     assert strips[-1].elements[0].filename == sorted(p.name for p in folder.glob("*.png"))[0]
+
+
+# The farm's scene-pass task, as `blender -b FILE --python batch.py -- …` runs it (the PyPI
+# bpy has no blender binary): the add-on enabled, the file opened, batch.py as __main__.
+PASS_TASK = """
+import runpy, sys
+sys.path.insert(0, sys.argv[1])
+from tests.blender.helpers import Addon
+import bpy
+command = sys.argv[2:]
+addon = Addon()
+try:
+    bpy.ops.wm.open_mainfile(filepath=command[2])
+    sys.argv = command
+    try:
+        runpy.run_path(command[4], run_name="__main__")
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+finally:
+    addon.close()
+sys.exit(code)
+"""
+
+
+def test_a_shot_with_scene_depth_gets_a_scene_pass_task_that_the_farm_runs_first(
+        addon, plane_scene, tmp_path):
+    scene, _cam, out = plane_scene
+    settings = scene.deforum
+    settings.preview_motion = True
+    settings.farm_backend = "OPENJD"
+    settings.farm_bundle = str(tmp_path / "bundle")
+    addon.prefs.keep_engine_warm = False
+    with pytest.raises(RuntimeError, match="save the file"):
+        bpy.ops.deforum.submit_farm()  # the farm renders the passes from the saved .blend
+    blend = tmp_path / "shot.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+
+    assert bpy.ops.deforum.submit_farm() == {"FINISHED"}
+    plan_path = Path(settings.farm_plan)
+    plan = json.loads(plan_path.read_text())
+    assert [(t["id"], t["kind"], t["after"]) for t in plan["tasks"]] == [
+        ("Scene.passes", "scene_pass", []), ("Scene", "shot", ["Scene.passes"])]
+    command = plan["tasks"][0]["command"]
+    assert command[1:3] == ["-b", str(blend)] and command[-3:-1] == ["--passes-only", command[-2]]
+    assert (tmp_path / "bundle" / "template.yaml").is_file()
+
+    done = subprocess.run([sys.executable, "-c", PASS_TASK, str(ROOT), *command], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    shot = json.loads(Path(plan["shots"][0]["settings"]).read_text())
+    assert len(list(Path(shot["depth_maps_path"]).iterdir())) == FRAMES
+
+    task = subprocess.run([ENGINE_PY, "-m", "engine.farm", "task", str(plan_path), "Scene"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert task.returncode == 0, task.stderr[-3000:]
+    assert len(list((out / "Shot").glob("*_[0-9][0-9][0-9][0-9][0-9].png"))) == FRAMES

@@ -31,7 +31,7 @@ def _three_shots(tmp_path: Path, name: str, model: Path) -> Path:
     plan_path = make_plan(tmp_path, shots, name, "--model", str(model), "--chunk", "3")
     blender = ["blender", "-b", str(tmp_path / "close.blend"), "--python",
                "/addon/batch.py", "--", "--passes-only", "--settings-out", str(shots[2])]
-    write_plan(with_scene_pass(read_plan(plan_path), "close", blender), plan_path)
+    write_plan(with_scene_pass(read_plan(plan_path), ["close"], blender), plan_path)
     return plan_path
 
 
