@@ -96,3 +96,33 @@ def test_interpolation_in_chunks_equals_one_run_and_a_retry_keeps_its_frames(tmp
     again = python("-m", "engine.farm", "task", str(plan), "morph.f00001", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert frames(tmp_path / "plan-out") == chunked
+
+
+def test_video_input_in_chunks_matches_each_frame_to_its_blocks_clip_frame(tmp_path):
+    """Colour coherence 'Video Input' refreshes its reference every N clip frames: a chunk
+    starting inside a block takes that block's frame, as the whole run does."""
+    import cv2
+    import numpy as np
+
+    clip = tmp_path / "clip"
+    clip.mkdir()
+    rng = np.random.default_rng(3)
+    for k in range(7):
+        low = 20 * k  # every clip frame has colours of its own
+        cv2.imwrite(str(clip / f"{k:03d}.png"), rng.integers(low, low + 100, (48, 64, 3),
+                                                             np.uint8))
+    shot = write_settings(tmp_path, "clip", {
+        "batch_name": "Clip", "animation_mode": "Video Input", "W": 64, "H": 48,
+        "video_init_path": str(clip), "color_coherence": "Video Input",
+        "legacy_colormatch": False, "color_coherence_video_every_N_frames": 3})
+    plan = make_plan(tmp_path, [shot], "plan", "--preview", "--chunk", "2")
+    assert [(t.first, t.last) for t in read_plan(plan).tasks] == [(0, 0), (1, 2), (3, 4),
+                                                                  (5, None)]
+    done = python("-m", "engine.farm", "local", str(plan), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    whole = python("-m", "engine", "--settings", str(shot), "--enable_animation_mode",
+                   "--preview", "--timestring", TIMESTRING, "--outdir", str(tmp_path / "whole"),
+                   cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr
+    assert len(frames(tmp_path / "whole")) == 7
+    assert frames(tmp_path / "plan-out") == frames(tmp_path / "whole")
