@@ -15,10 +15,11 @@ def run_local(plan: Plan, plan_path: str) -> int:
     for n, task in enumerate(plan.tasks, 1):
         print(f"task {n}/{len(plan.tasks)}: {task.id} ({task.kind})", file=sys.stderr, flush=True)
         try:
-            run_task(plan, task.id)
+            result = run_task(plan, task.id)
         except TaskFailed as exc:
             print(f"error: {exc}", file=sys.stderr, flush=True)
             return exc.code
-        print(progress_line(plan), file=sys.stderr, flush=True)
+        resumed = " (continued the frames of an earlier try)" if result.resumed else ""
+        print(progress_line(plan) + resumed, file=sys.stderr, flush=True)
     print(f"done: {len(plan.tasks)} tasks of {plan_path}", file=sys.stderr, flush=True)
     return 0

@@ -34,6 +34,8 @@ class TaskFailed(RuntimeError):
 
 @dataclass(frozen=True)
 class TaskResult:
+    """What ran: the command line, and whether it continued an earlier try's frames."""
+
     task: str
     command: tuple[str, ...]
     resumed: bool

@@ -52,8 +52,9 @@ def test_the_bundle_passes_openjd_check_and_runs_one_shot(tmp_path, tiny_model):
     assert check.returncode == 0, check.stdout + check.stderr
 
     run = subprocess.run([OPENJD, "run", str(bundle / "template.yaml"), "--step", "Shots",
-                          "--task-param", "Shot=wide", "--no-run-dependencies"], capture_output=True, text=True,
-                         env=engine_env(), cwd=tmp_path, timeout=600)
+                          "--task-param", "Shot=wide", "--no-run-dependencies"],
+                         capture_output=True, text=True, env=engine_env(), cwd=tmp_path,
+                         timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     got = frames(tmp_path / "farm-out")
     assert len(got) == 8 and all(name.startswith("Farm/") for name in got)
