@@ -185,11 +185,11 @@ def start(context, plan_path: Path) -> Submission | str:
                                    stdout=log, stderr=subprocess.STDOUT,
                                    cwd=str(plan_path.parent))
     ACTIVE = Submission(plan_path, process, log_path)
-    bpy.app.timers.register(_poll, first_interval=POLL_SECONDS)
+    bpy.app.timers.register(poll, first_interval=POLL_SECONDS)
     return ACTIVE
 
 
-def _poll() -> float | None:
+def poll() -> float | None:
     """Timer: when the farm finishes while Blender is open, collect its shots."""
     run = ACTIVE
     if run is None:

@@ -452,9 +452,10 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m engine.plan``: write the plan; exit 2 (no traceback) on bad input."""
     args = build_parser().parse_args(argv)
     try:
-        if args.chunk < 1:
-            raise PlanError(f"chunk: must be at least 1, got {args.chunk}", key="chunk",
-                            value=args.chunk)
+        for key in ("chunk", "threads"):
+            if getattr(args, key) is not None and getattr(args, key) < 1:
+                raise PlanError(f"{key}: must be at least 1, got {getattr(args, key)}", key=key,
+                                value=getattr(args, key))
         found = variations(_int_list("seeds", args.seeds), _prompt_sets(args.prompts_files),
                            _float_list("strengths", args.strengths))
         plan = make_plan(Request(tuple(args.settings), args.output, args.outdir, args.model,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import bpy
 
-from ..addon import compat, prefs
+from ..addon import compat, farm as farm_runs, prefs
 from . import (bake, engine_setup, farm, guides, hybrid, output, parseq, presets, prompts,
                render, settings_io, takes)
 
@@ -52,6 +52,7 @@ def unregister() -> None:
     _keymap_items.clear()
     bpy.types.TOPBAR_MT_render.remove(render.draw_render_menu)
     bpy.types.STATUSBAR_HT_header.remove(render.draw_status)
+    compat.timer_unregister(farm_runs.poll)
     compat.timer_unregister(prefs.poll_background)
     compat.timer_unregister(prefs.first_check)
     prefs.INSTALLER.cancel()

@@ -121,5 +121,6 @@ def test_a_plan_survives_a_worker_node_killed_mid_shot(tmp_path, tiny_model, mon
     got = frames(tmp_path / "ray-out")
     assert got.keys() == expected.keys()  # every frame once, none missing, none extra
     assert got == expected  # byte-identical, so whole and decodable as the reference is
+    assert not list((tmp_path / "ray-out").rglob(".*.tmp-*"))  # the killed write's is gone
     tries = (tmp_path / "ray.nodes.jsonl").read_text().splitlines()
     assert len(tries) == 5  # four shots, one of them tried again after its node died
