@@ -77,7 +77,7 @@ sys.exit(code)
 
 
 def test_a_shot_with_scene_depth_gets_a_scene_pass_task_that_the_farm_runs_first(
-        addon, plane_scene, tmp_path):
+        addon, plane_scene, tmp_path):  # noqa: F811 (the imported fixture)
     scene, _cam, out = plane_scene
     settings = scene.deforum
     settings.preview_motion = True
