@@ -12,7 +12,7 @@ original back after decoding.  A cancel request stops within one step.
 Guidance, steps, sampler, model, CLIP skip, eta and variation seed are the
 frame's (``frame_params``); what a frame used is kept for its progress event.
 The VAE works in tiles on large frames and in float32 where SDXL's overflows in fp16
-(``vae``).
+(``vae``); a frame that runs out of memory names the setting to lower (``memory``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from .clip_skip import skipped_embeddings
 from .errors import Cancelled
 from .frame_params import FrameParams, FrameSchedules
 from .masks import overlay
+from .memory import reports_out_of_memory
 from .noise import initial_noise_scale, noise_field
 from .samplers import make_scheduler
 from .vae import full_precision, set_up_vae
@@ -149,6 +150,7 @@ class Diffusion:
         return dict(guidance_scale=p.cfg, num_inference_steps=p.steps, eta=p.ddim_eta,
                     generator=self._generator(seed), output_type="np", **conditioning)
 
+    @reports_out_of_memory
     def txt2img(self, conditioning: dict[str, Any], seed: int) -> np.ndarray:
         """A picture from noise with the current frame's values (see ``begin``); a
         variation seed starts it from blended noise."""
@@ -167,6 +169,7 @@ class Diffusion:
         return self._to_uint8(out.images)
 
     # ------------------------------------------------------------------ public
+    @reports_out_of_memory
     def __call__(self, init: Any, *, strength: float, seed: int, noise: float,
                  prompt: str, negative: str = "", mask: np.ndarray | None = None,
                  frame: int = 0, noise_multiplier: float = 1.0,
