@@ -30,6 +30,7 @@ from .masks import overlay
 from .memory import reports_out_of_memory
 from .noise import initial_noise_scale, noise_field
 from .samplers import make_scheduler
+from .unet_compile import compile_unet
 from .vae import full_precision, set_up_vae
 from .variation import blended_img2img_noise, initial_noise
 
@@ -75,11 +76,14 @@ class Diffusion:
         return params
 
     def _prepare(self, pipes: Any) -> None:
-        """Once per model and run: the run's VAE tiling."""
+        """Once per model and run: the run's VAE tiling, and the compiled UNet if asked."""
         if id(pipes) in self._prepared:
             return
         self._prepared.add(id(pipes))
         set_up_vae(pipes, self.settings)
+        skipped = compile_unet(pipes) if self.settings["compile_unet"] else None
+        if skipped and self.progress is not None:
+            self.progress.warning(skipped, key="compile_unet")
 
     def begin(self, frame: int, seed: int, values_of: int | None = None) -> FrameParams:
         """Make ``frame`` current with the values of frame ``values_of`` (default: itself)
