@@ -115,3 +115,17 @@ def test_a_model_too_large_to_load_exits_3_naming_the_setting(tmp_path, tiny_mod
     assert "not enough memory on cpu to load model" in error["message"]
     assert "use a smaller model" in error["message"] and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a machine without CUDA")
+def test_the_gpu_check_says_plainly_that_it_checked_nothing_without_cuda():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu_check.py"
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1
+    assert "no CUDA device here" in result.stdout and "nothing was checked" in result.stdout
+    assert "Traceback" not in result.stderr
