@@ -4,7 +4,7 @@ Two sides, alternated rep by rep (eager, compiled; compiled, eager; …), each r
 fresh process with an empty Inductor cache, so every compiled rep pays the cold compile
 a user's first run pays.  A side diffuses ``--frames`` img2img frames through the
 engine's ``Diffusion`` (the frame the render loop runs); the first frame (it holds the
-compile) is reported apart from the rest.  Prints medians with min–max over the reps,
+compile) is reported apart from the rest.  Prints medians with quartiles over the reps,
 the compile's cost (first frame, compiled − eager), the gain per later frame and the
 frames it takes to pay off.
 
@@ -12,7 +12,8 @@ frames it takes to pay off.
     python benchmarks/bench_compile.py --real-size --device cuda    # SD 1.5-size, fp16
 
 On the CPU the engine does not compile (``compile_unet`` warns and skips); this bench
-compiles there anyway, to measure whether it should.
+compiles there anyway, to measure whether it should.  Sides take turns through
+``benchmarks/timing.py``.
 """
 
 from __future__ import annotations
@@ -94,25 +95,24 @@ def run_side(args: argparse.Namespace, side: str, model: Path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def spread(values: list[float]) -> str:
-    return f"{statistics.median(values):.2f} ({min(values):.2f}–{max(values):.2f})"
-
-
 def report(args: argparse.Namespace, firsts: dict, laters: dict, info: dict) -> None:
+    from timing import paired_ratio, print_table, spread, summary
+
     steps = int(round((1 - args.strength) * args.steps, 6))
     model = "SD 1.5-size random weights" if args.real_size else "tiny SD-1.x model"
-    print(f"\n{model}, {args.size}², {steps} UNet steps per frame (euler, CFG), device "
-          f"{info['device']}, {info['threads']} torch threads, {args.reps} reps alternated, "
-          f"cold Inductor cache; seconds, median (min–max)\n")
-    print("| side | first frame s | later frames s/frame |")
-    print("|---|---|---|")
-    for side in SIDES:
-        print(f"| {side} | {spread(firsts[side])} | {spread(laters[side])} |")
-    cost = statistics.median(firsts["compiled"]) - statistics.median(firsts["eager"])
-    gain = statistics.median(laters["eager"]) - statistics.median(laters["compiled"])
+    title = (f"{model}, {args.size}², {steps} UNet steps per frame (euler, CFG), device "
+             f"{info['device']}, {args.reps} reps alternated, cold Inductor cache; seconds, "
+             "median (IQR)")
+    print_table(title, ("side", "first frame s", "later frames s/frame"),
+                [(side, spread(summary(firsts[side]), 1), spread(summary(laters[side]), 1, 3))
+                 for side in SIDES],
+                threads=f"{os.cpu_count()} CPUs, torch threads {info['threads']}")
+    cost = summary(firsts["compiled"]).median - summary(firsts["eager"]).median
+    ratio = paired_ratio(laters["compiled"], laters["eager"])
+    gain = summary(laters["eager"]).median - summary(laters["compiled"]).median
     payoff = f"{cost / gain:.0f} frames" if gain > 0 else "never (no gain per frame)"
-    print(f"\ncompile cost {cost:.1f} s; gain {gain:.3f} s per frame "
-          f"({gain / statistics.median(laters['eager']):.1%}); pays off after {payoff}")
+    print(f"\ncompile cost {cost:.1f} s; later frames compiled/eager per rep "
+          f"{spread(ratio, 1, 2)}; gain {gain:.3f} s per frame; pays off after {payoff}")
 
 
 def main() -> None:
@@ -121,23 +121,31 @@ def main() -> None:
         worker(args)
         return
     sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from timing import take_turns
+
     from engine.tiny_model import write_tiny_model
 
-    firsts: dict[str, list[float]] = {side: [] for side in SIDES}
-    laters: dict[str, list[float]] = {side: [] for side in SIDES}
-    info: dict = {}
+    runs: dict[str, list[dict]] = {side: [] for side in SIDES}
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "model"
         if not args.real_size:
             write_tiny_model(model)
-        for rep in range(args.reps):
-            for side in (SIDES if rep % 2 == 0 else tuple(reversed(SIDES))):
-                info = run_side(args, side, model)
-                firsts[side].append(info["seconds"][0])
-                laters[side].append(statistics.median(info["seconds"][1:]))
-                print(f"rep {rep} {side}: first {info['seconds'][0]:.2f} s, then "
-                      f"{laters[side][-1]:.3f} s/frame", flush=True)
-    report(args, firsts, laters, info)
+
+        def side(name: str):
+            def run() -> float:
+                runs[name].append(run_side(args, name, model))
+                seconds = runs[name][-1]["seconds"]
+                print(f"{name}: first {seconds[0]:.2f} s, then "
+                      f"{statistics.median(seconds[1:]):.3f} s/frame", flush=True)
+                return seconds[0]
+            return run
+
+        # No warm-up: each call is a fresh process, and the compile it pays is measured.
+        take_turns({name: side(name) for name in SIDES}, args.reps, warmup=0)
+    firsts = {name: [r["seconds"][0] for r in runs[name]] for name in SIDES}
+    laters = {name: [statistics.median(r["seconds"][1:]) for r in runs[name]] for name in SIDES}
+    report(args, firsts, laters, runs["eager"][-1])
 
 
 if __name__ == "__main__":
