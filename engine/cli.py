@@ -1,7 +1,8 @@
 """``python -m engine --settings FILE --enable_animation_mode``: one run, one process.
 
-Exit codes: 0 done, 2 bad settings or input, 3 model could not be loaded,
-130 cancelled (written frames are kept).
+Exit codes: 0 done, 2 bad settings or input (or a frame ran out of memory: the message
+names the setting to lower), 3 model could not be loaded, 130 cancelled (written frames
+are kept).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from .depth_algorithm import check_depth_algorithm
 from .errors import (EXIT_FAILED, BlankFrame, Cancelled, InputError, ModelError, SettingsError,
                      shown)
 from .masks import load_mask
+from .memory import frame_error
 from .modes import MODES
 from .modes.common import CancelToken, Job, Mode
 from .output import batch_folder, frame_path, new_timestring, timestring_in_use
@@ -208,10 +210,13 @@ def run(args: argparse.Namespace, progress: Progress, loaders: Loaders | None = 
         settings, count = _render(mode, settings, written, mask)
     except Cancelled:
         raise
-    except Exception:
+    except Exception as exc:
         if progress.frames == 0:
             written.take_back()
-        raise
+        short_of_memory = frame_error(exc, settings)  # outside diffusion: depth, flow, warp
+        if short_of_memory is None:
+            raise
+        raise short_of_memory from None
     extra = {"video": _movie(settings, job, audio)} if wants_video else {}
     progress.done(outdir=str(job.folder), timestring=job.timestring, written=count, **extra)
     return 0

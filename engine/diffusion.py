@@ -11,6 +11,8 @@ at the (re-noised) init latents on every step, and ``overlay_mask`` pastes the
 original back after decoding.  A cancel request stops within one step.
 Guidance, steps, sampler, model, CLIP skip, eta and variation seed are the
 frame's (``frame_params``); what a frame used is kept for its progress event.
+The VAE works in tiles on large frames and in float32 where SDXL's overflows in fp16
+(``vae``); a frame that runs out of memory names the setting to lower (``memory``).
 """
 
 from __future__ import annotations
@@ -25,8 +27,11 @@ from .clip_skip import skipped_embeddings
 from .errors import Cancelled
 from .frame_params import FrameParams, FrameSchedules
 from .masks import overlay
+from .memory import reports_out_of_memory
 from .noise import initial_noise_scale, noise_field
 from .samplers import make_scheduler
+from .unet_compile import compile_unet
+from .vae import full_precision, set_up_vae
 from .variation import blended_img2img_noise, initial_noise
 
 # The pipelines' names of the conditioning ``embed_prompt`` returns, in its order.
@@ -54,11 +59,13 @@ class Diffusion:
         self._schedulers: dict[tuple[int, str], Any] = {}
         self._used: tuple[int, dict[str, Any]] | None = None
         self._embedded: dict[tuple, tuple] = {}  # (model, prompt, negative, skip) → embeddings
+        self._prepared: set[int] = set()
         self.params = self._select(self.schedules.at(0))
 
     def _select(self, params: FrameParams) -> FrameParams:
         """Make the frame's model and sampler current (a scheduler per model and sampler)."""
         self.pipes = self.models.get(params.checkpoint)
+        self._prepare(self.pipes)
         key = (id(self.pipes), params.sampler)
         if key not in self._schedulers:
             config = self.pipes.img2img.scheduler.config
@@ -67,6 +74,16 @@ class Diffusion:
         self.pipes.img2img.scheduler = self.scheduler
         self.pipes.txt2img.scheduler = self.scheduler
         return params
+
+    def _prepare(self, pipes: Any) -> None:
+        """Once per model and run: the run's VAE tiling, and the compiled UNet if asked."""
+        if id(pipes) in self._prepared:
+            return
+        self._prepared.add(id(pipes))
+        set_up_vae(pipes, self.settings)
+        skipped = compile_unet(pipes) if self.settings["compile_unet"] else None
+        if skipped and self.progress is not None:
+            self.progress.warning(skipped, key="compile_unet")
 
     def begin(self, frame: int, seed: int, values_of: int | None = None) -> FrameParams:
         """Make ``frame`` current with the values of frame ``values_of`` (default: itself)
@@ -137,6 +154,7 @@ class Diffusion:
         return dict(guidance_scale=p.cfg, num_inference_steps=p.steps, eta=p.ddim_eta,
                     generator=self._generator(seed), output_type="np", **conditioning)
 
+    @reports_out_of_memory
     def txt2img(self, conditioning: dict[str, Any], seed: int) -> np.ndarray:
         """A picture from noise with the current frame's values (see ``begin``); a
         variation seed starts it from blended noise."""
@@ -155,6 +173,7 @@ class Diffusion:
         return self._to_uint8(out.images)
 
     # ------------------------------------------------------------------ public
+    @reports_out_of_memory
     def __call__(self, init: Any, *, strength: float, seed: int, noise: float,
                  prompt: str, negative: str = "", mask: np.ndarray | None = None,
                  frame: int = 0, noise_multiplier: float = 1.0,
@@ -187,8 +206,9 @@ class Diffusion:
                 field = field.pin_memory().to(pixels.device, non_blocking=True)
             pixels = pixels + field.to(pixels.device) * noise
         with torch.no_grad():
-            encoded = pipe.vae.encode(pixels.to(device=device, dtype=pipe.vae.dtype))
-            latents = encoded.latent_dist.sample(generator=generator) * pipe.vae.config.scaling_factor
+            with full_precision(self.pipes) as vae:
+                encoded = vae.encode(pixels.to(device=device, dtype=vae.dtype))
+                latents = encoded.latent_dist.sample(generator=generator) * vae.config.scaling_factor
             latents = latents.to(dtype)
             callback_args: dict[str, Any] = {}
             if mask is not None:

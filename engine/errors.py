@@ -33,6 +33,11 @@ class InputError(SettingsError):
     """An input file named by a setting is missing or unreadable (exit code 2)."""
 
 
+class OutOfMemory(SettingsError):
+    """The device ran out of memory rendering a frame (exit code 2): the cure is a setting
+    (a smaller W/H, VAE tiling), so it reports like one and names it in ``key``."""
+
+
 class ModelError(RuntimeError):
     """A model could not be loaded (exit code 3); ``key`` names the setting that chose it."""
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import ModelError
+from engine.memory import loading_error
 
 if TYPE_CHECKING:
     import torch
@@ -122,6 +123,9 @@ def load_pipelines(path: str, *, config: str | None = None, device: str = "auto"
     except ModelError:
         raise
     except Exception as exc:  # any loader failure is reported, not dumped as a traceback
+        short_of_memory = loading_error(exc, str(target), dev, half)
+        if short_of_memory is not None:
+            raise short_of_memory from None
         hint = " (the checkpoint lacks weights its config expects)" if "meta tensor" in str(exc) else ""
         using = f" with config {folder}" if single_file else ""
         raise ModelError(f"could not load model {target}{using}: {_reason(exc)}{hint}") from exc

@@ -22,6 +22,7 @@ from .hybrid_composite import (COMPOSITES as HYBRID_COMPOSITES, EQUALIZE as HYBR
                                MASK_TYPES as HYBRID_MASK_TYPES)
 from .samplers import SAMPLER_NAMES, WEBUI_NAMES
 from .scene_flow import FLOW_SOURCES
+from .vae import TILING_CHOICES
 
 BOOKKEEPING = "bookkeeping"  # keys that never reach a scene: a tool's own, or read on loading
 
@@ -114,6 +115,13 @@ SETTINGS: tuple[Setting, ...] = (
     _s("device", "choice", "auto", "Where diffusion runs", "sampling",
        choices=("auto", "cuda", "mps", "cpu")),
     _s("half_precision", "bool", True, "fp16 on CUDA (CPU always uses fp32)", "sampling"),
+    _s("vae_tiling", "choice", "auto", "Encode and decode frames in overlapping tiles to fit "
+       "GPU memory: auto = when W×H is above 1024×1024, on = always (try it when a frame "
+       "runs out of memory), off = never (tiles can leave faint seams)", "sampling",
+       choices=TILING_CHOICES),
+    _s("compile_unet", "bool", False, "torch.compile the UNet on CUDA: the first frame "
+       "waits for the compile, later frames run faster; for long runs (skipped with a "
+       "warning on CPU and MPS)", "sampling"),
     _s("resume_from_timestring", "bool", False, "Continue an interrupted run", "output"),
     _s("resume_timestring", "str", "20220829210106", "Timestring of the run to continue",
        "output"),
@@ -646,6 +654,8 @@ LABELS.update({
     "hybrid_generate_inputframes": "Extract Clip Frames",
     "hybrid_generate_human_masks": "Human Masks",
 })
+# GPU memory and speed.
+LABELS.update({"vae_tiling": "VAE Tiling", "compile_unet": "Compile UNet"})
 # Slider ranges of the numeric schedules: where useful values lie (per frame for motion).
 SOFT_RANGES: dict[str, tuple[float, float]] = {
     "angle": (-10.0, 10.0), "zoom": (0.9, 1.1), "translation_x": (-20.0, 20.0),

@@ -327,3 +327,15 @@ def test_half_precision_loads_every_component_in_float16(tmp_path, single_file):
     for name in ("unet", "vae", "text_encoder"):
         for pipe in (pipes.img2img, pipes.txt2img):
             assert {p.dtype for p in getattr(pipe, name).parameters()} == {torch.float16}, name
+
+
+def test_attention_runs_through_pytorch_scaled_dot_product_kernels(pipes, tmp_path):
+    """UNet and VAE attention of SD 1.x and SDXL: PyTorch's SDPA kernels (flash or
+    memory-efficient on CUDA), never the naive softmax(QKᵀ)V that stores the whole matrix."""
+    from engine.tiny_model import write_tiny_sdxl
+
+    sdxl = models.load_pipelines(str(write_tiny_sdxl(tmp_path / "xl")), device="cpu")
+    for loaded in (pipes, sdxl):
+        for part in (loaded.img2img.unet, loaded.img2img.vae):
+            kinds = {type(p).__name__ for p in part.attn_processors.values()}
+            assert kinds == {"AttnProcessor2_0"}, (loaded.kind, type(part).__name__)
