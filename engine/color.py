@@ -36,8 +36,15 @@ def _space(mode: str) -> str | None:
     return _OUTSIDE.get(name, name)
 
 
-def _matching_table(source: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Byte → byte table that histogram-matches one uint8 channel to another.
+def _curve(channel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The byte values present in one uint8 channel and their cumulative quantiles."""
+    counts = np.bincount(channel.ravel(), minlength=256)
+    present = np.flatnonzero(counts)
+    return present, np.cumsum(counts)[present] / channel.size
+
+
+def _matching_table(source: np.ndarray, reference: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Byte → byte table that histogram-matches one uint8 channel to a reference curve.
 
     Same numbers as skimage's unique-based algorithm: each source value goes to
     its cumulative quantile, looked up in the reference's quantile → value curve
@@ -45,15 +52,38 @@ def _matching_table(source: np.ndarray, reference: np.ndarray) -> np.ndarray:
     ``np.unique`` because the values are bytes; the cumulative sums over the
     values present are identical.
     """
-    src_counts = np.bincount(source.ravel(), minlength=256)
-    ref_counts = np.bincount(reference.ravel(), minlength=256)
-    src_present = np.flatnonzero(src_counts)
-    ref_present = np.flatnonzero(ref_counts)
-    src_quantiles = np.cumsum(src_counts)[src_present] / source.size
-    ref_quantiles = np.cumsum(ref_counts)[ref_present] / reference.size
+    src_present, src_quantiles = _curve(source)
+    ref_present, ref_quantiles = reference
     table = np.zeros(256, dtype=np.uint8)
     table[src_present] = np.rint(np.interp(src_quantiles, ref_quantiles, ref_present))
     return table
+
+
+class _ReferenceCurves:
+    """The last reference's converted channels' curves: a run matches every keyframe
+    twice to the same reference, which need not be converted and counted each time.
+    The array is held, so its identity stays its own, and a checksum catches a
+    reference changed in place."""
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._held: np.ndarray | None = None
+        self._curves: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def __call__(self, reference: np.ndarray, space: str, forward: int | None
+                 ) -> list[tuple[np.ndarray, np.ndarray]]:
+        import zlib
+
+        import cv2
+        key = (id(reference), space, zlib.crc32(np.ascontiguousarray(reference).data))
+        if key != self._key or self._held is not reference:
+            target = reference if forward is None else cv2.cvtColor(reference, forward)
+            self._curves = [_curve(target[..., c]) for c in range(3)]
+            self._key, self._held = key, reference
+        return self._curves
+
+
+_REFERENCES = _ReferenceCurves()
 
 
 def match_colors(image: np.ndarray, reference: np.ndarray, mode: str) -> np.ndarray:
@@ -76,8 +106,8 @@ def match_colors(image: np.ndarray, reference: np.ndarray, mode: str) -> np.ndar
                      "hsv": (cv2.COLOR_RGB2HSV, cv2.COLOR_HSV2RGB),
                      "rgb": (None, None)}[space]
     source = image if forward is None else cv2.cvtColor(image, forward)
-    target = reference if forward is None else cv2.cvtColor(reference, forward)
-    tables = [_matching_table(source[..., c], target[..., c]) for c in range(3)]
+    curves = _REFERENCES(reference, space, forward)
+    tables = [_matching_table(source[..., c], curves[c]) for c in range(3)]
     matched = cv2.LUT(source, np.stack(tables, axis=-1)[:, None, :])
     return matched if back is None else cv2.cvtColor(matched, back)
 

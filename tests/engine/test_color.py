@@ -100,3 +100,14 @@ def test_images_of_different_sizes():
 def test_unknown_mode_is_rejected_by_name(mode):
     with pytest.raises(ValueError, match=repr(mode).replace("(", r"\(")):
         match_colors(picture(14), picture(15), mode)
+
+
+def test_a_reference_changed_in_place_is_matched_as_it_is_now():
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    reference = rng.integers(0, 128, (32, 32, 3), dtype=np.uint8)
+    before = match_colors(image, reference, "LAB")
+    reference += 100  # the same array object, new colours
+    after = match_colors(image, reference, "LAB")
+    assert np.array_equal(after, match_colors(image, reference.copy(), "LAB"))
+    assert not np.array_equal(before, after)
