@@ -235,7 +235,8 @@ def _render(mode: Mode, settings: Settings, written: "_Written",
     if job.pipes is not None:
         from .diffusion import Diffusion
 
-        diffusion = Diffusion(job.pipes, settings, job.cancel, job.progress, job.loaders)
+        diffusion = Diffusion(job.pipes, settings, job.cancel, job.progress, job.loaders,
+                              job.folder)
     total = mode.start(settings, diffusion, mask)
     job.progress.start(job.timestring, str(job.folder), total, seed=settings["seed"],
                        preview=job.pipes is None, resumed=job.resuming)

@@ -11,6 +11,8 @@ at the (re-noised) init latents on every step, and ``overlay_mask`` pastes the
 original back after decoding.  A cancel request stops within one step.
 Guidance, steps, sampler, model, CLIP skip, eta and variation seed are the
 frame's (``frame_params``); what a frame used is kept for its progress event.
+Enabled ControlNet units (``controlnet``) switch a frame to diffusers' ControlNet
+pipelines when any of them acts on it.
 The VAE works in tiles on large frames and in float32 where SDXL's overflows in fp16
 (``vae``); a frame that runs out of memory names the setting to lower (``memory``).
 """
@@ -18,12 +20,15 @@ The VAE works in tiles on large frames and in float32 where SDXL's overflows in 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import nullcontext
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .checkpoints import Checkpoints
 from .clip_skip import skipped_embeddings
+from .controlnet import make_controlnets
 from .errors import Cancelled
 from .frame_params import FrameParams, FrameSchedules
 from .masks import overlay
@@ -49,7 +54,7 @@ class Diffusion:
     """Runs diffusion for the render loop with the settings' sampler and guidance."""
 
     def __init__(self, pipes: Any, settings: Mapping[str, Any], cancel: Any,
-                 progress: Any = None, loaders: Any = None) -> None:
+                 progress: Any = None, loaders: Any = None, folder: Path | None = None) -> None:
         self.progress = progress
         self.frame = 0  # the frame being diffused, for step events
         self.settings = settings
@@ -61,6 +66,7 @@ class Diffusion:
         self._embedded: dict[tuple, tuple] = {}  # (model, prompt, negative, skip) → embeddings
         self._prepared: set[int] = set()
         self.params = self._select(self.schedules.at(0))
+        self.control = make_controlnets(settings, pipes, folder, progress)
 
     def _select(self, params: FrameParams) -> FrameParams:
         """Make the frame's model and sampler current (a scheduler per model and sampler)."""
@@ -98,6 +104,22 @@ class Diffusion:
         if self._used is not None and self._used[0] == frame:
             return self._used[1]
         return None
+
+    def _controlled(self, kind: str, pixels: Any) -> tuple[Any, dict[str, Any], Any]:
+        """The frame's ``kind`` pipeline ("img2img"/"txt2img"), its ControlNet arguments and
+        a context readying the ControlNets; the plain pipeline when no unit acts.  ``pixels``:
+        the noised init (1×3×H×W in [−1, 1]), which loopback units take as control image."""
+        pipe = getattr(self.pipes, kind)
+        if self.control is None:
+            return pipe, {}, nullcontext()
+        init = None if pixels is None else \
+            ((pixels[0] + 1.0) * 127.5).round().clamp(0, 255).byte().permute(1, 2, 0)
+        control = self.control.at(self.frame, init, self.pipes, self.scheduler)
+        if self._used is not None and self._used[0] == self.frame:
+            self._used[1]["controlnet"] = control.used
+        if not control.acting:
+            return pipe, {}, nullcontext()
+        return getattr(control, kind), control.pipe_arguments(kind), control.ready()
 
     # ------------------------------------------------------------------ helpers
     def _generator(self, seed: int):
@@ -160,16 +182,17 @@ class Diffusion:
         variation seed starts it from blended noise."""
         import torch
 
-        s, p, pipe = self.settings, self.params, self.pipes.txt2img
+        s, p = self.settings, self.params
+        pipe, control, ready = self._controlled("txt2img", None)
         args = self._common(conditioning, seed)
         if p.subseed is not None and p.subseed_strength > 0:
             scale = pipe.vae_scale_factor
             shape = (1, pipe.unet.config.in_channels, s["H"] // scale, s["W"] // scale)
             args["latents"] = initial_noise(shape, args["generator"], self.pipes.device,
                                             self.pipes.dtype, p.subseed, p.subseed_strength)
-        with torch.no_grad():
+        with torch.no_grad(), ready:
             out = pipe(height=s["H"], width=s["W"], callback_on_step_end=self._step_callback(),
-                       **args)
+                       **args, **control)
         return self._to_uint8(out.images)
 
     # ------------------------------------------------------------------ public
@@ -194,7 +217,6 @@ class Diffusion:
         steps = denoising_steps(strength, self.params.steps)
         if steps < 1:
             return init
-        pipe = self.pipes.img2img
         device, dtype = self.pipes.device, self.pipes.dtype
         generator = self._generator(seed)
         on_device = isinstance(init, torch.Tensor)
@@ -205,6 +227,7 @@ class Diffusion:
             if pixels.device.type == "cuda":  # pinned: the upload does not wait for the GPU
                 field = field.pin_memory().to(pixels.device, non_blocking=True)
             pixels = pixels + field.to(pixels.device) * noise
+        pipe, control, ready = self._controlled("img2img", pixels)
         with torch.no_grad():
             with full_precision(self.pipes) as vae:
                 encoded = vae.encode(pixels.to(device=device, dtype=vae.dtype))
@@ -219,14 +242,14 @@ class Diffusion:
                     noise=torch.randn(latents.shape, generator=self._generator(seed + 1)).to(
                         device=device, dtype=dtype))
             # +0.5 keeps diffusers' int(steps·strength) at exactly ``steps``.
-            with initial_noise_scale(pipe.scheduler, noise_multiplier), \
+            with ready, initial_noise_scale(pipe.scheduler, noise_multiplier), \
                     blended_img2img_noise(pipe.scheduler, self.params.subseed,
                                           self.params.subseed_strength):
                 share = min((steps + 0.5) / self.params.steps, 1.0)
                 out = pipe(image=latents, strength=share,
                            callback_on_step_end=self._step_callback(**callback_args),
                            **{**self._common(prompts, seed), "generator": generator,
-                              "output_type": "pt" if on_device else "np"})
+                              "output_type": "pt" if on_device else "np"}, **control)
         image = self._to_uint8(out.images)
         if mask is not None and s["overlay_mask"]:
             image = overlay(init, image, mask, s["mask_overlay_blur"])

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .blank import REROLL_CHOICES
+from .control_images import RESIZE_ALIASES, RESIZE_MODES
 from .noise import NOISE_TYPES
 from .depth_algorithm import DEPTH_ALGORITHMS
 from .flow import METHODS as FLOW_METHODS
@@ -418,38 +419,66 @@ SETTINGS = SETTINGS + _ignored("unsupported", {
 }, "Notebook or webui bookkeeping; has no effect here")
 
 # --- webui keys: the depth algorithm, keys older webui versions wrote, and the
-# hybrid video, optical flow and ControlNet keys, accepted with today's types and
-# defaults (ControlNet: five units cn_1 … cn_5) until they are implemented ---------
-
-
-def _later(group: str, defaults: dict[str, Any], why: str,
-           schedules: tuple[str, ...] = ()) -> tuple[Setting, ...]:
-    """Recognised-only rows whose schedules (``*_schedule`` and ``schedules``) take a
-    schedule or a number, as the webui's own upgrade of older files allows."""
-    return tuple(replace(r, type="schedule")
-                 if r.name.endswith("_schedule") or r.name in schedules else r
-                 for r in _ignored(group, defaults, why))
-
-
-_CN_UNIT = {
-    "overwrite_frames": True, "vid_path": "", "mask_vid_path": "", "enabled": False,
-    "low_vram": False, "pixel_perfect": False, "module": "none", "model": "None",
-    "weight": "0:(1)", "guidance_start": "0:(0.0)", "guidance_end": "0:(1.0)",
-    "processor_res": 64, "threshold_a": 64.0, "threshold_b": 64.0,
-    "resize_mode": "Inner Fit (Scale to Fit)", "control_mode": "Balanced",
-    "loopback_mode": False,
+# webui's five ControlNet units cn_1 … cn_5 (engine/controlnet.py) ------------------
+CN_UNITS = (1, 2, 3, 4, 5)  # the webui's five ControlNet units, cn_1_* … cn_5_*
+CONTROL_MODES = ("Balanced", "My prompt is more important", "ControlNet is more important")
+# Each unit's keys: (suffix, type, default, help, label) with the webui's types and defaults.
+_CN_KEYS: tuple[tuple[str, str, Any, str, str], ...] = (
+    ("enabled", "bool", False, "Use this ControlNet unit", "Enabled"),
+    ("model", "path", "None", "Local ControlNet: a diffusers folder (config.json + weights) or "
+     "one .safetensors/.pth file; a webui model name is looked for beside model_path; None = "
+     "no model (the unit is skipped)", "Model"),
+    ("module", "str", "none", "Preprocessor of the control frames: none (ready-made control "
+     "frames), canny, invert, binary, scribble_xdog, color, blur_gaussian, or depth… (uses "
+     "depth_model_path)", "Preprocessor"),
+    ("weight", "schedule", "0:(1)", "How strongly the unit steers each frame (0 = not at all)",
+     "Weight"),
+    ("guidance_start", "schedule", "0:(0.0)", "Share of a frame's denoising steps before the "
+     "unit starts acting (0…1)", "Guidance Start"),
+    ("guidance_end", "schedule", "0:(1.0)", "Share of a frame's denoising steps after which "
+     "the unit stops acting (0…1)", "Guidance End"),
+    ("vid_path", "path", "", "Control frames: an image (every frame), a video (frame k = "
+     "output frame k) or a folder of images in natural order, one per frame", "Control Frames"),
+    ("mask_vid_path", "path", "", "Where the unit acts: an image, video or folder of masks "
+     "(white = control applies, black = none); empty = everywhere", "Control Mask"),
+    ("overwrite_frames", "bool", True, "Re-extract the control video's frames on every run",
+     "Re-extract Control Frames"),
+    ("loopback_mode", "bool", False, "Use each frame's init picture (the previous frame, "
+     "moved) as the control image instead of cn_N_vid_path", "Loopback"),
+    ("low_vram", "bool", False, "Keep the ControlNet on the CPU between frames and move it to "
+     "the device only while it runs (saves GPU memory, costs time)", "Low VRAM"),
+    ("pixel_perfect", "bool", False, "Run the preprocessor at the resolution that maps its "
+     "pixels one to one onto W×H (ignores processor_res)", "Pixel Perfect"),
+    ("processor_res", "int", 64, "Shorter side, in pixels, the preprocessor works at",
+     "Preprocessor Resolution"),
+    ("threshold_a", "float", 64.0, "Preprocessor's first value: canny low threshold, binary "
+     "threshold (0 = Otsu), scribble_xdog threshold, blur_gaussian sigma", "Threshold A"),
+    ("threshold_b", "float", 64.0, "Preprocessor's second value: canny high threshold",
+     "Threshold B"),
+    ("resize_mode", "choice", "Inner Fit (Scale to Fit)", "How a control frame of another "
+     "shape becomes W×H: scale to cover and crop, scale to fit inside and fill, or stretch",
+     "Resize Mode"),
+    ("control_mode", "choice", "Balanced", "Balanced; My prompt is more important (control "
+     "fades toward the UNet's deep layers); ControlNet is more important (that, and only the "
+     "prompt's half of guidance is controlled)", "Control Mode"),
+)
+_CN_EXTRA: dict[str, dict[str, Any]] = {
+    "resize_mode": dict(choices=RESIZE_MODES, choice_aliases=RESIZE_ALIASES),
+    "control_mode": dict(choices=CONTROL_MODES), "processor_res": dict(minimum=64, maximum=4096),
 }
-_CN_UNITS = range(1, 6)
+
+
+def _controlnet_rows() -> tuple[Setting, ...]:
+    """The rows of the five ControlNet units (engine/controlnet.py)."""
+    return tuple(_s(f"cn_{u}_{suffix}", type_, default, f"ControlNet unit {u}: {help_[0].lower()}{help_[1:]}",
+                    "controlnet", **_CN_EXTRA.get(suffix, {}))
+                 for u in CN_UNITS for suffix, type_, default, help_, _ in _CN_KEYS)
 SETTINGS = SETTINGS + (
     _s("depth_algorithm", "choice", "Midas-3-Hybrid", "Depth estimator of 3D runs, by its "
        "webui name: the MiDaS names use a DPT folder in depth_model_path, "
        "Depth-Anything-V2-Small a Depth Anything folder (Zoe, Leres and AdaBins: none here)",
        "depth", choices=DEPTH_ALGORITHMS),
-) + _later(
-    "controlnet", {f"cn_{u}_{key}": value for u in _CN_UNITS for key, value in _CN_UNIT.items()},
-    "ControlNet: recognised, not implemented yet",
-    schedules=tuple(f"cn_{u}_{key}" for u in _CN_UNITS
-                    for key in ("weight", "guidance_start", "guidance_end"))
+) + _controlnet_rows(
 ) + _ignored("unsupported", {
     # Older webui versions: output and prompt switches since removed or renamed.
     "ffmpeg_crf": "17", "ffmpeg_preset": "slow", "histogram_matching": False,
@@ -701,6 +730,11 @@ SOFT_RANGES.update({
     "aspect_ratio_schedule": (0.25, 4.0), "transform_center_x": (0.0, 1.0),
     "transform_center_y": (0.0, 1.0),
 })
+# The ControlNet units.
+LABELS.update({f"cn_{u}_{suffix}": f"Unit {u} {label}"
+               for u in CN_UNITS for suffix, _, _, _, label in _CN_KEYS})
+SOFT_RANGES.update({f"cn_{u}_{suffix}": (0.0, 2.0 if suffix == "weight" else 1.0)
+                    for u in CN_UNITS for suffix in ("weight", "guidance_start", "guidance_end")})
 SETTINGS = tuple(
     replace(s, label=LABELS.get(s.name, ""), soft_min=SOFT_RANGES.get(s.name, (None, None))[0],
             soft_max=SOFT_RANGES.get(s.name, (None, None))[1])

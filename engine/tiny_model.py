@@ -3,6 +3,8 @@
 `python -m engine.tiny_model DIR [--single-file]` writes it in diffusers format (and, with
 `--single-file`, also as an original LDM/CompVis checkpoint `DIR/tiny-sd15.safetensors`);
 `--sdxl` writes a tiny SDXL-shaped pipeline instead (diffusers format only).
+`python -m engine.tiny_model --controlnet DIR [--sdxl]` writes a random-weight ControlNet that
+fits the tiny (SDXL) model, for `cn_N_model`.
 `python -m engine.tiny_model --raft FILE` writes random RAFT weights shaped like torchvision's
 raft_small (about a million numbers; `.pth`, or `.safetensors` by the name), for `raft_model_path`.
 `python -m engine.tiny_model --clip-vocab SOURCE` regenerates the shipped CLIP tokenizer files from
@@ -161,6 +163,17 @@ def clip_to_ldm(state: dict[str, Any]) -> dict[str, Any]:
 
 # --- the tiny model ---------------------------------------------------------------------------
 
+_TINY_BLOCKS = dict(block_out_channels=(32, 64), layers_per_block=2, sample_size=64,
+                    in_channels=4, out_channels=4,
+                    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                    up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"))
+TINY_UNET = dict(_TINY_BLOCKS, cross_attention_dim=32, attention_head_dim=8)
+TINY_SDXL_UNET = dict(_TINY_BLOCKS, attention_head_dim=(2, 4), use_linear_projection=True,
+                      transformer_layers_per_block=(1, 2), addition_embed_type="text_time",
+                      addition_time_embed_dim=8, projection_class_embeddings_input_dim=6 * 8 + 32,
+                      cross_attention_dim=64)
+
+
 def _tiny_vae() -> Any:
     """Four levels so vae_scale_factor is 8 (512 px <-> 64 latent), as in real SD VAEs."""
     from diffusers import AutoencoderKL
@@ -188,11 +201,7 @@ def build_tiny_pipeline(seed: int = 0) -> Any:
     from transformers import CLIPTextModel, CLIPTokenizer
 
     torch.manual_seed(seed)
-    unet = UNet2DConditionModel(
-        block_out_channels=(32, 64), layers_per_block=2, sample_size=64, in_channels=4, out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=32, attention_head_dim=8)
+    unet = UNet2DConditionModel(**TINY_UNET)
     vae = _tiny_vae()
     text_encoder = CLIPTextModel(_tiny_clip_config())
     tokenizer = CLIPTokenizer.from_pretrained(SD15_TOKENIZER)
@@ -209,13 +218,7 @@ def write_tiny_sdxl(directory: str | Path) -> Path:
     from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
     torch.manual_seed(0)
-    unet = UNet2DConditionModel(
-        block_out_channels=(32, 64), layers_per_block=2, sample_size=64, in_channels=4, out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        attention_head_dim=(2, 4), use_linear_projection=True, transformer_layers_per_block=(1, 2),
-        addition_embed_type="text_time", addition_time_embed_dim=8,
-        projection_class_embeddings_input_dim=6 * 8 + 32, cross_attention_dim=64)
+    unet = UNet2DConditionModel(**TINY_SDXL_UNET)
     pipe = StableDiffusionXLPipeline(
         vae=_tiny_vae(), unet=unet,
         text_encoder=CLIPTextModel(_tiny_clip_config()),
@@ -243,6 +246,34 @@ def write_tiny_model(directory: str | Path, single_file: bool = False, seed: int
             **clip_to_ldm(pipe.text_encoder.state_dict()),
         }
         save_file({k: v.contiguous() for k, v in state.items()}, directory / SINGLE_FILE_NAME)
+    return directory
+
+
+def build_tiny_controlnet(sdxl: bool = False, seed: int = 0) -> Any:
+    """A random-weight ControlNetModel shaped for the tiny (or tiny SDXL) UNet.
+
+    A real ControlNet starts training from zero convolutions, so its residuals are zero
+    until trained; here those layers get small random weights too, so that the tiny
+    ControlNet visibly steers a frame and tests can tell it acted."""
+    import torch
+    from diffusers import ControlNetModel, UNet2DConditionModel
+
+    torch.manual_seed(seed)
+    net = ControlNetModel.from_unet(UNet2DConditionModel(**(TINY_SDXL_UNET if sdxl else TINY_UNET)))
+    zero_convs = [*net.controlnet_down_blocks, net.controlnet_mid_block,
+                  net.controlnet_cond_embedding.conv_out]
+    with torch.no_grad():
+        for conv in zero_convs:
+            torch.nn.init.normal_(conv.weight, std=0.3)
+            torch.nn.init.normal_(conv.bias, std=0.3)
+    return net
+
+
+def write_tiny_controlnet(directory: str | Path, sdxl: bool = False, seed: int = 0) -> Path:
+    """Write the tiny ControlNet in diffusers format (config.json + safetensors), the layout
+    ``cn_N_model`` folders have; returns the folder."""
+    directory = Path(directory)
+    build_tiny_controlnet(sdxl, seed).save_pretrained(directory, safe_serialization=True)
     return directory
 
 
@@ -276,18 +307,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clip-vocab", metavar="SOURCE",
                         help="bpe_simple_vocab_16e6.txt.gz or a clip-anytorch wheel: rewrite the shipped "
                              "vocab.json/merges.txt in engine/model_configs")
+    parser.add_argument("--controlnet", metavar="DIR",
+                        help="write a tiny random-weight ControlNet for the tiny model (with --sdxl: "
+                             "for the tiny SDXL model) to DIR")
     parser.add_argument("--raft", metavar="FILE",
                         help="write random raft_small-shaped RAFT weights to FILE (.pth or .safetensors)")
     args = parser.parse_args(argv)
     if args.raft:
         print(write_tiny_raft(args.raft))
+    if args.controlnet:
+        print(write_tiny_controlnet(args.controlnet, sdxl=args.sdxl))
     if args.clip_vocab:
         write_clip_vocab(args.clip_vocab, shipped_tokenizer_folders())
     if args.dir:
         written = write_tiny_sdxl(args.dir) if args.sdxl else write_tiny_model(args.dir, args.single_file)
         print(written)
-    elif not (args.clip_vocab or args.raft):
-        parser.error("give DIR, --raft FILE and/or --clip-vocab")
+    elif not (args.clip_vocab or args.raft or args.controlnet):
+        parser.error("give DIR, --controlnet DIR, --raft FILE and/or --clip-vocab")
     return 0
 
 
