@@ -177,12 +177,17 @@ def _edges(work: np.ndarray, module: str, a: float, b: float) -> np.ndarray:
 
 def control_image(image: np.ndarray, module: str, resolution: int, a: float, b: float,
                   size: tuple[int, int], mode: str, depth: Any = None) -> np.ndarray:
-    """A unit's control picture at ``size`` (W, H): preprocessed, then fitted per ``mode``
-    (binary maps are thresholded again so resizing does not grey their lines)."""
+    """A unit's control picture at ``size`` (W, H): preprocessed, then fitted per ``mode``.
+    Black/white maps are made black/white again after resizing (Otsu's threshold, as the
+    webui's ControlNet does), so thin lines shrunk below one pixel are kept, not greyed."""
+    import cv2
+
     width, height = size
     if resolution <= 0:
         resolution = pixel_perfect_resolution(image.shape, width, height, mode)
     out = fit(preprocess(image, module, resolution, a, b, depth), width, height, mode)
     if module in BINARY_OUTPUTS:
-        out = np.where(out > 127, 255, 0).astype(np.uint8)
+        grey = cv2.threshold(np.ascontiguousarray(out[:, :, 0]), 0, 255,
+                             cv2.THRESH_BINARY | cv2.THRESH_OTSU)[1]
+        out = np.repeat(grey[:, :, None], 3, axis=2)
     return out

@@ -306,11 +306,13 @@ class ControlNets:
             for unit in self.units:
                 check_fits(unit.net, pipes.img2img.unet, unit)
             multi = multi_class()([u.net for u in self.units])
+            from .models import _quiet_loading
+
             prefix = "StableDiffusionXL" if pipes.kind == "sdxl" else "StableDiffusion"
-            img2img = getattr(diffusers, prefix + "ControlNetImg2ImgPipeline").from_pipe(
-                pipes.img2img, controlnet=multi, dtype=pipes.dtype)
-            txt2img = getattr(diffusers, prefix + "ControlNetPipeline").from_pipe(
-                pipes.img2img, controlnet=multi, dtype=pipes.dtype)
+            with _quiet_loading():
+                img2img, txt2img = (getattr(diffusers, prefix + name).from_pipe(
+                    pipes.img2img, controlnet=multi, dtype=pipes.dtype)
+                    for name in ("ControlNetImg2ImgPipeline", "ControlNetPipeline"))
             for pipe in (img2img, txt2img):
                 pipe.set_progress_bar_config(disable=True)
             self._built = (pipes, img2img, txt2img, multi)

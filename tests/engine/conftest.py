@@ -32,3 +32,12 @@ def tiny_raft(tmp_path_factory):
     from engine.tiny_model import write_tiny_raft
 
     return write_tiny_raft(tmp_path_factory.mktemp("tiny-raft") / "raft_small_tiny.pth")
+
+
+@pytest.fixture(scope="session")
+def tiny_controlnet(tmp_path_factory):
+    from engine.tiny_model import main
+
+    folder = tmp_path_factory.mktemp("tiny-controlnet")
+    assert main(["--controlnet", str(folder)]) == 0
+    return folder
