@@ -68,11 +68,11 @@ def test_webui_settings_file():
 
 
 def test_ignored_and_unknown_keys_are_each_listed_once():
-    s = parse_settings({"clip_scale": 1000, "cn_1_enabled": True, "my_key": 1,
+    s = parse_settings({"clip_scale": 1000, "aesthetics_scale": 3, "my_key": 1,
                         "other": 2})
     assert s.warnings == [
         "these settings are recognised but not implemented, and are ignored: "
-        "clip_scale, cn_1_enabled",
+        "aesthetics_scale, clip_scale",
         "unknown settings are ignored: my_key, other"]
 
 

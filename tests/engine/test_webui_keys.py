@@ -16,8 +16,7 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 FIXTURES = ("webui_defaults.txt", "webui_older.txt")
 IGNORED = "these settings are recognised but not implemented, and are ignored: "
 UNKNOWN = "unknown settings are ignored: "
-# Keys of later issues: ControlNet.
-LATER = ("cn_[1-5]_*",)
+CONTROLNET = ("cn_[1-5]_*",)
 # Keys still not implemented: diffusers' ancestral samplers have no eta to schedule.
 PENDING_ELSEWHERE = ("ancestral_eta_schedule", "enable_ancestral_eta_scheduling")
 
@@ -33,7 +32,7 @@ def named_keys(warnings):
 
 
 def unexpected(keys):
-    return [k for k in keys if not any(fnmatch(k, p) for p in LATER + PENDING_ELSEWHERE)]
+    return [k for k in keys if not any(fnmatch(k, p) for p in PENDING_ELSEWHERE)]
 
 
 @pytest.mark.parametrize("name", FIXTURES)
@@ -94,10 +93,10 @@ def test_use_zoe_depth_and_run_prompt_names():
     assert parse_settings({"negative_prompts": "fog"})["negative_prompts"] == {"0": "fog"}
 
 
-def test_table_defaults_of_later_and_hybrid_keys_are_todays_webui_defaults():
+def test_table_defaults_of_controlnet_and_hybrid_keys_are_todays_webui_defaults():
     data = json.loads((DATA / "webui_defaults.txt").read_text())
     for key, value in data.items():
-        if any(fnmatch(key, p) for p in LATER + ("hybrid_*", "extract_*")) and key in BY_NAME:
+        if any(fnmatch(key, p) for p in CONTROLNET + ("hybrid_*", "extract_*")) and key in BY_NAME:
             assert parse_settings({key: value})[key] == BY_NAME[key].default, key
 
 
