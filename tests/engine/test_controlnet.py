@@ -76,33 +76,80 @@ def test_two_units_steer_the_frames_and_weight_zero_gives_the_plain_run(
     assert [u["weight"] for e in events for u in e["used"]["controlnet"]] == [0.0] * 6
 
 
-def test_a_unit_masked_out_or_outside_its_steps_leaves_the_frame_as_without_it(pipes,
-                                                                               tiny_controlnet,
-                                                                               tmp_path):
+class Never:
+    requested = False
+
+
+INIT = (np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8)
+
+
+def frame_pair(pipes, folder, init=INIT, **units):
+    """Frame 0 (txt2img) and frame 1 (img2img of ``init``) diffused in-process, and the
+    Diffusion that made them."""
     from engine.diffusion import Diffusion
     from engine.progress import Progress
 
-    frames = control_folder(tmp_path / "passes")
+    s = parse_settings({"W": 64, "H": 64, "steps": 6, "max_frames": 2, **units})
+    diffusion = Diffusion(pipes, s, Never(), Progress(out=io.StringIO()), folder=folder)
+    return (diffusion(None, strength=0, seed=1, noise=0, prompt="cat", frame=0),
+            diffusion(init, strength=0.4, seed=2, noise=0.02, prompt="cat", frame=1), diffusion)
+
+
+def same(pair, other):
+    return all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(pair[:2], other[:2]))
+
+
+def test_a_unit_masked_out_or_outside_its_steps_leaves_the_frame_as_without_it(pipes,
+                                                                               tiny_controlnet,
+                                                                               tmp_path):
     cv2.imwrite(str(tmp_path / "black.png"), np.zeros((64, 64), np.uint8))
-    init = (np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8)
-
-    class Never:
-        requested = False
-
-    def frame_pair(**units):
-        s = parse_settings({"W": 64, "H": 64, "steps": 6, "max_frames": 2, **units})
-        diffusion = Diffusion(pipes, s, Never(), Progress(out=io.StringIO()), folder=tmp_path)
-        return (diffusion(None, strength=0, seed=1, noise=0, prompt="cat", frame=0),
-                diffusion(init, strength=0.4, seed=2, noise=0.02, prompt="cat", frame=1))
-
     unit = {"cn_1_enabled": True, "cn_1_model": str(tiny_controlnet),
-            "cn_1_vid_path": str(frames)}
-    plain = frame_pair()
-    assert not np.array_equal(frame_pair(**unit)[1], plain[1])
-    masked = frame_pair(**unit, cn_1_mask_vid_path=str(tmp_path / "black.png"))
-    late = frame_pair(**unit, cn_1_guidance_start="0:(0.99)")
-    for pair in (masked, late):
-        assert all(np.array_equal(a, b) for a, b in zip(pair, plain))
+            "cn_1_vid_path": str(control_folder(tmp_path / "passes"))}
+    plain = frame_pair(pipes, tmp_path)
+    assert not same(frame_pair(pipes, tmp_path, **unit), plain)
+    assert same(frame_pair(pipes, tmp_path, **unit,
+                           cn_1_mask_vid_path=str(tmp_path / "black.png")), plain)
+    assert same(frame_pair(pipes, tmp_path, **unit, cn_1_guidance_start="0:(0.99)"), plain)
+
+
+def test_loopback_on_the_device_loop_s_tensors_gives_the_array_loop_s_picture(
+        pipes, tiny_controlnet, tmp_path):
+    import torch
+
+    unit = {"cn_1_enabled": True, "cn_1_model": str(tiny_controlnet), "cn_1_loopback_mode": True}
+    arrays = frame_pair(pipes, tmp_path, **unit)
+    tensors = frame_pair(pipes, tmp_path, init=torch.from_numpy(INIT), **unit)
+    assert isinstance(tensors[1], torch.Tensor) and np.array_equal(tensors[1].numpy(), arrays[1])
+    assert not same(arrays, frame_pair(pipes, tmp_path))
+
+
+def test_control_video_and_depth_preprocessor(pipes, tiny_controlnet, tiny_depth, tmp_path):
+    video = tmp_path / "control.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (96, 64))
+    for k in range(3):
+        picture = np.zeros((64, 96, 3), np.uint8)
+        cv2.circle(picture, (20 + 20 * k, 32), 14, (200, 120, 40), -1)
+        writer.write(picture)
+    writer.release()
+    *_, diffusion = frame_pair(pipes, tmp_path, cn_2_enabled=True,
+                               cn_2_model=str(tiny_controlnet), cn_2_vid_path=str(video),
+                               cn_2_module="depth_midas", depth_model_path=str(tiny_depth))
+    assert len(list((tmp_path / "controlnet_2_inputframes").glob("*.jpg"))) == 2  # max_frames
+    used = diffusion.used_for(1)["controlnet"]
+    assert used[0]["image"] == "frames" and used[0]["module"] == "depth_midas"
+
+
+def test_sdxl_model_gets_the_sdxl_controlnet_pipelines(tmp_path):
+    from engine.models import load_pipelines
+    from engine.tiny_model import main as tiny
+
+    assert tiny([str(tmp_path / "xl"), "--sdxl", "--controlnet", str(tmp_path / "xl-cn")]) == 0
+    pipes = load_pipelines(str(tmp_path / "xl"), device="cpu")
+    unit = {"cn_1_enabled": True, "cn_1_model": str(tmp_path / "xl-cn"),
+            "cn_1_vid_path": str(control_folder(tmp_path / "passes"))}
+    steered, plain = frame_pair(pipes, tmp_path, **unit), frame_pair(pipes, tmp_path)
+    assert type(steered[2].control._built[1]).__name__ == "StableDiffusionXLControlNetImg2ImgPipeline"
+    assert not np.array_equal(steered[1], plain[1])
 
 
 def test_control_modes_fade_deep_layers_and_leave_the_negative_half_alone(tiny_controlnet):
