@@ -37,7 +37,8 @@ from .paths import local_path
 from .settings_table import CN_UNITS, CONTROL_MODES
 
 BALANCED, PROMPT_MORE, CONTROL_MORE = CONTROL_MODES
-SINGLE_FILE_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt", ".bin")
+SINGLE_FILE_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt")
+_CONTROLNET_KEYS = ("control_model.", "controlnet_", "input_hint_block.")  # original, diffusers
 _WEBUI_HASH = re.compile(r"\s*\[[0-9a-fA-F]{6,}\]\s*$")  # "control_v11p_sd15_canny [d14c016b]"
 
 
@@ -167,7 +168,9 @@ def load_controlnet(unit: Unit, unet: Any, device: Any, dtype: Any) -> Any:
                                  f"({', '.join(SINGLE_FILE_SUFFIXES)})", key=key, value=str(path))
             else:
                 net = _single_file(path, unet, dtype)
-    except ModelError:
+    except ModelError as exc:
+        if exc.key is None:
+            raise ModelError(f"{key}: {exc}", key=key, value=str(path)) from exc
         raise
     except Exception as exc:  # any loader failure is reported, not dumped as a traceback
         raise ModelError(f"{key}: could not load ControlNet {path}: {_reason(exc)}", key=key,
@@ -183,13 +186,25 @@ def _single_file(path: Path, unet: Any, dtype: Any) -> Any:
 
     from diffusers import ControlNetModel
 
+    from .models import _checkpoint_shapes
+
+    names = _checkpoint_shapes(path)[0]
+    if not any(k.startswith(_CONTROLNET_KEYS) or ".input_hint_block." in k for k in names):
+        raise ModelError(f"{path} holds no ControlNet weights (no control_model.*, "
+                         "input_hint_block or controlnet_* tensors; a Stable Diffusion "
+                         "checkpoint goes in model_path)")
     accepted = inspect.signature(ControlNetModel.__init__).parameters
     config = {k: v for k, v in unet.config.items() if k in accepted}
     with tempfile.TemporaryDirectory(prefix="deforum-controlnet-") as folder:
         Path(folder, "config.json").write_text(
             json.dumps({"_class_name": "ControlNetModel", **config}, default=list))
-        return ControlNetModel.from_single_file(str(path), config=folder, torch_dtype=dtype,
-                                                local_files_only=True)
+        net = ControlNetModel.from_single_file(str(path), config=folder, torch_dtype=dtype,
+                                               local_files_only=True)
+    missing = [k for k, v in net.state_dict().items() if v.is_meta]
+    if missing:  # diffusers leaves weights a file lacks as empty meta tensors
+        raise ValueError(f"not a ControlNet for this model: {len(missing)} weights missing "
+                         f"({', '.join(missing[:3])}, ...)")
+    return net
 
 
 def check_fits(net: Any, unet: Any, unit: Unit) -> None:

@@ -3,8 +3,9 @@
 `python -m engine.tiny_model DIR [--single-file]` writes it in diffusers format (and, with
 `--single-file`, also as an original LDM/CompVis checkpoint `DIR/tiny-sd15.safetensors`);
 `--sdxl` writes a tiny SDXL-shaped pipeline instead (diffusers format only).
-`python -m engine.tiny_model --controlnet DIR [--sdxl]` writes a random-weight ControlNet that
-fits the tiny (SDXL) model, for `cn_N_model`.
+`python -m engine.tiny_model --controlnet DIR [--sdxl] [--single-file]` writes a random-weight
+ControlNet that fits the tiny (SDXL) model, for `cn_N_model` (and, with `--single-file`, also as
+an original-layout `DIR/tiny-controlnet.safetensors`).
 `python -m engine.tiny_model --raft FILE` writes random RAFT weights shaped like torchvision's
 raft_small (about a million numbers; `.pth`, or `.safetensors` by the name), for `raft_model_path`.
 `python -m engine.tiny_model --clip-vocab SOURCE` regenerates the shipped CLIP tokenizer files from
@@ -24,6 +25,7 @@ from typing import Any
 CONFIGS = Path(__file__).parent / "model_configs"
 SD15_TOKENIZER = CONFIGS / "sd15" / "tokenizer"
 SINGLE_FILE_NAME = "tiny-sd15.safetensors"
+CONTROLNET_FILE_NAME = "tiny-controlnet.safetensors"
 
 # CLIP's BPE table: the first line is a header, then 49152 - 256 - 2 merges are used.
 _MERGE_COUNT = 49152 - 256 - 2
@@ -152,6 +154,29 @@ def vae_to_ldm(state: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def controlnet_to_ldm(state: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """ControlNetModel weights in the original `control_model.*` layout: the UNet encoder's
+    names, plus zero_convs, middle_block_out and input_hint_block for its own layers."""
+    own: dict[str, Any] = {}
+    encoder: dict[str, Any] = {}
+    hint_blocks = len(config["conditioning_embedding_out_channels"]) * 2 - 2
+    for key, value in state.items():
+        module, _, param = key.rpartition(".")
+        if m := re.fullmatch(r"controlnet_down_blocks\.(\d+)", module):
+            own[f"zero_convs.{m[1]}.0.{param}"] = value
+        elif module == "controlnet_mid_block":
+            own[f"middle_block_out.0.{param}"] = value
+        elif m := re.fullmatch(r"controlnet_cond_embedding\.(conv_in|conv_out|blocks\.(\d+))", module):
+            index = 0 if m[1] == "conv_in" else 2 * (hint_blocks + 1) if m[1] == "conv_out" \
+                else 2 * (int(m[2]) + 1)
+            own[f"input_hint_block.{index}.{param}"] = value
+        else:
+            encoder[key] = value
+    unet = unet_to_ldm(encoder, {**config, "up_block_types": ()})
+    return {"control_model." + k.removeprefix("model.diffusion_model."): v
+            for k, v in {**unet, **own}.items()}
+
+
 def clip_to_ldm(state: dict[str, Any]) -> dict[str, Any]:
     """CLIPTextModel weights in the `cond_stage_model.transformer.text_model.*` layout."""
     out = {}
@@ -269,11 +294,20 @@ def build_tiny_controlnet(sdxl: bool = False, seed: int = 0) -> Any:
     return net
 
 
-def write_tiny_controlnet(directory: str | Path, sdxl: bool = False, seed: int = 0) -> Path:
+def write_tiny_controlnet(directory: str | Path, sdxl: bool = False, seed: int = 0,
+                          single_file: bool = False) -> Path:
     """Write the tiny ControlNet in diffusers format (config.json + safetensors), the layout
-    ``cn_N_model`` folders have; returns the folder."""
+    ``cn_N_model`` folders have, and optionally as one original-layout file
+    ``DIR/tiny-controlnet.safetensors``; returns the folder."""
+    from safetensors.torch import save_file
+
     directory = Path(directory)
-    build_tiny_controlnet(sdxl, seed).save_pretrained(directory, safe_serialization=True)
+    net = build_tiny_controlnet(sdxl, seed)
+    net.save_pretrained(directory, safe_serialization=True)
+    if single_file:
+        state = controlnet_to_ldm(net.state_dict(), net.config)
+        save_file({k: v.contiguous() for k, v in state.items()},
+                  directory / CONTROLNET_FILE_NAME)
     return directory
 
 
@@ -303,7 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dir", nargs="?", help="output folder for the tiny diffusers pipeline")
     parser.add_argument("--sdxl", action="store_true", help="write a tiny SDXL-shaped pipeline instead")
     parser.add_argument("--single-file", action="store_true",
-                        help=f"also write DIR/{SINGLE_FILE_NAME} in the original LDM key layout")
+                        help=f"also write DIR/{SINGLE_FILE_NAME} (with --controlnet: "
+                             f"{CONTROLNET_FILE_NAME}) in the original LDM key layout")
     parser.add_argument("--clip-vocab", metavar="SOURCE",
                         help="bpe_simple_vocab_16e6.txt.gz or a clip-anytorch wheel: rewrite the shipped "
                              "vocab.json/merges.txt in engine/model_configs")
@@ -316,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.raft:
         print(write_tiny_raft(args.raft))
     if args.controlnet:
-        print(write_tiny_controlnet(args.controlnet, sdxl=args.sdxl))
+        print(write_tiny_controlnet(args.controlnet, sdxl=args.sdxl, single_file=args.single_file))
     if args.clip_vocab:
         write_clip_vocab(args.clip_vocab, shipped_tokenizer_folders())
     if args.dir:

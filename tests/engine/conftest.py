@@ -39,5 +39,5 @@ def tiny_controlnet(tmp_path_factory):
     from engine.tiny_model import main
 
     folder = tmp_path_factory.mktemp("tiny-controlnet")
-    assert main(["--controlnet", str(folder)]) == 0
+    assert main(["--controlnet", str(folder), "--single-file"]) == 0
     return folder

@@ -123,6 +123,29 @@ def test_loopback_on_the_device_loop_s_tensors_gives_the_array_loop_s_picture(
     assert not same(arrays, frame_pair(pipes, tmp_path))
 
 
+def test_single_file_controlnet_renders_like_its_folder(pipes, tiny_controlnet, tmp_path):
+    from engine.tiny_model import CONTROLNET_FILE_NAME
+
+    frames = str(control_folder(tmp_path / "passes"))
+    folder = frame_pair(pipes, tmp_path, cn_1_enabled=True, cn_1_model=str(tiny_controlnet),
+                        cn_1_vid_path=frames)
+    single = frame_pair(pipes, tmp_path, cn_1_enabled=True, cn_1_vid_path=frames,
+                        cn_1_model=str(tiny_controlnet / CONTROLNET_FILE_NAME))
+    assert same(folder, single) and not same(folder, frame_pair(pipes, tmp_path))
+
+
+def test_a_file_that_is_no_controlnet_exits_3_naming_the_unit(pipes, tiny_model, tmp_path):
+    from engine.controlnet import ControlNets
+    from engine.tiny_model import SINGLE_FILE_NAME
+
+    s = parse_settings({"cn_5_enabled": True, "cn_5_loopback_mode": True,
+                        "cn_5_model": str(tiny_model / SINGLE_FILE_NAME)})
+    with pytest.raises(ModelError) as info:
+        ControlNets(s, pipes, tmp_path)
+    assert info.value.key == "cn_5_model" and info.value.exit_code == EXIT_MODEL
+    assert SINGLE_FILE_NAME in str(info.value) and "holds no ControlNet weights" in str(info.value)
+
+
 def test_control_video_and_depth_preprocessor(pipes, tiny_controlnet, tiny_depth, tmp_path):
     video = tmp_path / "control.avi"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (96, 64))
