@@ -9,7 +9,7 @@ unit's control mode and mask:
 * Balanced: the unit's residuals, times its weight, go to both halves of guidance.
 * My prompt is more important: the residuals fade toward the UNet's deep layers
   (diffusers' ``guess_mode`` scales 10^(−1 … 0), the webui's ControlNet 0.825^(12 … 0):
-  the same ramp within 0.2 %), still on both halves.
+  the same ramp within 0.6 %), still on both halves.
 * ControlNet is more important: those faded residuals on the prompt's half only, so
   the negative prompt's prediction is uncontrolled and guidance pushes toward the control.
 
@@ -128,7 +128,7 @@ def enabled_units(settings: Mapping[str, Any], folder: Path, warn: Any = None) -
         loopback = settings[k + "loopback_mode"]
         if not loopback and not settings[k + "vid_path"]:
             raise SettingsError(f"{k}vid_path: unit {n} needs control frames (an image, video or "
-                                "folder) or cn_N_loopback_mode", key=k + "vid_path", value="")
+                                f"folder) or {k}loopback_mode", key=k + "vid_path", value="")
         overwrite = settings[k + "overwrite_frames"]
         units.append(Unit(
             number=n, model=model_file(settings[k + "model"], k + "model", settings["model_path"]),

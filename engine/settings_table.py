@@ -470,8 +470,9 @@ _CN_EXTRA: dict[str, dict[str, Any]] = {
 
 def _controlnet_rows() -> tuple[Setting, ...]:
     """The rows of the five ControlNet units (engine/controlnet.py)."""
-    return tuple(_s(f"cn_{u}_{suffix}", type_, default, f"ControlNet unit {u}: {help_[0].lower()}{help_[1:]}",
-                    "controlnet", **_CN_EXTRA.get(suffix, {}))
+    return tuple(_s(f"cn_{u}_{suffix}", type_, default,
+                    f"ControlNet unit {u}: {help_[0].lower()}{help_[1:]}", "controlnet",
+                    **_CN_EXTRA.get(suffix, {}))
                  for u in CN_UNITS for suffix, type_, default, help_, _ in _CN_KEYS)
 SETTINGS = SETTINGS + (
     _s("depth_algorithm", "choice", "Midas-3-Hybrid", "Depth estimator of 3D runs, by its "

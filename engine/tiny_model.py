@@ -343,8 +343,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="bpe_simple_vocab_16e6.txt.gz or a clip-anytorch wheel: rewrite the shipped "
                              "vocab.json/merges.txt in engine/model_configs")
     parser.add_argument("--controlnet", metavar="DIR",
-                        help="write a tiny random-weight ControlNet for the tiny model (with --sdxl: "
-                             "for the tiny SDXL model) to DIR")
+                        help="write a tiny random-weight ControlNet for the tiny model "
+                             "(with --sdxl: for the tiny SDXL model) to DIR")
     parser.add_argument("--raft", metavar="FILE",
                         help="write random raft_small-shaped RAFT weights to FILE (.pth or .safetensors)")
     args = parser.parse_args(argv)

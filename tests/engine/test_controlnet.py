@@ -171,7 +171,8 @@ def test_sdxl_model_gets_the_sdxl_controlnet_pipelines(tmp_path):
     unit = {"cn_1_enabled": True, "cn_1_model": str(tmp_path / "xl-cn"),
             "cn_1_vid_path": str(control_folder(tmp_path / "passes"))}
     steered, plain = frame_pair(pipes, tmp_path, **unit), frame_pair(pipes, tmp_path)
-    assert type(steered[2].control._built[1]).__name__ == "StableDiffusionXLControlNetImg2ImgPipeline"
+    built = type(steered[2].control._built[1]).__name__
+    assert built == "StableDiffusionXLControlNetImg2ImgPipeline"
     assert not np.array_equal(steered[1], plain[1])
 
 
@@ -192,7 +193,8 @@ def test_control_modes_fade_deep_layers_and_leave_the_negative_half_alone(tiny_c
             down, mid = multi(sample, 10, text, [hint], [1.0], return_dict=False)
         return [*down, mid]
 
-    balanced, prompt, control = residuals(False, False), residuals(True, False), residuals(True, True)
+    balanced, prompt = residuals(False, False), residuals(True, False)
+    control = residuals(True, True)
     ratios = [float(p.abs().sum() / b.abs().sum()) for p, b in zip(prompt, balanced)]
     assert ratios[0] == pytest.approx(0.1, rel=1e-4) and ratios[-1] == pytest.approx(1.0)
     assert all(a < b for a, b in zip(ratios, ratios[1:]))
