@@ -20,6 +20,7 @@ ControlNet.  Guidance start/end are shares of the steps the frame actually runs.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import tempfile
@@ -181,7 +182,8 @@ def load_controlnet(unit: Unit, unet: Any, device: Any, dtype: Any) -> Any:
 
 
 def _single_file(path: Path, unet: Any, dtype: Any) -> Any:
-    """A single-file (original layout) ControlNet, its config taken from the model's UNet."""
+    """A single-file ControlNet (original or diffusers layout), its config taken from the
+    model's UNet."""
     import inspect
 
     from diffusers import ControlNetModel
@@ -217,14 +219,10 @@ def check_fits(net: Any, unet: Any, unit: Unit) -> None:
                              key=unit.key("model"), value=str(unit.model))
 
 
-_MULTI: list[type] = []
-
-
+@functools.cache
 def multi_class() -> type:
     """diffusers' MultiControlNetModel with each unit's control mode and mask applied to
     its residuals (made on first use: diffusers loads only with a model)."""
-    if _MULTI:
-        return _MULTI[0]
     from diffusers.models.controlnets.multicontrolnet import MultiControlNetModel
 
     class Units(MultiControlNetModel):
@@ -233,8 +231,10 @@ def multi_class() -> type:
         setups: list[tuple[bool, bool, Any]] = []
 
         def forward(self, sample: Any, timestep: Any, encoder_hidden_states: Any,
-                    controlnet_cond: list, conditioning_scale: list, *args: Any,
-                    guess_mode: bool = False, return_dict: bool = True, **kwargs: Any) -> Any:
+                    controlnet_cond: list, conditioning_scale: list, guess_mode: bool = False,
+                    return_dict: bool = True, **kwargs: Any) -> tuple[list[Any], Any]:
+            """The acting units' summed residuals (always a tuple; units outside their
+            guidance range at this step are not run)."""
             both_halves = sample.shape[0] == 2 and not guess_mode  # [negative, prompt]
             todo = [i for i, s in enumerate(conditioning_scale) if s != 0] or [0]
             down = mid = None
@@ -249,7 +249,6 @@ def multi_class() -> type:
                 mid = shaped[-1] if mid is None else mid + shaped[-1]
             return down, mid
 
-    _MULTI.append(Units)
     return Units
 
 

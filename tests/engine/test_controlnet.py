@@ -295,3 +295,16 @@ def test_preprocessors_without_weights_here_are_refused_clearly():
         check_module("depth_midas", "cn_2_module", "")
     assert "depth_model_path" in str(info.value)
     assert check_module("depth_midas", "cn_2_module", "/models/dpt") == "depth_midas"
+
+
+def test_a_webui_model_name_is_found_beside_the_model_and_urls_are_refused(tmp_path):
+    from engine.controlnet import model_file
+    from engine.errors import InputError
+
+    (tmp_path / "control_v11p_sd15_canny").mkdir()
+    model = str(tmp_path / "sd15.safetensors")
+    assert model_file("control_v11p_sd15_canny [d14c016b]", "cn_1_model", model) == \
+        tmp_path / "control_v11p_sd15_canny"
+    with pytest.raises(InputError) as info:
+        model_file("https://example.com/cn.safetensors", "cn_2_model", model)
+    assert info.value.key == "cn_2_model" and "never downloads" in str(info.value)
