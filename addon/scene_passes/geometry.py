@@ -5,8 +5,9 @@ One Cycles render per frame, the scene depth's (1 sample through each pixel cent
 the View Z Depth material override, transparent film, motion blur off) with Blender's
 Normal pass on, written as an uncompressed multi-layer EXR and read by ``exr``: the
 true view-axis depth (sky: +inf) and the world-space shading normal of what each pixel
-shows. The camera's evaluated rotation at that frame turns the normals into camera
-space; ``control_pixels`` makes the images in the conventions ControlNet models were
+shows (smooth or flat as the mesh is shaded; the material override leaves out the
+materials' bump and normal maps). The camera's evaluated rotation at that frame turns
+the normals into camera space; ``control_pixels`` makes the images in the conventions ControlNet models were
 trained on. Every render setting is restored after each frame.
 """
 
