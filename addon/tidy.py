@@ -4,8 +4,8 @@ A run ``<stem>`` (``<batch>_<YYYYmmddHHMMSS>[_n]``, its job file ``<stem>.json``
 leaves scratch beside its job file: ``<stem>_depth/`` (scene depth maps),
 ``<stem>_scene/`` (scene renders), ``<stem>_masks/`` (collection masks),
 ``<stem>_flow/`` (scene flow), ``<stem>_control/`` (ControlNet control images, a
-folder per unit) and ``<stem>.cancel``. The job file and log are kept: a take's strip names its job
-file. Nothing here touches frames or anything outside ``jobs/``; no bpy, so the
+folder per unit) and ``<stem>.cancel``. The job file and log are kept: a take's
+strip names its job file. Nothing here touches frames or anything outside ``jobs/``; no bpy, so the
 disk use can be measured on a thread while ``draw()`` only reads the last value.
 """
 
