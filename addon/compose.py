@@ -20,7 +20,7 @@ from ..engine.client.job import engine_root
 from ..engine.errors import SettingsError
 from ..engine.settings import effective_settings, parse_settings
 from ..engine.settings_table import BY_NAME
-from . import bake, preflight, prefs, props, tidy
+from . import bake, controlnet, preflight, prefs, props, tidy
 from .bake_math import schedule_from_values
 from .scene_passes import colour, depth, flow, mask
 from .scene_passes.driver import ScenePass
@@ -233,6 +233,11 @@ def _scene_passes(scene, data: dict[str, Any], jobs_dir: Path, stem: str, previe
         flow_folder = tidy.scratch(jobs_dir, stem, tidy.FLOW)
         data["scene_flow_path"] = str(flow_folder)
         passes.append(flow.flow_pass(scene, flow_folder))
+    if not preview:  # a motion preview diffuses nothing, so it needs no control images
+        try:
+            passes += controlnet.control_passes(scene, data, jobs_dir, stem)
+        except ValueError as exc:
+            raise RunError(str(exc)) from None
     return passes + _scene_input_passes(scene, data, jobs_dir / stem, preview)
 
 

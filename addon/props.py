@@ -22,7 +22,7 @@ from ..engine.errors import SettingsError
 from ..engine.samplers import WEBUI_NAMES
 from ..engine.schedules import evaluate_schedule
 from ..engine.settings_table import BOOKKEEPING, SETTINGS, Setting
-from . import compat
+from . import compat, controlnet_units
 
 # Decided by the Blender scene, the prompt list or the add-on preferences.
 FROM_BLENDER = frozenset({
@@ -56,9 +56,12 @@ CHOICE_LABELS = {
     "video_decoder": {"opencv": "OpenCV", "ffmpeg": "FFmpeg"},
 }
 
+# The ControlNet units are drawn (and their scene passes rendered) even while the engine
+# only recognises their keys.
 UI_SETTINGS: tuple[Setting, ...] = tuple(
     s for s in SETTINGS
-    if s.used and s.group != BOOKKEEPING and s.name not in FROM_BLENDER and s.type != "json")
+    if (s.used or s.group == controlnet_units.GROUP) and s.group != BOOKKEEPING
+    and s.name not in FROM_BLENDER and s.type != "json")
 NUMERIC_SCHEDULES: tuple[str, ...] = tuple(
     s.name for s in UI_SETTINGS if s.is_numeric_schedule)
 TEXT_SCHEDULES: tuple[str, ...] = tuple(
@@ -235,6 +238,7 @@ def _blender_only() -> dict[str, object]:
                         "a successful run (they are always kept after a failed or cancelled "
                         "one)"),
         **_farm(),
+        **_controlnet(),
         prompts=CollectionProperty(type=DeforumPrompt),
         prompt_index=IntProperty(name="Active prompt", default=0),
         guides=CollectionProperty(type=DeforumGuide),
@@ -278,6 +282,28 @@ def _farm() -> dict[str, object]:
         farm_plan=StringProperty(name="Plan", default="", subtype="FILE_PATH",
                                  description="The last plan submitted (Collect reads it)"),
     )
+
+
+def _controlnet() -> dict[str, object]:
+    """Per ControlNet unit: where its control images come from, and what a scene pass
+    shows (no poll= filters: see ``camera``)."""
+    out: dict[str, object] = {}
+    for unit in controlnet_units.UNITS:
+        out[controlnet_units.key(unit, "source")] = EnumProperty(
+            name="Source", items=list(controlnet_units.SOURCES), default=controlnet_units.FILE,
+            description="Where this unit's control images come from: a file or folder as "
+                        "in the webui, or a pass of this scene rendered for every frame "
+                        "at the render size before the engine starts")
+        out[controlnet_units.key(unit, "collection")] = PointerProperty(
+            name="Collection", type=bpy.types.Collection,
+            description="Collection Mask: the collection that is white in the mask")
+        out[controlnet_units.key(unit, "armature")] = PointerProperty(
+            name="Armature", type=bpy.types.Object,
+            description="Armature Pose: the rig drawn as the OpenPose skeleton (empty: "
+                        "every armature that renders). Bones are matched by name "
+                        "(Rigify, Mixamo, common names); a bone's custom property "
+                        "'openpose' (e.g. \"RWrist\" or \"Nose:tail\") overrides that")
+    return out
 
 
 def _make_settings_class() -> type:

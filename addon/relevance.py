@@ -10,12 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..engine.settings_table import SETTINGS
+from . import controlnet_units
+
 # The values the rules below read.
 KEYS = ("animation_mode", "use_depth_warping", "depth_source", "warp_model", "seed_behavior",
         "sampler", "use_init", "init_from_scene", "use_mask", "use_alpha_as_mask",
         "video_from_scene", "use_mask_video", "add_soundtrack", "resume_from_timestring",
         "flip_2d_perspective", "hybrid_motion", "hybrid_composite", "hybrid_comp_mask_type",
-        "hybrid_comp_mask_auto_contrast")
+        "hybrid_comp_mask_auto_contrast", *controlnet_units.KEYS)
 
 State = Mapping[str, Any]
 
@@ -133,6 +136,8 @@ ACTS_WHEN: dict[str, _Rule] = {
     "perspective_flip_gamma": lambda s: bool(s["flip_2d_perspective"]),
     "perspective_flip_fv": lambda s: bool(s["flip_2d_perspective"]),
 }
+
+ACTS_WHEN.update(controlnet_units.acts_when([s.name for s in SETTINGS]))
 
 
 def acts(name: str, state: State) -> bool:

@@ -2,9 +2,10 @@
 
 A run ``<stem>`` (``<batch>_<YYYYmmddHHMMSS>[_n]``, its job file ``<stem>.json``)
 leaves scratch beside its job file: ``<stem>_depth/`` (scene depth maps),
-``<stem>_scene/`` (scene renders), ``<stem>_masks/`` (collection masks) and
-``<stem>.cancel``. The job file and log are kept: a take's strip names its job
-file. Nothing here touches frames or anything outside ``jobs/``; no bpy, so the
+``<stem>_scene/`` (scene renders), ``<stem>_masks/`` (collection masks),
+``<stem>_flow/`` (scene flow), ``<stem>_control/`` (ControlNet control images, a
+folder per unit) and ``<stem>.cancel``. The job file and log are kept: a take's
+strip names its job file. Nothing here touches frames or anything outside ``jobs/``; no bpy, so the
 disk use can be measured on a thread while ``draw()`` only reads the last value.
 """
 
@@ -19,7 +20,8 @@ from pathlib import Path
 
 # A run's scratch beside its job file, by what it holds: the names compose and runner give.
 DEPTH, SCENE, MASKS, FLOW, CANCEL = "_depth", "_scene", "_masks", "_flow", ".cancel"
-SCRATCH_SUFFIXES = (DEPTH, SCENE, MASKS, FLOW, CANCEL)
+CONTROL = "_control"
+SCRATCH_SUFFIXES = (DEPTH, SCENE, MASKS, FLOW, CONTROL, CANCEL)
 _SCRATCH = re.compile(r"^(?P<stem>.+_\d{14}(?:_\d+)?)(?P<suffix>%s)$"
                       % "|".join(re.escape(s) for s in SCRATCH_SUFFIXES))
 

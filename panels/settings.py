@@ -9,7 +9,7 @@ import re
 import bpy
 
 from ..addon import compose, prefs, props, tidy, vse
-from . import guides, motion, prompts
+from . import controlnet, guides, motion, prompts
 from .draw import SubPanel, draw_group, group_title
 from .presets import DEFORUM_MT_coherence_presets, draw_preset_row
 
@@ -133,6 +133,7 @@ _WRITTEN = (
     _group_panel("video", "Video Input", first=("video_from_scene", "stylise_mask"),
                  mode="Video Input"),
     DEFORUM_PT_hybrid,
+    *controlnet.CLASSES,
     _group_panel("interpolation", "Interpolation", mode="Interpolation"),
 )
 CLASSES = (

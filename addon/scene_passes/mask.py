@@ -46,10 +46,12 @@ def render_mask_frame(scene, frame: int, k: int, folder: str | Path,
     return path
 
 
-def mask_pass(scene, folder: str | Path, collection) -> ScenePass:
-    """Masks ``{folder}/{k:05d}.png`` of what the camera sees of ``collection``, every frame."""
+def mask_pass(scene, folder: str | Path, collection,
+              setting: str = "stylise_mask") -> ScenePass:
+    """Masks ``{folder}/{k:05d}.png`` of what the camera sees of ``collection``, every frame
+    (``setting``: named in its errors)."""
     name = collection.name
 
     def render_frame(target, frame: int, k: int, out: str | Path) -> Path:
         return render_mask_frame(target, frame, k, out, name)
-    return scene_pass(scene, folder, LABEL, render_frame, "stylise_mask")
+    return scene_pass(scene, folder, LABEL, render_frame, setting)

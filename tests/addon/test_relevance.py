@@ -12,7 +12,9 @@ BASE = dict(animation_mode="3D", use_depth_warping=True, depth_source="model",
             video_from_scene=False, use_mask_video=False, add_soundtrack="None",
             resume_from_timestring=False, flip_2d_perspective=False, hybrid_motion="None",
             hybrid_composite="None", hybrid_comp_mask_type="None",
-            hybrid_comp_mask_auto_contrast=False)
+            hybrid_comp_mask_auto_contrast=False,
+            **{f"cn_{u}_{k}": v for u in range(1, 6)
+               for k, v in (("enabled", False), ("model", "None"), ("source", "FILE"))})
 
 
 def state(**kw):

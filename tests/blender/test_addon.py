@@ -490,6 +490,8 @@ def test_panels_and_preferences_draw_only_existing_properties(ready, addon):
             if hasattr(cls, "draw") and issubclass(cls, bpy.types.Panel):
                 stand_in = type("P", (), {"layout": CheckingLayout(drawn),
                                           "setup": cls.setup})()
+                if hasattr(cls, "draw_header"):
+                    cls.draw_header(stand_in, bpy.context)
                 cls.draw(stand_in, bpy.context)
     prefs_cls = type(addon.prefs)
     real = addon.prefs
