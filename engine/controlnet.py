@@ -120,7 +120,7 @@ def enabled_units(settings: Mapping[str, Any], folder: Path, warn: Any = None) -
         k = f"cn_{n}_"
         if not settings[k + "enabled"]:
             continue
-        if settings[k + "model"].strip() in ("", "None"):
+        if settings[k + "model"].strip().lower() in ("", "none"):
             if warn is not None:
                 warn(f"{k}model: unit {n} is enabled but has no ControlNet model; it is skipped",
                      key=k + "model")
