@@ -183,7 +183,7 @@ class Diffusion:
         import torch
 
         s, p = self.settings, self.params
-        pipe, control, ready = self._controlled("txt2img", None)
+        pipe, cn_args, ready = self._controlled("txt2img", None)
         args = self._common(conditioning, seed)
         if p.subseed is not None and p.subseed_strength > 0:
             scale = pipe.vae_scale_factor
@@ -192,7 +192,7 @@ class Diffusion:
                                             self.pipes.dtype, p.subseed, p.subseed_strength)
         with torch.no_grad(), ready:
             out = pipe(height=s["H"], width=s["W"], callback_on_step_end=self._step_callback(),
-                       **args, **control)
+                       **args, **cn_args)
         return self._to_uint8(out.images)
 
     # ------------------------------------------------------------------ public
@@ -227,7 +227,7 @@ class Diffusion:
             if pixels.device.type == "cuda":  # pinned: the upload does not wait for the GPU
                 field = field.pin_memory().to(pixels.device, non_blocking=True)
             pixels = pixels + field.to(pixels.device) * noise
-        pipe, control, ready = self._controlled("img2img", pixels)
+        pipe, cn_args, ready = self._controlled("img2img", pixels)
         with torch.no_grad():
             with full_precision(self.pipes) as vae:
                 encoded = vae.encode(pixels.to(device=device, dtype=vae.dtype))
@@ -249,7 +249,7 @@ class Diffusion:
                 out = pipe(image=latents, strength=share,
                            callback_on_step_end=self._step_callback(**callback_args),
                            **{**self._common(prompts, seed), "generator": generator,
-                              "output_type": "pt" if on_device else "np"}, **control)
+                              "output_type": "pt" if on_device else "np"}, **cn_args)
         image = self._to_uint8(out.images)
         if mask is not None and s["overlay_mask"]:
             image = overlay(init, image, mask, s["mask_overlay_blur"])
