@@ -56,11 +56,9 @@ CHOICE_LABELS = {
     "video_decoder": {"opencv": "OpenCV", "ffmpeg": "FFmpeg"},
 }
 
-# The ControlNet units are drawn (and their scene passes rendered) even while the engine
-# only recognises their keys.
 UI_SETTINGS: tuple[Setting, ...] = tuple(
     s for s in SETTINGS
-    if (s.used or s.group == controlnet_units.GROUP) and s.group != BOOKKEEPING
+    if s.used and s.group != BOOKKEEPING
     and s.name not in FROM_BLENDER and s.type != "json")
 NUMERIC_SCHEDULES: tuple[str, ...] = tuple(
     s.name for s in UI_SETTINGS if s.is_numeric_schedule)

@@ -56,8 +56,7 @@ def draw(cls) -> list[tuple[str, str, int]]:
 def test_every_schedule_row_the_ui_shows_is_a_property_of_its_kind(addon):
     props = addon.sub("addon.props")
     rna = bpy.context.scene.deforum.bl_rna.properties
-    shown = [s for s in SETTINGS if s.is_schedule and s.group != BOOKKEEPING
-             and (s.used or s.group == "controlnet")  # the units are drawn either way
+    shown = [s for s in SETTINGS if s.is_schedule and s.group != BOOKKEEPING and s.used
              and s.name not in props.FROM_BLENDER]
     assert {s.name for s in shown} == set(props.NUMERIC_SCHEDULES) | set(props.TEXT_SCHEDULES)
     assert "seed_schedule" in props.TEXT_SCHEDULES
