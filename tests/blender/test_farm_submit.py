@@ -19,7 +19,8 @@ from tests.blender.test_addon import takes_of
 from tests.blender.test_addon_scene import FRAMES, plane_scene  # noqa: F401 (a fixture)
 
 
-def test_submit_to_farm_plans_the_marker_shots_and_collect_makes_their_strips(addon, tmp_path):
+def test_submit_to_farm_on_ray_plans_the_marker_shots_and_collect_makes_their_strips(
+        addon, tmp_path):
     scene, _cam = keyframed_camera_scene(start=1, end=6, size=(64, 48))
     scene.timeline_markers.new("B", frame=4)
     settings = scene.deforum
@@ -27,7 +28,8 @@ def test_submit_to_farm_plans_the_marker_shots_and_collect_makes_their_strips(ad
     settings.preview_motion = True
     settings.batch_name = "Shot"
     settings.output_dir = str(tmp_path / "out")
-    settings.farm_backend = "LOCAL"
+    settings.farm_backend = "RAY"
+    settings.farm_address = "local"  # a Ray instance of its own, started by the farm process
     settings.farm_seeds = "3, 4"
     addon.prefs.engine_python = ENGINE_PY
     addon.prefs.keep_engine_warm = False
