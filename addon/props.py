@@ -288,15 +288,16 @@ def _controlnet() -> dict[str, object]:
     out: dict[str, object] = {}
     for unit in controlnet_units.UNITS:
         out[controlnet_units.key(unit, "source")] = EnumProperty(
-            name="Source", items=list(controlnet_units.SOURCES), default=controlnet_units.FILE,
+            name=f"Unit {unit} Source", items=list(controlnet_units.SOURCES),
+            default=controlnet_units.FILE,
             description="Where this unit's control images come from: a file or folder as "
                         "in the webui, or a pass of this scene rendered for every frame "
                         "at the render size before the engine starts")
         out[controlnet_units.key(unit, "collection")] = PointerProperty(
-            name="Collection", type=bpy.types.Collection,
+            name=f"Unit {unit} Collection", type=bpy.types.Collection,
             description="Collection Mask: the collection that is white in the mask")
         out[controlnet_units.key(unit, "armature")] = PointerProperty(
-            name="Armature", type=bpy.types.Object,
+            name=f"Unit {unit} Armature", type=bpy.types.Object,
             description="Armature Pose: the rig drawn as the OpenPose skeleton (empty: "
                         "every armature that renders). Bones are matched by name "
                         "(Rigify, Mixamo, common names); a bone's custom property "
