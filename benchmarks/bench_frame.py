@@ -128,7 +128,7 @@ def models(args: argparse.Namespace, scratch: Path):
     return pipes, load_depth_model(str(depth_dir), device=pipes.device, half=half), label
 
 
-def wrap_stages(pipes, animation, common, color, torch) -> None:
+def wrap_stages(pipes, animation, common, color, frames, torch) -> None:
     """Time what the loop calls, by stage."""
     device = pipes.device
     pipe = pipes.img2img
@@ -137,6 +137,7 @@ def wrap_stages(pipes, animation, common, color, torch) -> None:
     pipe.vae.decode = timed("VAE decode", pipe.vae.decode, device)
     pipe.text_encoder.forward = timed("text encoder", pipe.text_encoder.forward, device)
     color.match_colors = timed("colour", color.match_colors)
+    frames.match_colors = color.match_colors  # the CPU frames backend's own reference
     common.write_png = timed("file I/O", common.write_png)
     warp = animation.Motion.warp
     animation.Motion.warp = lambda self, *a, **k: timed("warp", warp)(self, *a, **k)
@@ -174,6 +175,7 @@ def main() -> None:
     import torch
 
     import engine.color as color
+    import engine.frames as frames
     import engine.modes.animation as animation
     import engine.modes.common as common
     from engine.depth import ModelDepth
@@ -193,7 +195,7 @@ def main() -> None:
         "translation_z": "0:(2)", "rotation_3d_y": "0:(0.5)", "noise_schedule": "0:(0.02)",
         "animation_prompts": {"0": "a lighthouse on a cliff at sunset"}})
     randn = torch.randn
-    wrap_stages(pipes, animation, common, color, torch)
+    wrap_stages(pipes, animation, common, color, frames, torch)
     cancel = CancelToken()
     generate = animation.animation_generate(Diffusion(pipes, settings, cancel), settings, None)
     depth_fn = timed("depth", ModelDepth(estimator).for_frame, pipes.device)
