@@ -11,6 +11,7 @@ directly.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +80,25 @@ def read_channels(path: str | Path) -> dict[str, np.ndarray]:
     except (struct.error, IndexError, KeyError) as exc:
         raise ValueError(f"{path}: truncated or corrupt EXR ({type(exc).__name__}: "
                          f"{exc})") from None
+
+
+def plane_reader(path: str | Path, width: int, height: int,
+                 what: str) -> Callable[[str], np.ndarray]:
+    """A reader of the float32 plane whose channel name ends with a suffix (e.g.
+    ``".Combined.R"``) in the EXR at ``path``, checked to be ``width``×``height``;
+    ``what`` names the render in errors."""
+    channels = read_channels(path)
+
+    def channel(suffix: str) -> np.ndarray:
+        found = [name for name in channels if name.endswith(suffix)]
+        if not found:
+            raise RuntimeError(f"the {what} render has no {suffix[1:]} channel")
+        plane = channels[found[0]].astype(np.float32)
+        if plane.shape != (height, width):
+            raise RuntimeError(f"the {what} render is {plane.shape[::-1]}, expected "
+                               f"{(width, height)}")
+        return plane
+    return channel
 
 
 def _read(data: bytes) -> dict[str, np.ndarray]:

@@ -30,7 +30,7 @@ from ...engine.scene_flow import write_flow_depth, write_scene_flow
 from .. import bake, compat
 from .depth import depth_render
 from .driver import ScenePass
-from .exr import read_channels
+from .exr import plane_reader
 from .pixels import FAR, backward_vectors, forward_vectors, scene_flow
 from .render import Change, at_frame, scene_pass, view_layer
 
@@ -48,17 +48,7 @@ def _vector_changes(scene) -> list[Change]:
 def read_depth_and_vectors(path: Path, width: int, height: int):
     """(depth H×W with sky at +inf, forward vectors H×W×2, backward vectors H×W×2) from
     the rendered EXR."""
-    channels = read_channels(path)
-
-    def channel(suffix: str) -> np.ndarray:
-        found = [name for name in channels if name.endswith(suffix)]
-        if not found:
-            raise RuntimeError(f"the render has no {suffix[1:]} channel")
-        plane = channels[found[0]].astype(np.float32)
-        if plane.shape != (height, width):
-            raise RuntimeError(f"the flow render is {plane.shape[::-1]}, expected "
-                               f"{(width, height)}")
-        return plane
+    channel = plane_reader(path, width, height, "flow")
     depth = channel(".Combined.R")
     depth[channel(".Combined.A") < 0.5] = FAR
     return (depth, forward_vectors(channel(".Vector.Z"), channel(".Vector.W")),

@@ -24,7 +24,7 @@ from .. import bake, compat
 from . import control_pixels
 from .depth import depth_render
 from .driver import ScenePass
-from .exr import read_channels
+from .exr import plane_reader
 from .pixels import FAR
 from .png import write_png
 from .render import Change, at_frame, scene_pass, view_layer
@@ -50,17 +50,7 @@ def _normal_changes(scene) -> list[Change]:
 
 def _read(path: Path, width: int, height: int):
     """(depth with sky at +inf, world normals H×W×3) from the rendered EXR."""
-    channels = read_channels(path)
-
-    def channel(suffix: str) -> np.ndarray:
-        found = [name for name in channels if name.endswith(suffix)]
-        if not found:
-            raise RuntimeError(f"the render has no {suffix[1:]} channel")
-        plane = channels[found[0]].astype(np.float32)
-        if plane.shape != (height, width):
-            raise RuntimeError(f"the geometry render is {plane.shape[::-1]}, expected "
-                               f"{(width, height)}")
-        return plane
+    channel = plane_reader(path, width, height, "geometry")
     depth = channel(".Combined.R")
     depth[channel(".Combined.A") < 0.5] = FAR
     normals = np.stack([channel(f".Normal.{axis}") for axis in "XYZ"], axis=-1)
