@@ -17,6 +17,8 @@ import pytest
 
 import tests.blender.helpers  # noqa: F401, I001  (the hermetic environment before bpy)
 
+pytest.importorskip("cv2")  # reads the images back; a bpy-only venv lacks it
+
 import bpy  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402

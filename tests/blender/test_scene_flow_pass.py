@@ -19,6 +19,8 @@ import numpy as np
 import pytest
 
 from tests.blender.helpers import ADDON, Addon  # noqa: I001  (hermetic environment first)
+
+pytest.importorskip("cv2")  # the fidelity scene's helpers; a bpy-only venv lacks it
 from tests.blender.fidelity_scene import build_flow_scene, true_flow  # noqa: E402
 
 import bpy  # noqa: E402
