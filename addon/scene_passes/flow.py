@@ -27,30 +27,21 @@ import numpy as np
 
 from ...engine.camera_flow import blender_pose, pose_flow
 from ...engine.scene_flow import write_flow_depth, write_scene_flow
-from .. import bake, compat
+from .. import bake
 from .depth import depth_render
 from .driver import ScenePass
 from .exr import plane_reader
-from .pixels import FAR, backward_vectors, forward_vectors, scene_flow
-from .render import Change, at_frame, scene_pass, view_layer
+from .pixels import backward_vectors, forward_vectors, scene_flow, sky_is_far
+from .render import at_frame, exr_pass_changes, scene_pass
 
 LABEL = "scene flow"
-
-
-def _vector_changes(scene) -> list[Change]:
-    """The depth render's settings plus the Vector pass, all passes in one plain EXR."""
-    image = scene.render.image_settings
-    return [(view_layer(scene), "use_pass_vector", True)] + \
-        compat.multilayer_exr_changes(image) + [
-            (image, "color_depth", "32"), (image, "exr_codec", "NONE")]
 
 
 def read_depth_and_vectors(path: Path, width: int, height: int):
     """(depth H×W with sky at +inf, forward vectors H×W×2, backward vectors H×W×2) from
     the rendered EXR."""
     channel = plane_reader(path, width, height, "flow")
-    depth = channel(".Combined.R")
-    depth[channel(".Combined.A") < 0.5] = FAR
+    depth = sky_is_far(channel(".Combined.R"), channel(".Combined.A"))
     return (depth, forward_vectors(channel(".Vector.Z"), channel(".Vector.W")),
             backward_vectors(channel(".Vector.X"), channel(".Vector.Y")))
 
@@ -86,7 +77,7 @@ def flow_frame(scene, frame: int, k: int, folder: str | Path) -> FlowFrame:
     (prev, prev_lens), (here, lens), (new, new_lens) = (
         _camera(scene, f, width, height) for f in (frame - 1, frame, frame + 1))
     (depth, ahead, back), _, _ = depth_render(scene, frame, k, Path(folder),
-                                              _vector_changes(scene),
+                                              exr_pass_changes(scene, "use_pass_vector"),
                                               read=read_depth_and_vectors)
 
     def direction(vectors: np.ndarray, other: np.ndarray, other_lens) -> Direction:

@@ -7,8 +7,8 @@ Normal pass on, written as an uncompressed multi-layer EXR and read by ``exr``: 
 true view-axis depth (sky: +inf) and the world-space shading normal of what each pixel
 shows (smooth or flat as the mesh is shaded; the material override leaves out the
 materials' bump and normal maps). The camera's evaluated rotation at that frame turns
-the normals into camera space; ``control_pixels`` makes the images in the conventions ControlNet models were
-trained on. Every render setting is restored after each frame.
+the normals into camera space; ``control_pixels`` makes the images in the conventions
+ControlNet models were trained on. Every render setting is restored after each frame.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from typing import NamedTuple
 import bpy
 import numpy as np
 
-from .. import bake, compat
+from .. import bake
 from . import control_pixels
 from .depth import depth_render
 from .driver import ScenePass
 from .exr import plane_reader
-from .pixels import FAR
+from .pixels import sky_is_far
 from .png import write_png
-from .render import Change, at_frame, scene_pass, view_layer
+from .render import at_frame, exr_pass_changes, scene_pass
 
 DEPTH, NORMAL, LINEART = "DEPTH", "NORMAL", "LINEART"
 
@@ -40,19 +40,10 @@ class Geometry(NamedTuple):
     normals: np.ndarray
 
 
-def _normal_changes(scene) -> list[Change]:
-    """The depth render's settings plus the Normal pass, all passes in one plain EXR."""
-    image = scene.render.image_settings
-    return [(view_layer(scene), "use_pass_normal", True)] + \
-        compat.multilayer_exr_changes(image) + [
-            (image, "color_depth", "32"), (image, "exr_codec", "NONE")]
-
-
 def _read(path: Path, width: int, height: int):
     """(depth with sky at +inf, world normals H×W×3) from the rendered EXR."""
     channel = plane_reader(path, width, height, "geometry")
-    depth = channel(".Combined.R")
-    depth[channel(".Combined.A") < 0.5] = FAR
+    depth = sky_is_far(channel(".Combined.R"), channel(".Combined.A"))
     normals = np.stack([channel(f".Normal.{axis}") for axis in "XYZ"], axis=-1)
     return depth, normals
 
@@ -66,8 +57,8 @@ def _camera_matrix(scene, frame: int) -> np.ndarray:
 def geometry_frame(scene, frame: int, k: int, folder: str | Path) -> Geometry:
     """Blender frame ``frame``'s depth and camera-space normals."""
     rotation = _camera_matrix(scene, frame)
-    (depth, world), _, _ = depth_render(scene, frame, k, Path(folder), _normal_changes(scene),
-                                        read=_read)
+    (depth, world), _, _ = depth_render(scene, frame, k, Path(folder),
+                                        exr_pass_changes(scene, "use_pass_normal"), read=_read)
     return Geometry(depth, control_pixels.camera_normals(world, rotation))
 
 

@@ -15,8 +15,13 @@ def depth_from_rgba(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
     never 0, so the warp treats sky as infinitely far.
     """
     rgba = np.asarray(pixels, dtype=np.float32).reshape(height, width, 4)[::-1]
-    depth = np.array(rgba[..., 0], dtype=np.float32)
-    depth[rgba[..., 3] < 0.5] = FAR
+    return sky_is_far(np.array(rgba[..., 0], dtype=np.float32), rgba[..., 3])
+
+
+def sky_is_far(depth: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``depth`` (changed in place) with every pixel whose ray hit nothing (coverage
+    ``alpha`` below ½) at ``FAR``."""
+    depth[alpha < 0.5] = FAR
     return depth
 
 

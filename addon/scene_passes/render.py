@@ -17,7 +17,7 @@ from typing import Any
 
 import bpy
 
-from .. import bake
+from .. import bake, compat
 from .driver import ScenePass
 
 Change = tuple[Any, str, Any]
@@ -72,6 +72,15 @@ def view_layer(scene):
     names = {v.name for v in scene.view_layers}
     return layer if layer is not None and layer.name in names and \
         bpy.context.scene == scene else scene.view_layers[0]
+
+
+def exr_pass_changes(scene, use_pass: str) -> list[Change]:
+    """What adds the view layer's ``use_pass`` (e.g. ``"use_pass_vector"``) to a render
+    written as one uncompressed 32-bit multi-layer EXR, every pass in it (the form
+    ``exr.read_channels`` reads)."""
+    image = scene.render.image_settings
+    return [(view_layer(scene), use_pass, True)] + compat.multilayer_exr_changes(image) + [
+        (image, "color_depth", "32"), (image, "exr_codec", "NONE")]
 
 
 def frame_changes(scene, width: int, height: int, filepath: Path) -> list[Change]:
