@@ -28,7 +28,7 @@ from ..engine.farm.status import frames_done
 from ..engine import plan as engine_plan
 from ..engine.plan import Plan, read_plan, with_scene_pass
 from ..engine.output import frame_path
-from . import compose, prefs, vse
+from . import compose, prefs, runner, vse
 
 BACKENDS = ("RAY", "LOCAL", "OPENJD")
 FARM_FOLDER = "farm"
@@ -199,11 +199,10 @@ def poll() -> float | None:
     scene = bpy.context.scene
     if run.process.returncode == 0 and scene is not None:
         placed, _ = collect(bpy.context, run.plan_path)
-        scene.deforum.status = f"Deforum: farm done, {placed} shots collected"
+        runner.inform(scene, f"Deforum: farm done, {placed} shots collected")
     elif scene is not None:
-        scene.deforum.status = (f"Deforum: farm failed (exit {run.process.returncode}); "
-                                f"log: {run.log_path}")
-        scene.deforum.status_error = True
+        runner.fail(scene, f"Deforum: farm failed (exit {run.process.returncode}); "
+                           f"log: {run.log_path}")
     return None
 
 

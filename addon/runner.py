@@ -265,6 +265,11 @@ def fail(scene, message: str) -> None:
     _status(scene, message, error=True)
 
 
+def inform(scene, message: str) -> None:
+    """Show ``message`` as the scene's status line (not an error)."""
+    _status(scene, message, error=False)
+
+
 def run_blocking(context, run: Run, on_progress=None) -> tuple[str, str]:
     """execute(): the same run without a UI event loop (blender -b, scripts, tests)."""
     start(context, run)

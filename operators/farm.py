@@ -7,7 +7,7 @@ from pathlib import Path
 
 import bpy
 
-from ..addon import compose, farm
+from ..addon import compose, farm, runner
 from .common import report_error
 
 
@@ -32,8 +32,7 @@ class DEFORUM_OT_submit_farm(bpy.types.Operator):
         message = started if isinstance(started, str) else \
             f"plan {plan_path.name} running ({context.scene.deforum.farm_backend.lower()}); " \
             f"log: {started.log_path}"
-        context.scene.deforum.status = "Deforum: " + message
-        context.scene.deforum.status_error = False
+        runner.inform(context.scene, "Deforum: " + message)
         self.report({"INFO"}, "Deforum: " + message)
         return {"FINISHED"}
 
