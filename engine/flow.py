@@ -33,7 +33,8 @@ def check_methods(settings: Mapping[str, Any]) -> None:
             use_raft(settings, key)
 
 
-def _grey(image: np.ndarray) -> np.ndarray:
+def grey(image: np.ndarray) -> np.ndarray:
+    """A uint8 RGB picture as grey (a grey one as it is): what the estimators track."""
     import cv2
     return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
 
@@ -56,7 +57,7 @@ def estimate(first: np.ndarray, second: np.ndarray, method: str) -> np.ndarray:
         from .raft import active
         return active()(first, second)
     import cv2
-    a, b = _grey(first), _grey(second)
+    a, b = grey(first), grey(second)
     if method in ("DIS Medium", "DIS Fine"):
         flow = _dis(method).calc(a, b, None)
     elif method == "Farneback":

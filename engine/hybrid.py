@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .flow import estimate, warp
+from .flow import estimate, grey, warp
 from .progress import Progress
 
 MOTIONS = ("None", "Optical Flow", "Perspective", "Affine")
@@ -38,11 +38,6 @@ def check_hybrid(settings: Mapping[str, Any]) -> None:
         use_raft(settings, "hybrid_flow_method")
 
 
-def _grey(image: np.ndarray) -> np.ndarray:
-    import cv2
-    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-
-
 def transform_matrix(first: np.ndarray, second: np.ndarray, kind: str) -> np.ndarray:
     """The global transform taking ``first``'s content to where it is in ``second``:
     3×3 for "Perspective", 2×3 for "Affine"; the identity when too few corners track.
@@ -51,7 +46,7 @@ def transform_matrix(first: np.ndarray, second: np.ndarray, kind: str) -> np.nda
     least 30 pixels apart, or an eighth of the shorter side on small pictures so
     that enough of them fit."""
     import cv2
-    a, b = _grey(first), _grey(second)
+    a, b = grey(first), grey(second)
     identity = np.eye(3) if kind == "Perspective" else np.eye(2, 3)
     spacing = min(30, max(4, min(a.shape) // 8))
     points = cv2.goodFeaturesToTrack(a, maxCorners=200, qualityLevel=0.01,
