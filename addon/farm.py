@@ -27,7 +27,7 @@ from ..engine.client import job
 from ..engine.farm.status import frames_done
 from ..engine import plan as engine_plan
 from ..engine.plan import Plan, read_plan, with_scene_pass
-from ..engine.output import frame_path
+from ..engine.output import frame_path, write_atomic
 from . import compose, prefs, runner, vse
 
 BACKENDS = ("RAY", "LOCAL", "OPENJD")
@@ -108,12 +108,18 @@ def _sources(context, folder: Path) -> tuple[list[Path], list[dict], compose.Com
             name = "-".join(x for x in (scene.name, label) if x)
             data["batch_name"] = "-".join(x for x in (data["batch_name"], label) if x)
             path = folder / f"{name}.json"
-            path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+            _write_json(path, data)
             paths.append(path)
             places.append({"scene": scene.name, "start": first, "batch": data["batch_name"],
                            "passes": pass_command(composed, first, last, model, saved)
                            if composed.scene_passes else None})
     return paths, places, composed
+
+
+def _write_json(path: Path, data) -> None:
+    """A plan's JSON file, whole or not at all (a re-submit replaces it)."""
+    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8"),
+                 replace=True)
 
 
 def _variation_options(settings, folder: Path) -> list[str]:
@@ -123,7 +129,7 @@ def _variation_options(settings, folder: Path) -> list[str]:
     alternatives = [p.strip() for p in settings.farm_prompts.split("|") if p.strip()]
     for n, prompt in enumerate(alternatives, 1):
         path = folder / f"prompts{n}.json"
-        path.write_text(json.dumps({"0": prompt}), encoding="utf-8")
+        _write_json(path, {"0": prompt})
         options += ["--prompts-file", str(path)]
     return options
 
@@ -158,7 +164,7 @@ def write_plan(context) -> Path:
             plan = with_scene_pass(plan, ids, place["passes"])
     engine_plan.write_plan(plan, plan_path)
     sidecar = {"shots": {shot.id: places[n // runs] for n, shot in enumerate(plan.shots)}}
-    plan_path.with_suffix(".blender.json").write_text(json.dumps(sidecar, indent=2))
+    _write_json(plan_path.with_suffix(".blender.json"), sidecar)
     settings.farm_plan = str(plan_path)
     return plan_path
 
