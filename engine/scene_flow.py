@@ -185,6 +185,7 @@ class SceneFlow:
         self.folder, self.size, self.own, self.follow = folder, size, own, follow
         self.both = both
         self._recent: dict[tuple[int, str], np.ndarray] = {}
+        self._chained: dict[tuple[int, int, bool], np.ndarray] = {}  # the current block's
 
     def _load(self, frame: int, kind: str) -> np.ndarray:
         """A file of the folder; the last few are kept (cadence reads each c times)."""
@@ -218,7 +219,16 @@ class SceneFlow:
         """What separates keyframes ``older`` and ``newer`` once both are carried to the
         same frame: the scene's motion between them less what the carrying did (the
         warp's own flow, and the share of the rest that hybrid motion followed); on
-        older's pixels, or with ``back`` the way back on newer's."""
+        older's pixels, or with ``back`` the way back on newer's.  Every tween of a block
+        asks for the same two chains: they are kept until the next block's."""
+        key = (older, newer, back)
+        if key not in self._chained:
+            if any(k[:2] != key[:2] for k in self._chained):
+                self._chained.clear()
+            self._chained[key] = self._chain(older, newer, back)
+        return self._chained[key]
+
+    def _chain(self, older: int, newer: int, back: bool) -> np.ndarray:
         frames = range(newer - 1, older - 1, -1) if back else range(older, newer)
         rests = [self._rest(j, back) for j in frames]
         if self.follow is not None:
