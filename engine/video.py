@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 from .errors import InputError
-from .output import FRAME_DIGITS, atomic_path, frame_path, image_files
+from .output import FRAME_DIGITS, atomic_path, frame_path, image_files, write_atomic
 from .paths import local_path
 
 MARKER = ".extracted.json"
@@ -168,7 +168,8 @@ def extract_video(path: str, folder: Path, nth: int, *, overwrite: bool, key: st
         raise InputError(f"extract_nth_frame: {nth} is more than the {total} frames of {video}",
                          key="extract_nth_frame", value=nth)
     frames = extracted_frames(folder)
-    marker.write_text(json.dumps({**signature, "count": len(frames)}))
+    write_atomic(marker, json.dumps({**signature, "count": len(frames)}).encode("utf-8"),
+                 replace=True)
     return folder, frames, note
 
 
