@@ -5,17 +5,19 @@ Runs the real render loop (``engine.modes.animation.render_animation`` with the 
 diffusion step) and times each stage by wrapping the functions the loop calls:
 depth, warp, colour, noise + latent preparation, VAE encode, UNet, VAE decode
 and file I/O.  Two loops take turns rep by rep in one process (A B, B A, …): the
-previous sequential loop (every PNG encoded and written before the next frame
-starts: ``Writer(background=False)``) and today's overlapped loop (files written
-by the background writer).  A stage counts where it runs: the main thread's
-columns are the frame's critical path; the writer thread's file I/O is listed
-apart.  Prints ms per diffused frame (median over reps), frames per second and
-the main thread's time outside UNet + VAE + the depth network (CPU target: at
-most 10 ms at 512²; GPU target: at most 5 % of the frame).
+previous loop (pictures on the host, every PNG encoded and written before the next
+frame starts: ``NumpyFrames`` and ``Writer(background=False)``) and today's loop
+(on CUDA the pictures stay on the device; files written by the background writer).
+A stage counts where it runs: the main thread's columns are the frame's critical
+path; the writer thread's file I/O is listed apart.  Prints ms per diffused frame (median over reps), frames per second and
+the main thread's time outside UNet + VAE + the depth network and its share of the
+frame (CPU target: at most 10 ms at 512²; GPU target: at most 5 % of the frame), and on
+CUDA the peak GPU memory.
 
     python benchmarks/bench_frame.py                  # tiny model, 512², CPU
     python benchmarks/bench_frame.py --real-size --device cuda   # SD 1.5-size UNet/VAE
-                                                      # (random weights, fp16) + real-size DPT
+                                                      # (random weights, fp16) + DPT-Large-size
+    python benchmarks/bench_frame.py --real-size sdxl --size 1024 --device cuda
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 
 TIMES: dict[str, float] = defaultdict(float)
+LOOPS = {"previous": "previous: host pictures, sequential writes",
+         "today": "today: device-resident on CUDA, overlapped writer"}
 
 
 def _sync(device) -> None:
@@ -59,28 +63,15 @@ def timed(name: str, fn, device="cpu"):
     return wrapper
 
 
-def real_size_pipelines(device: str, half: bool):
-    """SD 1.5-shaped pipelines with random weights from the shipped configs."""
-    import torch
-    from diffusers import (AutoencoderKL, PNDMScheduler, StableDiffusionImg2ImgPipeline,
-                           StableDiffusionPipeline, UNet2DConditionModel)
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+def random_model(kind: str, models: Path, device: str) -> Path:
+    """The ``kind`` (sd15/sdxl) random-weight fp16 model folder under ``models``, written
+    once (shipped configs, nothing downloaded) and reused by later runs."""
+    from gpu_check import write_random_model
 
-    from engine.models import Pipelines, shipped_config
-
-    folder = shipped_config("sd15")
-    dtype = torch.float16 if half else torch.float32
-    unet = UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(folder / "unet"))
-    vae = AutoencoderKL.from_config(AutoencoderKL.load_config(folder / "vae"))
-    text = CLIPTextModel(CLIPTextConfig.from_pretrained(folder / "text_encoder"))
-    img2img = StableDiffusionImg2ImgPipeline(
-        vae=vae, text_encoder=text, tokenizer=CLIPTokenizer.from_pretrained(folder / "tokenizer"),
-        unet=unet, scheduler=PNDMScheduler.from_pretrained(folder / "scheduler"),
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False)
-    img2img.to(device=device, dtype=dtype)
-    img2img.set_progress_bar_config(disable=True)
-    txt2img = StableDiffusionPipeline.from_pipe(img2img)
-    return Pipelines(img2img, txt2img, "sd1", torch.device(device), dtype, "random SD 1.5")
+    folder = models / kind
+    if not (folder / "model_index.json").exists():
+        write_random_model(kind, folder, device)
+    return folder
 
 
 def real_size_depth(folder: Path) -> Path:
@@ -103,44 +94,54 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--strength", type=float, default=0.65)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--real-size", action="store_true")
+    parser.add_argument("--real-size", nargs="?", const="sd15", choices=("sd15", "sdxl"),
+                        help="full-size random-weight UNet/VAE (sd15 or sdxl) and DPT-Large")
+    parser.add_argument("--models", type=Path, help="folder keeping the random-weight "
+                        "models between runs (default: a scratch folder)")
     parser.add_argument("--reps", type=int, default=2, help="runs of each loop, alternated")
+    parser.add_argument("--loops", nargs="+", choices=tuple(LOOPS), default=list(LOOPS),
+                        help="which loops to run (default both)")
     return parser.parse_args()
 
 
 def models(args: argparse.Namespace, scratch: Path):
-    """(pipelines, depth estimator, label) of the size asked for."""
+    """(pipelines, depth estimator, label) of the size asked for, loaded the user's way."""
     from engine.depth import load_depth_model
     from engine.models import load_pipelines
     from tests.engine.tiny_depth import write_tiny_depth_model
 
     half = args.device == "cuda"
     if args.real_size:
-        pipes = real_size_pipelines(args.device, half)
-        depth_dir = real_size_depth(scratch / "dpt")
-        label = f"SD 1.5-size UNet/VAE (random, {'fp16' if half else 'fp32'}) + DPT-Large-size"
+        folder = args.models or scratch
+        model = random_model(args.real_size, folder, args.device)
+        depth_dir = folder / "dpt-large"
+        if not (depth_dir / "config.json").exists():
+            real_size_depth(depth_dir)
+        name = "SD 1.5" if args.real_size == "sd15" else "SDXL"
+        label = f"{name}-size UNet/VAE (random, {'fp16' if half else 'fp32'}) + DPT-Large-size"
     else:
         from engine.tiny_model import write_tiny_model
 
-        pipes = load_pipelines(str(write_tiny_model(scratch / "tiny")), device=args.device)
+        model = write_tiny_model(scratch / "tiny")
         depth_dir = write_tiny_depth_model(scratch / "dpt", kind="dpt")
         label = "tiny SD-1.x model + tiny DPT"
+    pipes = load_pipelines(str(model), device=args.device)
     return pipes, load_depth_model(str(depth_dir), device=pipes.device, half=half), label
 
 
-def wrap_stages(pipes, animation, common, color, frames, torch) -> None:
-    """Time what the loop calls, by stage."""
+def wrap_stages(pipes, common, frames, torch) -> None:
+    """Time what the loop calls, by stage (the warp and colour matching of either picture
+    backend)."""
     device = pipes.device
     pipe = pipes.img2img
     pipe.unet.forward = timed("UNet", pipe.unet.forward, device)
     pipe.vae.encode = timed("VAE encode", pipe.vae.encode, device)
     pipe.vae.decode = timed("VAE decode", pipe.vae.decode, device)
     pipe.text_encoder.forward = timed("text encoder", pipe.text_encoder.forward, device)
-    color.match_colors = timed("colour", color.match_colors)
-    frames.match_colors = color.match_colors  # the CPU frames backend's own reference
+    for backend in (frames.NumpyFrames, frames.TorchFrames):
+        backend.warp = timed("warp", backend.warp, device)
+        backend.match = timed("colour", backend.match, device)
     common.write_png = timed("file I/O", common.write_png)
-    warp = animation.Motion.warp
-    animation.Motion.warp = lambda self, *a, **k: timed("warp", warp)(self, *a, **k)
     torch.randn = timed("noise", torch.randn)  # the init noise (and any sampler noise)
 
 
@@ -161,11 +162,16 @@ def rows(label: str, runs: list[dict[str, float]], frames: int) -> list[list[str
                 ms([r["total"] - sum(r.get(stage, 0.0) for stage in STAGES) for r in runs])])
     out.append([label, "outside UNet + VAE + depth (main thread)",
                 ms([r["total"] - sum(r.get(stage, 0.0) for stage in NETWORKS) for r in runs])])
+    share = sorted((r["total"] - sum(r.get(stage, 0.0) for stage in NETWORKS)) / r["total"]
+                   for r in runs)[len(runs) // 2]
+    out.append([label, "  its share of the frame", f"{100 * share:.1f} %"])
     out.append([label, "total per frame", ms([r["total"] for r in runs])])
     out.append([label, "writer thread: file I/O (overlapped)",
                 ms([r.get("writer: file I/O", 0.0) for r in runs])])
     fps = sorted(frames / r["total"] for r in runs)[len(runs) // 2]
     out.append([label, "frames per second", f"{fps:.2f}"])
+    if "peak GiB" in runs[0]:
+        out.append([label, "peak GPU memory (GiB)", f"{max(r['peak GiB'] for r in runs):.2f}"])
     return out
 
 
@@ -174,12 +180,11 @@ def main() -> None:
 
     import torch
 
-    import engine.color as color
     import engine.frames as frames
     import engine.modes.animation as animation
     import engine.modes.common as common
     from engine.depth import ModelDepth
-    from engine.diffusion import Diffusion
+    from engine.diffusion import Diffusion, denoising_steps
     from engine.modes.common import CancelToken
     from engine.progress import Progress
     from engine.settings import parse_settings
@@ -195,40 +200,45 @@ def main() -> None:
         "translation_z": "0:(2)", "rotation_3d_y": "0:(0.5)", "noise_schedule": "0:(0.02)",
         "animation_prompts": {"0": "a lighthouse on a cliff at sunset"}})
     randn = torch.randn
-    wrap_stages(pipes, animation, common, color, frames, torch)
+    wrap_stages(pipes, common, frames, torch)
     cancel = CancelToken()
     generate = animation.animation_generate(Diffusion(pipes, settings, cancel), settings, None)
     depth_fn = timed("depth", ModelDepth(estimator).for_frame, pipes.device)
     first = generate(None, 0)  # frame 0 (txt2img) warms up and is not counted
-    runs: dict[str, list[dict[str, float]]] = {"sequential": [], "overlapped": []}
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in args.loops}
     folders = iter(range(1_000_000))
 
-    def loop(name: str, background: bool):
+    def loop(name: str):
+        """One run of the previous loop (pictures on the host, each file written before
+        the next frame) or of today's (device-resident on CUDA, background writer)."""
         def run() -> float:
             folder = scratch / f"frames-{next(folders)}"
             folder.mkdir()
             TIMES.clear()
+            if pipes.device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats()
             started = time.perf_counter()
-            animation.render_animation(
-                settings, folder, "bench", Progress(log=open(os.devnull, "w")), cancel,
-                generate=generate, depth=depth_fn, resume=animation.ResumeState(1, first, None),
-                writer=Writer(background=background))
+            with open(os.devnull, "w") as log:
+                animation.render_animation(
+                    settings, folder, "bench", Progress(log=log), cancel, generate=generate,
+                    depth=depth_fn, resume=animation.ResumeState(1, first, None),
+                    writer=Writer(background=name == "today"),
+                    frames=frames.NumpyFrames() if name == "previous" else None)
             total = time.perf_counter() - started
-            runs[name].append({**TIMES, "total": total})
+            peak = {"peak GiB": torch.cuda.max_memory_allocated() / 1024 ** 3} \
+                if pipes.device.type == "cuda" else {}
+            runs[name].append({**TIMES, "total": total, **peak})
             return total
         return run
 
-    take_turns({"sequential": loop("sequential", False),
-                "overlapped": loop("overlapped", True)}, args.reps, warmup=0)
+    take_turns({name: loop(name) for name in args.loops}, args.reps, warmup=0)
     torch.randn = randn
-    steps = int(round((1 - args.strength) * args.steps, 6))
-    table = rows("previous: sequential writes", runs["sequential"], args.frames) + \
-        rows("overlapped writer", runs["overlapped"], args.frames)
-    print_table(f"{label}; {args.size}×{args.size}, {steps} of {args.steps} euler steps per "
+    table = [row for name in args.loops for row in rows(LOOPS[name], runs[name], args.frames)]
+    print_table(f"{label}; {args.size}×{args.size}, "
+                f"{denoising_steps(args.strength, args.steps)} of {args.steps} euler steps per "
                 f"frame, device {pipes.device}; ms per frame (median of {args.reps} reps of "
                 f"{args.frames} frames, the loops taking turns)", ["loop", "stage", "ms/frame"],
                 table)
-
 
 if __name__ == "__main__":
     main()

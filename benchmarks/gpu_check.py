@@ -1,6 +1,8 @@
-"""GPU check of memory and precision: fp16 SD 1.5 and SDXL through the engine on CUDA.
+"""GPU check of the device-resident loop, memory and precision: fp16 SD 1.5 and SDXL
+through the engine on CUDA.
 
-Writes SD 1.5-size and SDXL-size diffusers folders with random weights (fp16, from the
+First the device-resident loop against the NumPy loop (how many grey levels its frames
+differ by on this GPU, one copy to the host per frame).  Then it writes SD 1.5-size and SDXL-size diffusers folders with random weights (fp16, from the
 shipped configs: nothing is downloaded), then renders a 3-frame 2D run of each at 512²
 and 1024² through the engine's own run and loader, and prints per run: the VAE's dtype
 when it encoded and decoded (float32 for SDXL, whose VAE overflows in fp16; float16 for
@@ -10,7 +12,7 @@ to a few GB above what the model holds, a 4096² SD 1.5 run with vae_tiling off 
 stop with exit code 2 and a message naming W, H and vae_tiling, not hang.  Exits 1 when
 a check fails or there is no CUDA device.
 
-    python benchmarks/gpu_check.py                  # on a CUDA machine (≈ 2–4 min)
+    python benchmarks/gpu_check.py --models /tmp/models   # on a CUDA machine (≈ 2–4 min)
     python benchmarks/gpu_check.py --tiny --device cpu   # the script itself, tiny models
 """
 
@@ -23,6 +25,7 @@ import os
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -187,12 +190,40 @@ def oom_check(model: Path, out: Path, loaders: Watched) -> list[tuple[str, bool]
             ("names the frame", "frame 0" in text)]
 
 
+def loop_check(device: str, scratch: Path) -> list[tuple[str, bool]]:
+    """The device-resident loop on ``device`` against the NumPy loop on the CPU, as the CPU
+    test compares them (8 frames of 3D and of 2D, LAB colour coherence, contrast, a stand-in
+    diffusion).  A GPU's float kernels may round differently from the CPU's and matching
+    carries a level from frame to frame, so the difference is printed; a gross one, or more
+    than one copy to the host per frame, fails."""
+    import numpy as np
+
+    from engine.frames import NumpyFrames, TorchFrames
+    from tests.engine.test_frames import FRAMES, render
+
+    checks = []
+    for mode in ("3D", "2D"):
+        frames = TorchFrames(device)
+        ours = render(scratch / f"{mode}-{device}", frames, mode, contrast_schedule="0:(0.97)")
+        want = render(scratch / f"{mode}-numpy", NumpyFrames(), mode,
+                      contrast_schedule="0:(0.97)")
+        diff = [np.abs(a.astype(int) - b) for a, b in zip(want, ours, strict=True)]
+        print(f"  {mode} on {device} vs NumPy: max {max(int(d.max()) for d in diff)} grey "
+              f"levels, mean {np.mean([d.mean() for d in diff]):.3f}")
+        checks += [(f"{mode}: one copy to the host per frame", frames.transfers == FRAMES),
+                   (f"{mode}: mean difference under 2 grey levels",
+                    float(np.mean([d.mean() for d in diff])) < 2.0)]
+    return checks
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--kinds", nargs="+", default=["sd15", "sdxl"], choices=("sd15", "sdxl"))
     parser.add_argument("--sizes", nargs="+", type=int, default=[512, 1024])
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--tiny", action="store_true", help="tiny models (checks the script)")
+    parser.add_argument("--models", type=Path, help="folder keeping the random-weight models "
+                        "between runs (default: a scratch folder)")
     args = parser.parse_args(argv)
     import torch
 
@@ -205,12 +236,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{props.name}, {props.total_memory / GIB:.0f} GiB, torch {torch.__version__}")
     failed = 0
     with tempfile.TemporaryDirectory() as tmp:
+        print(f"device-resident loop on {args.device}:")
+        try:
+            failed += report(loop_check(args.device, Path(tmp)))
+        except Exception:  # the other checks still run
+            traceback.print_exc()
+            failed += report([("the device-resident loop runs", False)])
         for kind in args.kinds:
-            folder = Path(tmp) / kind
+            folder = (args.models or Path(tmp)) / (f"tiny-{kind}" if args.tiny else kind)
             started = time.perf_counter()
-            model = write_tiny(kind, folder) if args.tiny else write_random_model(
-                kind, folder, args.device)
-            print(f"{kind}: random-weight model written in {time.perf_counter() - started:.0f} s")
+            if (folder / "model_index.json").exists():
+                model = folder
+            else:
+                model = write_tiny(kind, folder) if args.tiny else write_random_model(
+                    kind, folder, args.device)
+            print(f"{kind}: random-weight model ready in {time.perf_counter() - started:.0f} s")
             loaders = Watched()
             for size in args.sizes:
                 result = render(model, size, Path(tmp) / "out", loaders, {"device": args.device})
