@@ -3,8 +3,8 @@ it is the loop's own work on the main thread?
 
 Runs the real render loop (``engine.modes.animation.render_animation`` with the real
 diffusion step) and times each stage by wrapping the functions the loop calls:
-depth, warp, colour, noise + latent preparation, VAE encode, UNet, VAE decode
-and file I/O.  Two loops take turns rep by rep in one process (A B, B A, …): the
+depth, warp, colour, noise, VAE encode, UNet, the sampler's step, VAE decode, the
+rest of diffusers' pipeline call and file I/O.  Two loops take turns rep by rep in one process (A B, B A, …): the
 previous loop (pictures on the host, every PNG encoded and written before the next
 frame starts: ``NumpyFrames`` and ``Writer(background=False)``) and today's loop
 (on CUDA the pictures stay on the device; files written by the background writer).
@@ -48,18 +48,28 @@ def _sync(device) -> None:
         torch.cuda.synchronize()
 
 
+_NESTED = threading.local()  # per thread: time spent in timed calls inside the open ones
+
+
 def timed(name: str, fn, device="cpu"):
     """``fn`` timed into ``TIMES[name]`` on the main thread, ``TIMES["writer: " + name]``
-    on any other (the background writer)."""
+    on any other (the background writer); a stage's time excludes the timed stages it
+    calls (the pipeline's own work excludes its UNet calls)."""
     def wrapper(*args, **kwargs):
+        open_calls = _NESTED.__dict__.setdefault("open", [])
         _sync(device)
         started = time.perf_counter()
+        open_calls.append(0.0)
         try:
             return fn(*args, **kwargs)
         finally:
             _sync(device)
+            spent = time.perf_counter() - started
+            inner = open_calls.pop()
+            if open_calls:
+                open_calls[-1] += spent
             main = threading.current_thread() is threading.main_thread()
-            TIMES[name if main else f"writer: {name}"] += time.perf_counter() - started
+            TIMES[name if main else f"writer: {name}"] += spent - inner
     return wrapper
 
 
@@ -146,7 +156,7 @@ def wrap_stages(pipes, common, frames, torch) -> None:
 
 
 STAGES = ["depth", "warp", "colour", "noise", "VAE encode", "text encoder", "UNet",
-          "VAE decode", "file I/O"]
+          "sampler step", "VAE decode", "pipeline's own work", "file I/O"]
 NETWORKS = ("depth", "VAE encode", "UNet", "VAE decode")  # depth: the depth network's call
 
 
@@ -202,7 +212,12 @@ def main() -> None:
     randn = torch.randn
     wrap_stages(pipes, common, frames, torch)
     cancel = CancelToken()
-    generate = animation.animation_generate(Diffusion(pipes, settings, cancel), settings, None)
+    diffusion = Diffusion(pipes, settings, cancel)
+    sampler = type(diffusion.scheduler)
+    sampler.step = timed("sampler step", sampler.step, pipes.device)
+    pipeline = type(pipes.img2img)
+    pipeline.__call__ = timed("pipeline's own work", pipeline.__call__, pipes.device)
+    generate = animation.animation_generate(diffusion, settings, None)
     depth_fn = timed("depth", ModelDepth(estimator).for_frame, pipes.device)
     first = generate(None, 0)  # frame 0 (txt2img) warms up and is not counted
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in args.loops}

@@ -2,7 +2,8 @@
 through the engine on CUDA.
 
 First the device-resident loop against the NumPy loop (how many grey levels its frames
-differ by on this GPU, one copy to the host per frame).  Then it writes SD 1.5-size and SDXL-size diffusers folders with random weights (fp16, from the
+differ by on this GPU, one copy to the host per frame), and a 3D run with depth in the
+engine's own process (exit 0, every frame).  Then it writes SD 1.5-size and SDXL-size diffusers folders with random weights (fp16, from the
 shipped configs: nothing is downloaded), then renders a 3-frame 2D run of each at 512²
 and 1024² through the engine's own run and loader, and prints per run: the VAE's dtype
 when it encoded and decoded (float32 for SDXL, whose VAE overflows in fp16; float16 for
@@ -216,6 +217,35 @@ def loop_check(device: str, scratch: Path) -> list[tuple[str, bool]]:
     return checks
 
 
+def engine_process_check(device: str, scratch: Path) -> list[tuple[str, bool]]:
+    """A 3D run with a depth model, in the engine's own process as the add-on starts it
+    (``python -m engine``, tiny models): it must write every frame and exit 0, also as the
+    process ends."""
+    import subprocess
+
+    from engine.tiny_model import write_tiny_model
+    from tests.engine.tiny_depth import write_tiny_depth_model
+
+    model = write_tiny_model(scratch / "tiny-process")
+    depth = write_tiny_depth_model(scratch / "tiny-depth", kind="dpt")
+    settings = scratch / "process-3d.json"
+    settings.write_text(json.dumps({
+        "animation_mode": "3D", "max_frames": 6, "W": 256, "H": 256, "steps": 6, "seed": 1,
+        "sampler": "euler", "strength_schedule": "0:(0.5)", "translation_z": "0:(2)",
+        "color_coherence": "Match Frame 0 LAB", "depth_model_path": str(depth),
+        "save_depth_maps": True}))
+    out = scratch / "process-out"
+    done = subprocess.run(
+        [sys.executable, "-X", "faulthandler", "-m", "engine", "--settings", str(settings),
+         "--enable_animation_mode", "--outdir", str(out), "--model", str(model),
+         "--device", device], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    frames = [f for f in out.rglob("*_0000?.png") if "depth" not in f.name]
+    print(f"  engine process, 3D with depth on {device}: exit {done.returncode}, "
+          f"{len(frames)} frames; {done.stderr.strip()[-1500:]}")
+    return [("engine process exits 0", done.returncode == 0),
+            ("engine process writes 6 frames", len(frames) == 6)]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--kinds", nargs="+", default=["sd15", "sdxl"], choices=("sd15", "sdxl"))
@@ -242,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception:  # the other checks still run
             traceback.print_exc()
             failed += report([("the device-resident loop runs", False)])
+        failed += report(engine_process_check(args.device, Path(tmp)))
         for kind in args.kinds:
             folder = (args.models or Path(tmp)) / (f"tiny-{kind}" if args.tiny else kind)
             started = time.perf_counter()
