@@ -3,15 +3,15 @@ through the engine on CUDA.
 
 First the device-resident loop against the NumPy loop (how many grey levels its frames
 differ by on this GPU, one copy to the host per frame), and a 3D run with depth in the
-engine's own process (exit 0, every frame).  Then it writes SD 1.5-size and SDXL-size diffusers folders with random weights (fp16, from the
-shipped configs: nothing is downloaded), then renders a 3-frame 2D run of each at 512²
-and 1024² through the engine's own run and loader, and prints per run: the VAE's dtype
-when it encoded and decoded (float32 for SDXL, whose VAE overflows in fp16; float16 for
-SD 1.5), whether every decoded frame is finite and every written frame non-black, VAE
-tiling, and peak GPU memory.  Then the out-of-memory path: with this process capped
-to a few GB above what the model holds, a 4096² SD 1.5 run with vae_tiling off must
-stop with exit code 2 and a message naming W, H and vae_tiling, not hang.  Exits 1 when
-a check fails or there is no CUDA device.
+engine's own process (exit 0, every frame).  Then SD 1.5-size and SDXL-size diffusers
+folders with random weights (fp16, from the shipped configs: nothing is downloaded)
+render a 3-frame 2D run each at 512² and 1024² through the engine's own run and loader;
+per run it prints the VAE's dtype when it encoded and decoded (float32 for SDXL, whose
+VAE overflows in fp16; float16 for SD 1.5), whether every decoded frame is finite and
+every written frame non-black, VAE tiling, and peak GPU memory.  Then the out-of-memory
+path: with this process capped to a few GB above what the model holds, a 4096² SD 1.5
+run with vae_tiling off must stop with exit code 2 and a message naming W, H and
+vae_tiling, not hang.  Exits 1 when a check fails or there is no CUDA device.
 
     python benchmarks/gpu_check.py --models /tmp/models   # on a CUDA machine (≈ 2–4 min)
     python benchmarks/gpu_check.py --tiny --device cpu   # the script itself, tiny models
@@ -53,7 +53,8 @@ def write_random_model(kind: str, folder: Path, device: str) -> Path:
     with torch.device(device):  # random init on the GPU: seconds, not minutes
         torch.manual_seed(0)
         parts = {
-            "unet": UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(config / "unet")),
+            "unet": UNet2DConditionModel.from_config(
+                UNet2DConditionModel.load_config(config / "unet")),
             "vae": AutoencoderKL.from_config(AutoencoderKL.load_config(config / "vae")),
             "text_encoder": CLIPTextModel(CLIPTextConfig.from_pretrained(config / "text_encoder")),
         }
