@@ -126,15 +126,24 @@ class Diffusion:
         import torch
         return torch.Generator("cpu").manual_seed(int(seed))
 
-    def _to_uint8(self, images: Any) -> Any:
-        """The pipeline's first image (0…1) as uint8 H×W×3: an array from ``output_type``
-        "np", a tensor on the pipeline's device from "pt"."""
-        if isinstance(images, np.ndarray):
-            return np.clip(np.rint(images[0] * 255.0), 0, 255).astype(np.uint8)
+    def _to_uint8(self, images: Any, on_device: bool = False) -> Any:
+        """The pipeline's first image (``output_type`` "pt", 0…1) as uint8 H×W×3: a tensor
+        on the pipeline's device when ``on_device``, else a host array.
+
+        The host array is scaled in place and written into its final layout in one pass:
+        diffusers' "np" output would be a strided view to scale through four fresh
+        arrays.  Both round half to even, as NumPy's ``rint`` does."""
         import torch
 
-        scaled = images[0].permute(1, 2, 0).float() * 255.0
-        return scaled.round_().clamp_(0, 255).to(torch.uint8)
+        if on_device:
+            scaled = images[0].permute(1, 2, 0).float() * 255.0
+            return scaled.round_().clamp_(0, 255).to(torch.uint8)
+        scaled = images[0].float().mul_(255.0).round_().clamp_(0, 255)
+        if scaled.device.type != "cpu":  # bytes, not floats, come down
+            scaled = scaled.to(torch.uint8).cpu()
+        host = np.empty(scaled.shape[1:] + scaled.shape[:1], dtype=np.uint8)
+        torch.from_numpy(host).copy_(scaled.permute(1, 2, 0))
+        return host
 
     def _step_callback(self, mask_latents=None, init_latents=None, noise=None):
         """Cancel between steps; with a mask, hold the black area at the init."""
@@ -174,7 +183,7 @@ class Diffusion:
                 self._embedded[key] = embed_prompt(self.pipes, *key[1:])
             conditioning = dict(zip(EMBEDDINGS, self._embedded[key]))
         return dict(guidance_scale=p.cfg, num_inference_steps=p.steps, eta=p.ddim_eta,
-                    generator=self._generator(seed), output_type="np", **conditioning)
+                    generator=self._generator(seed), output_type="pt", **conditioning)
 
     @reports_out_of_memory
     def txt2img(self, conditioning: dict[str, Any], seed: int) -> np.ndarray:
@@ -220,13 +229,14 @@ class Diffusion:
         device, dtype = self.pipes.device, self.pipes.dtype
         generator = self._generator(seed)
         on_device = isinstance(init, torch.Tensor)
+        # In place: the same arithmetic without fresh frame-sized temporaries.
         pixels = (init if on_device else torch.from_numpy(init)).permute(2, 0, 1)[None]
-        pixels = pixels.float() / 127.5 - 1.0
+        pixels = pixels.float().div_(127.5).sub_(1.0)
         if noise:
             field = noise_field(tuple(pixels.shape), generator, s)
             if pixels.device.type == "cuda":  # pinned: the upload does not wait for the GPU
                 field = field.pin_memory().to(pixels.device, non_blocking=True)
-            pixels = pixels + field.to(pixels.device) * noise
+            pixels.add_(field.to(pixels.device).mul_(noise))
         pipe, cn_args, ready = self._controlled("img2img", pixels)
         with torch.no_grad():
             with full_precision(self.pipes) as vae:
@@ -249,8 +259,8 @@ class Diffusion:
                 out = pipe(image=latents, strength=share,
                            callback_on_step_end=self._step_callback(**callback_args),
                            **{**self._common(prompts, seed), "generator": generator,
-                              "output_type": "pt" if on_device else "np"}, **cn_args)
-        image = self._to_uint8(out.images)
+                              "output_type": "pt"}, **cn_args)
+        image = self._to_uint8(out.images, on_device)
         if mask is not None and s["overlay_mask"]:
             image = overlay(init, image, mask, s["mask_overlay_blur"])
         return image
