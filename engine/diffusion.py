@@ -3,7 +3,8 @@
 Deforum's ``strength`` is how much of the init image to keep, so a frame runs
 ``(1 − strength)·steps`` denoising steps; with fewer than one step the
 prepared image passes through untouched (no VAE round trip).  Noise
-(``noise.noise_field``: white or Perlin-shaped) is added to the [−1, 1] image
+(``noise.noise_field``: white or Perlin-shaped, drawn on a worker thread while the
+previous keyframe diffuses: ``noise_ahead``) is added to the [−1, 1] image
 from a generator seeded by the frame's seed, then the VAE encodes it and
 diffusers' img2img takes the latents, its initial noise scaled by the noise
 multiplier.  Masks keep the black area
@@ -33,7 +34,8 @@ from .errors import Cancelled
 from .frame_params import FrameParams, FrameSchedules
 from .masks import overlay
 from .memory import reports_out_of_memory
-from .noise import initial_noise_scale, noise_field
+from .noise import initial_noise_scale
+from .noise_ahead import NoiseAhead
 from .samplers import make_scheduler
 from .unet_compile import compile_unet
 from .vae import full_precision, set_up_vae
@@ -67,6 +69,7 @@ class Diffusion:
         self._prepared: set[int] = set()
         self.params = self._select(self.schedules.at(0))
         self.control = make_controlnets(settings, pipes, folder, progress)
+        self.ahead = NoiseAhead(settings, self._generator)
 
     def _select(self, params: FrameParams) -> FrameParams:
         """Make the frame's model and sampler current (a scheduler per model and sampler)."""
@@ -145,6 +148,28 @@ class Diffusion:
         torch.from_numpy(host).copy_(scaled.permute(1, 2, 0))
         return host
 
+    def _draw_ahead(self, seed: int | None) -> None:
+        """Start drawing the noise field of the keyframe diffused next (seed ``seed``)."""
+        if seed is not None:
+            self.ahead.start(seed, (1, 3, self.settings["H"], self.settings["W"]))
+
+    def _noised(self, init: Any, seed: int, noise: float) -> tuple[Any, Any]:
+        """(``init`` as 1×3×H×W in [−1, 1] plus ``noise`` times the frame's noise field,
+        the frame's generator after drawing the field); the field drawn ahead if it was."""
+        import torch
+
+        on_device = isinstance(init, torch.Tensor)
+        # In place: the same arithmetic without fresh frame-sized temporaries.
+        pixels = (init if on_device else torch.from_numpy(init)).permute(2, 0, 1)[None]
+        pixels = pixels.float().div_(127.5).sub_(1.0)
+        if not noise:
+            return pixels, self._generator(seed)
+        generator, field = self.ahead.take(seed, tuple(pixels.shape))
+        if pixels.device.type == "cuda":  # pinned: the upload does not wait for the GPU
+            field = field.pin_memory().to(pixels.device, non_blocking=True)
+        pixels.add_(field.to(pixels.device).mul_(noise))
+        return pixels, generator
+
     def _step_callback(self, mask_latents=None, init_latents=None, noise=None):
         """Cancel between steps; with a mask, hold the black area at the init."""
         def callback(pipe, step: int, timestep, kwargs: dict) -> dict:
@@ -209,9 +234,11 @@ class Diffusion:
     def __call__(self, init: Any, *, strength: float, seed: int, noise: float,
                  prompt: str, negative: str = "", mask: np.ndarray | None = None,
                  frame: int = 0, noise_multiplier: float = 1.0,
-                 values_of: int | None = None) -> Any:
+                 values_of: int | None = None, next_seed: int | None = None) -> Any:
         """Diffuse one frame; ``init`` None means txt2img with full steps.  ``values_of``:
-        the frame whose scheduled values it takes (default ``frame``).  An ``init`` tensor
+        the frame whose scheduled values it takes (default ``frame``).  ``next_seed``: the
+        seed of the keyframe diffused next, whose noise field is drawn meanwhile on a
+        worker thread (``noise_ahead``; the same numbers).  An ``init`` tensor
         (uint8 H×W×3 on the pipeline's device: the device-resident loop) is noised and
         encoded where it is and the frame comes back as such a tensor; the noise is drawn
         on the CPU generator as for an array, so a seed gives the same picture either way."""
@@ -221,22 +248,17 @@ class Diffusion:
         self.begin(frame, seed, values_of)
         prompts = dict(prompt=prompt, negative_prompt=negative or None)
         if init is None:
+            self._draw_ahead(next_seed)
             return self.txt2img(prompts, seed)
 
         steps = denoising_steps(strength, self.params.steps)
         if steps < 1:
+            self._draw_ahead(next_seed)
             return init
         device, dtype = self.pipes.device, self.pipes.dtype
-        generator = self._generator(seed)
         on_device = isinstance(init, torch.Tensor)
-        # In place: the same arithmetic without fresh frame-sized temporaries.
-        pixels = (init if on_device else torch.from_numpy(init)).permute(2, 0, 1)[None]
-        pixels = pixels.float().div_(127.5).sub_(1.0)
-        if noise:
-            field = noise_field(tuple(pixels.shape), generator, s)
-            if pixels.device.type == "cuda":  # pinned: the upload does not wait for the GPU
-                field = field.pin_memory().to(pixels.device, non_blocking=True)
-            pixels.add_(field.to(pixels.device).mul_(noise))
+        pixels, generator = self._noised(init, seed, noise)
+        self._draw_ahead(next_seed)
         pipe, cn_args, ready = self._controlled("img2img", pixels)
         with torch.no_grad():
             with full_precision(self.pipes) as vae:
