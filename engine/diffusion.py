@@ -80,8 +80,9 @@ class Diffusion:
             config = self.pipes.img2img.scheduler.config
             self._schedulers[key] = make_scheduler(params.sampler, config)
         self.scheduler = self._schedulers[key]
-        self.pipes.img2img.scheduler = self.scheduler
-        self.pipes.txt2img.scheduler = self.scheduler
+        for pipe in (self.pipes.img2img, self.pipes.txt2img):
+            if pipe.scheduler is not self.scheduler:  # diffusers re-registers its config
+                pipe.scheduler = self.scheduler
         return params
 
     def _prepare(self, pipes: Any) -> None:
@@ -262,7 +263,10 @@ class Diffusion:
         pipe, cn_args, ready = self._controlled("img2img", pixels)
         with torch.no_grad():
             with full_precision(self.pipes) as vae:
-                encoded = vae.encode(pixels.to(device=device, dtype=vae.dtype))
+                # Its weights' dtype: diffusers' ``vae.dtype`` first walks every module
+                # for casting hooks (none here), a third of a millisecond per frame.
+                weights = next(vae.parameters()).dtype
+                encoded = vae.encode(pixels.to(device=device, dtype=weights))
                 latents = encoded.latent_dist.sample(generator=generator) * vae.config.scaling_factor
             latents = latents.to(dtype)
             callback_args: dict[str, Any] = {}
