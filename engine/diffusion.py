@@ -134,20 +134,19 @@ class Diffusion:
         """The pipeline's first image (``output_type`` "pt", 0…1) as uint8 H×W×3: a tensor
         on the pipeline's device when ``on_device``, else a host array.
 
-        The host array is scaled in place and written into its final layout in one pass:
-        diffusers' "np" output would be a strided view to scale through four fresh
+        The host array is scaled in place and its byte planes interleaved into a C-contiguous
+        array: diffusers' "np" output would be a strided view to scale through four fresh
         arrays.  Both round half to even, as NumPy's ``rint`` does."""
         import torch
 
         if on_device:
             scaled = images[0].permute(1, 2, 0).float() * 255.0
             return scaled.round_().clamp_(0, 255).to(torch.uint8)
+        import cv2
+
         scaled = images[0].float().mul_(255.0).round_().clamp_(0, 255)
-        if scaled.device.type != "cpu":  # bytes, not floats, come down
-            scaled = scaled.to(torch.uint8).cpu()
-        host = np.empty(scaled.shape[1:] + scaled.shape[:1], dtype=np.uint8)
-        torch.from_numpy(host).copy_(scaled.permute(1, 2, 0))
-        return host
+        planes = scaled.to(torch.uint8).cpu().numpy()  # bytes, not floats, come down
+        return cv2.merge(list(planes))  # interleaved several times faster than by torch
 
     def _draw_ahead(self, seed: int | None) -> None:
         """Start drawing the noise field of the keyframe diffused next (seed ``seed``)."""

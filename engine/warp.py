@@ -332,6 +332,7 @@ def disocclusion_mask(prev_depth: np.ndarray, depth: np.ndarray, *, translation:
 def sample_grid(image: np.ndarray, grid: np.ndarray, *, sampling_mode: str = "bicubic",
                 padding_mode: str = "border") -> np.ndarray:
     """Sample ``image`` at NDC ``grid`` like ``grid_sample(align_corners=False)``, rounded."""
+    import cv2
     import torch
     import torch.nn.functional as F
 
@@ -350,8 +351,10 @@ def sample_grid(image: np.ndarray, grid: np.ndarray, *, sampling_mode: str = "bi
     with torch.no_grad():
         out = F.grid_sample(source.expand(bands, -1, -1, -1), positions, mode=sampling_mode,
                             padding_mode=padding_mode, align_corners=False)
-        torch.from_numpy(result).view(bands, height // bands, width, channels).copy_(
-            out.clamp_(0.0, 255.0).round_().permute(0, 2, 3, 1))
+        sampled = out.clamp_(0.0, 255.0).round_().to(torch.uint8).numpy()
+    # OpenCV interleaves byte planes into pixels several times faster than a strided copy.
+    for band, rows in zip(sampled, result.reshape(bands, height // bands, width, channels)):
+        cv2.merge(list(band), dst=rows)
     return result[..., 0] if image.ndim == 2 else result
 
 
