@@ -36,15 +36,33 @@ def _space(mode: str) -> str | None:
     return _OUTSIDE.get(name, name)
 
 
-def _curve(channel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The byte values present in one uint8 channel and their cumulative quantiles."""
-    counts = np.bincount(channel.ravel(), minlength=256)
-    present = np.flatnonzero(counts)
-    return present, np.cumsum(counts)[present] / channel.size
+_EXACT_COUNTS = 2 ** 24  # OpenCV counts in float32: whole numbers up to here
 
 
-def _matching_table(source: np.ndarray, reference: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """Byte → byte table that histogram-matches one uint8 channel to a reference curve.
+def _curves(image: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per channel of a uint8 H×W×3 picture: the byte values present and their cumulative
+    quantiles.  OpenCV counts the three channels in place, where NumPy would first copy
+    each strided channel out; past 2²⁴ pixels its float counts could be inexact."""
+    import cv2
+
+    pixels = image.shape[0] * image.shape[1]
+    if pixels > _EXACT_COUNTS:
+        counts = [np.bincount(image[..., c].ravel(), minlength=256) for c in range(3)]
+    else:
+        image = np.ascontiguousarray(image)
+        counts = [cv2.calcHist([image], [c], None, [256], [0, 256])[:, 0].astype(np.int64)
+                  for c in range(3)]
+    curves = []
+    for count in counts:
+        present = np.flatnonzero(count)
+        curves.append((present, np.cumsum(count)[present] / pixels))
+    return curves
+
+
+def _matching_table(source: tuple[np.ndarray, np.ndarray],
+                    reference: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Byte → byte table that histogram-matches one uint8 channel (its curve) to a reference
+    curve.
 
     Same numbers as skimage's unique-based algorithm: each source value goes to
     its cumulative quantile, looked up in the reference's quantile → value curve
@@ -52,7 +70,7 @@ def _matching_table(source: np.ndarray, reference: tuple[np.ndarray, np.ndarray]
     ``np.unique`` because the values are bytes; the cumulative sums over the
     values present are identical.
     """
-    src_present, src_quantiles = _curve(source)
+    src_present, src_quantiles = source
     ref_present, ref_quantiles = reference
     table = np.zeros(256, dtype=np.uint8)
     table[src_present] = np.rint(np.interp(src_quantiles, ref_quantiles, ref_present))
@@ -78,7 +96,7 @@ class _ReferenceCurves:
         key = (id(reference), space, zlib.crc32(np.ascontiguousarray(reference).data))
         if key != self._key or self._held is not reference:
             target = reference if forward is None else cv2.cvtColor(reference, forward)
-            self._curves = [_curve(target[..., c]) for c in range(3)]
+            self._curves = _curves(target)
             self._key, self._held = key, reference
         return self._curves
 
@@ -107,7 +125,7 @@ def match_colors(image: np.ndarray, reference: np.ndarray, mode: str) -> np.ndar
                      "rgb": (None, None)}[space]
     source = image if forward is None else cv2.cvtColor(image, forward)
     curves = _REFERENCES(reference, space, forward)
-    tables = [_matching_table(source[..., c], curves[c]) for c in range(3)]
+    tables = [_matching_table(own, theirs) for own, theirs in zip(_curves(source), curves)]
     matched = cv2.LUT(source, np.stack(tables, axis=-1)[:, None, :])
     return matched if back is None else cv2.cvtColor(matched, back)
 

@@ -3,7 +3,8 @@
 Deforum's ``strength`` is how much of the init image to keep, so a frame runs
 ``(1 − strength)·steps`` denoising steps; with fewer than one step the
 prepared image passes through untouched (no VAE round trip).  Noise
-(``noise.noise_field``: white or Perlin-shaped) is added to the [−1, 1] image
+(``noise.noise_field``: white or Perlin-shaped, drawn on a worker thread while the
+previous keyframe diffuses: ``noise_ahead``) is added to the [−1, 1] image
 from a generator seeded by the frame's seed, then the VAE encodes it and
 diffusers' img2img takes the latents, its initial noise scaled by the noise
 multiplier.  Masks keep the black area
@@ -33,7 +34,8 @@ from .errors import Cancelled
 from .frame_params import FrameParams, FrameSchedules
 from .masks import overlay
 from .memory import reports_out_of_memory
-from .noise import initial_noise_scale, noise_field
+from .noise import initial_noise_scale
+from .noise_ahead import NoiseAhead
 from .samplers import make_scheduler
 from .unet_compile import compile_unet
 from .vae import full_precision, set_up_vae
@@ -67,6 +69,7 @@ class Diffusion:
         self._prepared: set[int] = set()
         self.params = self._select(self.schedules.at(0))
         self.control = make_controlnets(settings, pipes, folder, progress)
+        self.ahead = NoiseAhead(settings, self._generator)
 
     def _select(self, params: FrameParams) -> FrameParams:
         """Make the frame's model and sampler current (a scheduler per model and sampler)."""
@@ -77,8 +80,9 @@ class Diffusion:
             config = self.pipes.img2img.scheduler.config
             self._schedulers[key] = make_scheduler(params.sampler, config)
         self.scheduler = self._schedulers[key]
-        self.pipes.img2img.scheduler = self.scheduler
-        self.pipes.txt2img.scheduler = self.scheduler
+        for pipe in (self.pipes.img2img, self.pipes.txt2img):
+            if pipe.scheduler is not self.scheduler:  # diffusers re-registers its config
+                pipe.scheduler = self.scheduler
         return params
 
     def _prepare(self, pipes: Any) -> None:
@@ -126,15 +130,45 @@ class Diffusion:
         import torch
         return torch.Generator("cpu").manual_seed(int(seed))
 
-    def _to_uint8(self, images: Any) -> Any:
-        """The pipeline's first image (0…1) as uint8 H×W×3: an array from ``output_type``
-        "np", a tensor on the pipeline's device from "pt"."""
-        if isinstance(images, np.ndarray):
-            return np.clip(np.rint(images[0] * 255.0), 0, 255).astype(np.uint8)
+    def _to_uint8(self, images: Any, on_device: bool = False) -> Any:
+        """The pipeline's first image (``output_type`` "pt", 0…1) as uint8 H×W×3: a tensor
+        on the pipeline's device when ``on_device``, else a host array.
+
+        The host array is scaled in place and its byte planes interleaved into a C-contiguous
+        array: diffusers' "np" output would be a strided view to scale through four fresh
+        arrays.  Both round half to even, as NumPy's ``rint`` does."""
         import torch
 
-        scaled = images[0].permute(1, 2, 0).float() * 255.0
-        return scaled.round_().clamp_(0, 255).to(torch.uint8)
+        if on_device:
+            scaled = images[0].permute(1, 2, 0).float() * 255.0
+            return scaled.round_().clamp_(0, 255).to(torch.uint8)
+        import cv2
+
+        scaled = images[0].float().mul_(255.0).round_().clamp_(0, 255)
+        planes = scaled.to(torch.uint8).cpu().numpy()  # bytes, not floats, come down
+        return cv2.merge(list(planes))  # interleaved several times faster than by torch
+
+    def _draw_ahead(self, seed: int | None) -> None:
+        """Start drawing the noise field of the keyframe diffused next (seed ``seed``)."""
+        if seed is not None:
+            self.ahead.start(seed, (1, 3, self.settings["H"], self.settings["W"]))
+
+    def _noised(self, init: Any, seed: int, noise: float) -> tuple[Any, Any]:
+        """(``init`` as 1×3×H×W in [−1, 1] plus ``noise`` times the frame's noise field,
+        the frame's generator after drawing the field); the field drawn ahead if it was."""
+        import torch
+
+        on_device = isinstance(init, torch.Tensor)
+        # In place: the same arithmetic without fresh frame-sized temporaries.
+        pixels = (init if on_device else torch.from_numpy(init)).permute(2, 0, 1)[None]
+        pixels = pixels.float().div_(127.5).sub_(1.0)
+        if not noise:
+            return pixels, self._generator(seed)
+        generator, field = self.ahead.take(seed, tuple(pixels.shape))
+        if pixels.device.type == "cuda":  # pinned: the upload does not wait for the GPU
+            field = field.pin_memory().to(pixels.device, non_blocking=True)
+        pixels.add_(field.to(pixels.device).mul_(noise))
+        return pixels, generator
 
     def _step_callback(self, mask_latents=None, init_latents=None, noise=None):
         """Cancel between steps; with a mask, hold the black area at the init."""
@@ -174,7 +208,7 @@ class Diffusion:
                 self._embedded[key] = embed_prompt(self.pipes, *key[1:])
             conditioning = dict(zip(EMBEDDINGS, self._embedded[key]))
         return dict(guidance_scale=p.cfg, num_inference_steps=p.steps, eta=p.ddim_eta,
-                    generator=self._generator(seed), output_type="np", **conditioning)
+                    generator=self._generator(seed), output_type="pt", **conditioning)
 
     @reports_out_of_memory
     def txt2img(self, conditioning: dict[str, Any], seed: int) -> np.ndarray:
@@ -200,9 +234,11 @@ class Diffusion:
     def __call__(self, init: Any, *, strength: float, seed: int, noise: float,
                  prompt: str, negative: str = "", mask: np.ndarray | None = None,
                  frame: int = 0, noise_multiplier: float = 1.0,
-                 values_of: int | None = None) -> Any:
+                 values_of: int | None = None, next_seed: int | None = None) -> Any:
         """Diffuse one frame; ``init`` None means txt2img with full steps.  ``values_of``:
-        the frame whose scheduled values it takes (default ``frame``).  An ``init`` tensor
+        the frame whose scheduled values it takes (default ``frame``).  ``next_seed``: the
+        seed of the keyframe diffused next, whose noise field is drawn meanwhile on a
+        worker thread (``noise_ahead``; the same numbers).  An ``init`` tensor
         (uint8 H×W×3 on the pipeline's device: the device-resident loop) is noised and
         encoded where it is and the frame comes back as such a tensor; the noise is drawn
         on the CPU generator as for an array, so a seed gives the same picture either way."""
@@ -212,25 +248,24 @@ class Diffusion:
         self.begin(frame, seed, values_of)
         prompts = dict(prompt=prompt, negative_prompt=negative or None)
         if init is None:
+            self._draw_ahead(next_seed)
             return self.txt2img(prompts, seed)
 
         steps = denoising_steps(strength, self.params.steps)
         if steps < 1:
+            self._draw_ahead(next_seed)
             return init
         device, dtype = self.pipes.device, self.pipes.dtype
-        generator = self._generator(seed)
         on_device = isinstance(init, torch.Tensor)
-        pixels = (init if on_device else torch.from_numpy(init)).permute(2, 0, 1)[None]
-        pixels = pixels.float() / 127.5 - 1.0
-        if noise:
-            field = noise_field(tuple(pixels.shape), generator, s)
-            if pixels.device.type == "cuda":  # pinned: the upload does not wait for the GPU
-                field = field.pin_memory().to(pixels.device, non_blocking=True)
-            pixels = pixels + field.to(pixels.device) * noise
+        pixels, generator = self._noised(init, seed, noise)
+        self._draw_ahead(next_seed)
         pipe, cn_args, ready = self._controlled("img2img", pixels)
         with torch.no_grad():
             with full_precision(self.pipes) as vae:
-                encoded = vae.encode(pixels.to(device=device, dtype=vae.dtype))
+                # Its weights' dtype: diffusers' ``vae.dtype`` first walks every module
+                # for casting hooks (none here), a third of a millisecond per frame.
+                weights = next(vae.parameters()).dtype
+                encoded = vae.encode(pixels.to(device=device, dtype=weights))
                 latents = encoded.latent_dist.sample(generator=generator) * vae.config.scaling_factor
             latents = latents.to(dtype)
             callback_args: dict[str, Any] = {}
@@ -249,8 +284,8 @@ class Diffusion:
                 out = pipe(image=latents, strength=share,
                            callback_on_step_end=self._step_callback(**callback_args),
                            **{**self._common(prompts, seed), "generator": generator,
-                              "output_type": "pt" if on_device else "np"}, **cn_args)
-        image = self._to_uint8(out.images)
+                              "output_type": "pt"}, **cn_args)
+        image = self._to_uint8(out.images, on_device)
         if mask is not None and s["overlay_mask"]:
             image = overlay(init, image, mask, s["mask_overlay_blur"])
         return image

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import ModelError
 from engine.memory import loading_error
+from engine.pipeline_device import remember_device
 
 if TYPE_CHECKING:
     import torch
@@ -291,6 +292,7 @@ def _load(folder: Path, single_file: Path | None, kind: str, dev: "torch.device"
     txt2img = txt2img_cls.from_pipe(img2img, dtype=dtype)
     for pipe in (img2img, txt2img):
         pipe.set_progress_bar_config(disable=True)
+        remember_device(pipe)
     return Pipelines(img2img=img2img, txt2img=txt2img, kind=kind, device=dev, dtype=dtype, path=path)
 
 

@@ -239,25 +239,31 @@ def animation_generate(diffusion: Any, settings: Settings, mask: np.ndarray | No
     prompts = settings.prompts()
     redo = Redo(settings, frames)
 
+    def upcoming(frame: int) -> int | None:
+        """The seed of the keyframe after ``frame`` when that one is noised (its noise field
+        is drawn while ``frame`` diffuses)."""
+        after = frame // cadence + 1
+        return seeds[after] if after < len(keyframes) and noise[keyframes[after]] else None
+
     def generate(init: np.ndarray | None, frame: int,
                  uncovered: np.ndarray | None = None) -> np.ndarray:
         positive, negative = prompts.at(frame)
         if frame == 0:
             return diffusion(init, strength=settings["strength"], seed=seeds[0], noise=0.0,
                              prompt=positive, negative=negative, mask=mask, frame=0,
-                             noise_multiplier=multiplier[0])
+                             noise_multiplier=multiplier[0], next_seed=upcoming(0))
         if uncovered is not None:
             # Newly visible scene: generated from scratch (all steps) inside the
             # uncovered area, the rest held at the warped picture.
             return diffusion(init, strength=0.0, seed=seeds[frame // cadence],
                              noise=noise[frame], prompt=positive, negative=negative,
                              mask=uncovered if mask is None else uncovered * mask, frame=frame,
-                             noise_multiplier=multiplier[frame])
+                             noise_multiplier=multiplier[frame], next_seed=upcoming(frame))
 
         def diffuse(image: np.ndarray, seed: int) -> np.ndarray:
             return diffusion(image, strength=strength[frame], seed=seed, noise=noise[frame],
                              prompt=positive, negative=negative, mask=mask, frame=frame,
-                             noise_multiplier=multiplier[frame])
+                             noise_multiplier=multiplier[frame], next_seed=upcoming(frame))
         seed = seeds[frame // cadence]
         return diffuse(redo(init, frame, seed, diffuse), seed)
     return generate

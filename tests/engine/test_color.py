@@ -111,3 +111,21 @@ def test_a_reference_changed_in_place_is_matched_as_it_is_now():
     after = match_colors(image, reference, "LAB")
     assert np.array_equal(after, match_colors(image, reference.copy(), "LAB"))
     assert not np.array_equal(before, after)
+
+
+@pytest.mark.parametrize("mode", ["LAB", "RGB"])
+def test_huge_pictures_count_exactly(mode, monkeypatch):
+    """Past 2²⁴ pixels OpenCV's float counts could be inexact and NumPy counts instead:
+    the same matching either way (the limit lowered to reach that path here)."""
+    import engine.color as color
+
+    image, reference = picture(16), picture(17, (40, 50), 1.0)
+    expected = reference_match_colors(image, reference, mode)
+    monkeypatch.setattr(color, "_EXACT_COUNTS", 100)
+    assert np.array_equal(match_colors(image, reference, mode), expected)
+
+
+def test_a_strided_view_is_matched_like_its_copy():
+    image, reference = picture(18)[:, ::-1], picture(19)[::2, ::2]
+    assert np.array_equal(match_colors(image, reference, "RGB"),
+                          reference_match_colors(image.copy(), reference.copy(), "RGB"))

@@ -364,3 +364,57 @@ def test_still_images_from_a_folder_of_init_images(tmp_path, tiny_model):
     ts = start_of(result)["timestring"]
     names = sorted(p.name for p in (tmp_path / "out" / "StableFun").glob(f"{ts}_0*.png"))
     assert names == [f"{ts}_0000{i}_42.png" for i in range(3)]
+
+
+def test_noise_drawn_ahead_gives_the_frames_drawing_it_in_turn_gives(pipes, monkeypatch):
+    """Each keyframe's noise is drawn on a worker while the one before diffuses."""
+    import threading
+
+    import engine.noise_ahead as noise_ahead
+
+    settings = parse_settings({"W": 64, "H": 64, "steps": 4, "sampler": "euler"})
+    init = np.random.default_rng(2).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    threads, draw = [], noise_ahead.noise_field
+
+    def recording(*args):
+        threads.append(threading.current_thread().name.startswith("noise-ahead"))
+        return draw(*args)
+
+    monkeypatch.setattr(noise_ahead, "noise_field", recording)
+    ahead, plain = (Diffusion(pipes, settings, CancelToken()) for _ in range(2))
+    for frame, (seed, upcoming) in enumerate([(5, 6), (6, 7), (7, None)], start=1):
+        kwargs = dict(strength=0.5, seed=seed, noise=0.3, prompt="a cat", frame=frame)
+        assert np.array_equal(ahead(init, next_seed=upcoming, **kwargs), plain(init, **kwargs))
+    assert threads.count(True) == 2  # frames 2 and 3 were drawn ahead
+
+
+def test_each_keyframe_names_the_seed_of_the_next_noised_keyframe():
+    settings = parse_settings({"animation_mode": "2D", "max_frames": 7, "diffusion_cadence": 2,
+                               "seed": 100, "seed_behavior": "iter",
+                               "noise_schedule": "0:(0.02), 3:(0.02), 4:(0), 5:(0.02)"})
+    calls = []
+
+    def fake(init, **kw):
+        calls.append(kw)
+        return init
+
+    generate = animation_generate(fake, settings, None)
+    for frame in (0, 2, 4, 6):
+        generate(np.zeros((2, 2, 3), np.uint8), frame)
+    # Keyframe 4 has no noise to draw; 6 is the last.
+    assert [c["next_seed"] for c in calls] == [101, None, 103, None]
+
+
+@pytest.mark.parametrize("half", [False, True])
+def test_frames_are_rounded_as_from_diffusers_numpy_output(half):
+    import torch
+
+    images = torch.rand((1, 3, 16, 24), generator=torch.Generator().manual_seed(0))
+    images[0, 0, 0, :4] = torch.tensor([0.0, 1.0, 0.5, 2.5 / 255])
+    images = images.half() if half else images
+    as_numpy = images.permute(0, 2, 3, 1).float().numpy()  # diffusers' output_type "np"
+    expected = np.clip(np.rint(as_numpy[0] * 255.0), 0, 255).astype(np.uint8)
+    frame = Diffusion._to_uint8(None, images.clone())
+    assert frame.flags.c_contiguous and np.array_equal(frame, expected)
+    assert np.array_equal(Diffusion._to_uint8(None, images.clone(), on_device=True).numpy(),
+                          expected)

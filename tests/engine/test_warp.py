@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.warp import matrix_2d, warp_2d, warp_3d
+from engine.warp import grid_3d, matrix_2d, sample_grid, warp_2d, warp_3d
 
 H, W = 64, 96
 
@@ -313,6 +313,26 @@ def test_single_channel_masks_warp_like_images():
     rgb = warp_3d(image, depth, fov=40, **MOTION)
     grey = warp_3d(np.ascontiguousarray(image[..., 1]), depth, fov=40, **MOTION)
     assert np.array_equal(grey, rgb[..., 1])
+
+
+@pytest.mark.parametrize("sampling", ["bicubic", "bilinear"])
+@pytest.mark.parametrize("height", [H, H - 1])  # H - 1 (odd): fewer bands than threads
+def test_pixels_do_not_depend_on_the_thread_count(sampling, height):
+    """The picture is sampled in bands, one per thread: every thread count gives the
+    pixels of one whole-picture ``grid_sample``."""
+    image = np.ascontiguousarray(structured()[:height])
+    grid = grid_3d(height, W, smooth_depth()[:height], fov=40, **MOTION)
+    whole = F.grid_sample(torch.from_numpy(image).permute(2, 0, 1)[None].float(),
+                          torch.from_numpy(grid)[None], mode=sampling, padding_mode="border",
+                          align_corners=False)[0].clamp(0, 255).round().permute(1, 2, 0)
+    threads = torch.get_num_threads()
+    try:
+        for count in (1, 2, 3, 4):
+            torch.set_num_threads(count)
+            out = sample_grid(image, grid, sampling_mode=sampling)
+            assert np.array_equal(out, whole.to(torch.uint8).numpy()), count
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("name, value", [("sampling_mode", "cubic"),
