@@ -42,7 +42,8 @@ _EXACT_COUNTS = 2 ** 24  # OpenCV counts in float32: whole numbers up to here
 def _curves(image: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per channel of a uint8 H×W×3 picture: the byte values present and their cumulative
     quantiles.  OpenCV counts the three channels in place, where NumPy would first copy
-    each strided channel out; past 2²⁴ pixels its float counts could be inexact."""
+    each strided channel out; past 2²⁴ pixels its float counts could be inexact.  (OpenCV
+    4 gives a 256×1 histogram, OpenCV 5 a flat one: both are read flat.)"""
     import cv2
 
     pixels = image.shape[0] * image.shape[1]
@@ -50,7 +51,7 @@ def _curves(image: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         counts = [np.bincount(image[..., c].ravel(), minlength=256) for c in range(3)]
     else:
         image = np.ascontiguousarray(image)
-        counts = [cv2.calcHist([image], [c], None, [256], [0, 256])[:, 0].astype(np.int64)
+        counts = [cv2.calcHist([image], [c], None, [256], [0, 256]).ravel().astype(np.int64)
                   for c in range(3)]
     curves = []
     for count in counts:
