@@ -123,6 +123,7 @@ class EngineJob:
     _thread: threading.Thread | None = field(default=None, repr=False)
     _log: Any = field(default=None, repr=False)
     _cancel_sent: bool = field(default=False, repr=False)
+    _reported_done: bool = field(default=False, repr=False)  # its last event, "done", came
 
     def __hash__(self) -> int:
         return id(self)
@@ -224,6 +225,7 @@ class EngineJob:
             self.error_key = event.get("key")
         elif kind == "done":
             self.video = str(event.get("video", "") or "")
+            self._reported_done = True
         elif kind == "exit":
             self._finish(int(event["code"]))
 
@@ -235,6 +237,13 @@ class EngineJob:
             _ACTIVE.discard(self)
         if code == EXIT_DONE:
             self.state = DONE
+        elif self._reported_done and not self.error and not self._cancel_sent:
+            # Every frame (and the movie) was written before "done": a native library's
+            # crash while the process shuts down loses nothing, so the job is done.
+            self.state = DONE
+            self.warnings.append(f"the engine finished its {self.done} frames, then stopped "
+                                 f"abnormally while shutting down (exit code {code}); "
+                                 "nothing was lost")
         elif code == EXIT_CANCELLED or (self._cancel_sent and code in (-signal.SIGTERM, -9)):
             self.state = CANCELLED
         else:

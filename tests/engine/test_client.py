@@ -5,7 +5,7 @@ import time
 from pathlib import Path
 
 from engine.client.install import Installer, install_commands
-from engine.client.job import engine_command, engine_env
+from engine.client.job import DONE, FAILED, EngineJob, engine_command, engine_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -122,3 +122,25 @@ def test_checklist_says_what_to_do_next(tmp_path):
     item = checklist(bad, python=python, model=model, depth_model="", version="0.1.0")[3]
     assert item.state == "todo" and ".safetensors" in item.todo
     assert checklist(None, python=python, model=model, depth_model="")[3].state == "pending"
+
+
+def _fake_engine(tmp_path, script: str) -> EngineJob:
+    """A job whose 'engine' is ``script``: it prints progress events, then ends its way."""
+    job = EngineJob([sys.executable, "-c", script], tmp_path / "engine.log")
+    job.run_blocking(poll_interval=0.05)
+    return job
+
+
+def test_a_crash_after_the_engine_reported_done_keeps_the_job_done(tmp_path):
+    done = _fake_engine(tmp_path, (
+        "import json, os, sys\n"
+        "print(json.dumps({'event': 'frame', 'index': 0, 'path': 'f.png', 'done': 1}))\n"
+        "print(json.dumps({'event': 'done', 'frames': 1}))\n"
+        "sys.stdout.flush(); os.abort()"))
+    assert done.state == DONE and done.done == 1
+    assert "shutting down" in done.warnings[-1]
+    crashed = _fake_engine(tmp_path, (
+        "import json, os, sys\n"
+        "print(json.dumps({'event': 'frame', 'index': 0, 'path': 'f.png', 'done': 1}))\n"
+        "sys.stdout.flush(); os.abort()"))
+    assert crashed.state == FAILED and "killed" in crashed.error
