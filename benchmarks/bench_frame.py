@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 TIMES: dict[str, float] = defaultdict(float)
 LOOPS = {"previous": "previous: host pictures, sequential writes",
-         "today": "today: device-resident on CUDA, overlapped writer",
+         "today": "today: engine's picture backend (GPU on CUDA), background writer",
          "untimed": "today without stage timers (no syncs)"}
 
 
@@ -167,6 +167,15 @@ def wrap_stages(pipes, common, frames, torch) -> None:
     torch.randn = timed("noise", torch.randn)  # the init noise (and any sampler noise)
 
 
+def wrap_pipeline(diffusion, pipes) -> None:
+    """Time the sampler's step and the pipeline call's own work (what is not its UNet,
+    VAE or sampler)."""
+    sampler = type(diffusion.scheduler)
+    sampler.step = timed("sampler step", sampler.step, pipes.device)
+    pipeline = type(pipes.img2img)
+    pipeline.__call__ = timed("pipeline's own work", pipeline.__call__, pipes.device)
+
+
 STAGES = ["depth", "warp", "colour", "noise", "VAE encode", "text encoder", "UNet",
           "sampler step", "VAE decode", "pipeline's own work", "file I/O"]
 NETWORKS = ("depth", "VAE encode", "UNet", "VAE decode")  # depth: the depth network's call
@@ -233,22 +242,18 @@ def main() -> None:
     import engine.modes.common as common
     from engine.depth import ModelDepth
     from engine.diffusion import Diffusion, denoising_steps
-    from engine.modes.common import CancelToken
     from engine.progress import Progress
     from engine.writer import Writer
-    from timing import print_table, take_turns
+    from timing import take_turns
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-frame-"))
     pipes, estimator, label = models(args, scratch)
-    settings, warm_up = bench_settings(args, args.frames), bench_settings(args, min(3, args.frames))
+    settings, warm_up = (bench_settings(args, n) for n in (args.frames, min(3, args.frames)))
     randn = torch.randn
     wrap_stages(pipes, common, frames, torch)
-    cancel = CancelToken()
+    cancel = common.CancelToken()
     diffusion = Diffusion(pipes, settings, cancel)
-    sampler = type(diffusion.scheduler)
-    sampler.step = timed("sampler step", sampler.step, pipes.device)
-    pipeline = type(pipes.img2img)
-    pipeline.__call__ = timed("pipeline's own work", pipeline.__call__, pipes.device)
+    wrap_pipeline(diffusion, pipes)
     generate = animation.animation_generate(diffusion, settings, None)
     depth_fn = timed("depth", ModelDepth(estimator).for_frame, pipes.device)
     first = generate(None, 0)  # frame 0 (txt2img) warms up and is not counted
@@ -263,8 +268,8 @@ def main() -> None:
             folder.mkdir()
             TIMES.clear()
             TIMING["on"] = name != "untimed"
-            if pipes.device.type == "cuda":
-                torch.cuda.reset_peak_memory_stats()
+            cuda = pipes.device.type == "cuda"
+            torch.cuda.reset_peak_memory_stats() if cuda else None
             started = time.perf_counter()
             with open(os.devnull, "w") as log:
                 animation.render_animation(
@@ -274,8 +279,7 @@ def main() -> None:
                     frames=frames.NumpyFrames() if name == "previous"
                     else frames.choose_frames(pipes.device, run_settings))
             total = time.perf_counter() - started
-            peak = {"peak GiB": torch.cuda.max_memory_allocated() / 1024 ** 3} \
-                if pipes.device.type == "cuda" else {}
+            peak = {"peak GiB": torch.cuda.max_memory_allocated() / 1024 ** 3} if cuda else {}
             if kept:
                 runs[name].append({**TIMES, "total": total, **peak})
             return total
@@ -285,14 +289,22 @@ def main() -> None:
         loop(name, warm_up, kept=False)()
     take_turns({name: loop(name, settings) for name in args.loops}, args.reps, warmup=0)
     torch.randn = randn
+    report(args, runs, f"{label}; {args.size}×{args.size}, "
+           f"{denoising_steps(args.strength, args.steps)} of {args.steps} euler steps per "
+           f"frame, device {pipes.device}")
+
+
+def report(args: argparse.Namespace, runs: dict[str, list[dict[str, float]]],
+           what: str) -> None:
+    """The table of every loop run, then today's without timers."""
+    from timing import print_table
+
     table = [row for name in args.loops if name != "untimed"
              for row in rows(LOOPS[name], runs[name], args.frames)]
     if "untimed" in args.loops and "today" in args.loops:
         table += untimed_rows(runs["untimed"], runs["today"], args.frames)
-    print_table(f"{label}; {args.size}×{args.size}, "
-                f"{denoising_steps(args.strength, args.steps)} of {args.steps} euler steps per "
-                f"frame, device {pipes.device}; ms per frame (median of {args.reps} reps of "
-                f"{args.frames} frames after a short warm-up, the loops taking turns)",
+    print_table(f"{what}; ms per frame (median of {args.reps} reps of {args.frames} frames "
+                "after a short warm-up, the loops taking turns)",
                 ["loop", "stage", "ms/frame"], table)
 
 

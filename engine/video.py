@@ -131,28 +131,9 @@ def extract_video(path: str, folder: Path, nth: int, *, overwrite: bool, key: st
         raise InputError(f"{key}: {video.name} is not a video file (expected one of "
                          f"{', '.join(sorted(VIDEO_SUFFIXES))})", key=key, value=path)
     signature = _signature(video, nth, first, last)
-    note = None
-    marker = folder / MARKER
-    existing = extracted_frames(folder) if folder.is_dir() else []
-    if existing and not overwrite:
-        try:
-            recorded = json.loads(marker.read_text())
-        except (OSError, ValueError):
-            recorded = None
-        if recorded and {k: recorded.get(k) for k in signature} == signature and \
-                recorded.get("count") == len(existing):
-            return folder, existing, f"{key}: reusing {len(existing)} frames in {folder}"
-        stem, number = folder.name, 2
-        while (folder.parent / f"{stem}_{number}").exists():
-            number += 1
-        note = (f"{key}: {folder} holds frames of another video or extract_nth_frame; "
-                f"extracting into {folder.parent / f'{stem}_{number}'} (set "
-                "overwrite_extracted_frames to replace them)")
-        folder = folder.parent / f"{stem}_{number}"
-    elif existing:
-        for frame in existing:
-            frame.unlink()
-        marker.unlink(missing_ok=True)
+    folder, reused, note = _target(folder, signature, overwrite, key)
+    if reused:
+        return folder, reused, note
     folder.mkdir(parents=True, exist_ok=True)
     extract = _extract_ffmpeg if method == "ffmpeg" else _extract_opencv
     counts = extract(video, folder, nth, first, last)
@@ -168,9 +149,38 @@ def extract_video(path: str, folder: Path, nth: int, *, overwrite: bool, key: st
         raise InputError(f"extract_nth_frame: {nth} is more than the {total} frames of {video}",
                          key="extract_nth_frame", value=nth)
     frames = extracted_frames(folder)
-    write_atomic(marker, json.dumps({**signature, "count": len(frames)}).encode("utf-8"),
+    write_atomic(folder / MARKER, json.dumps({**signature, "count": len(frames)}).encode("utf-8"),
                  replace=True)
     return folder, frames, note
+
+
+def _target(folder: Path, signature: dict, overwrite: bool,
+            key: str) -> tuple[Path, list[Path], str | None]:
+    """(folder to extract into, frames to reuse as they are, note).  Frames extracted
+    earlier with the same signature are reused; other frames are deleted only with
+    ``overwrite``, else the new ones go to a fresh sibling folder."""
+    marker = folder / MARKER
+    existing = extracted_frames(folder) if folder.is_dir() else []
+    if existing and not overwrite:
+        try:
+            recorded = json.loads(marker.read_text())
+        except (OSError, ValueError):
+            recorded = None
+        if recorded and {k: recorded.get(k) for k in signature} == signature and \
+                recorded.get("count") == len(existing):
+            return folder, existing, f"{key}: reusing {len(existing)} frames in {folder}"
+        stem, number = folder.name, 2
+        while (folder.parent / f"{stem}_{number}").exists():
+            number += 1
+        fresh = folder.parent / f"{stem}_{number}"
+        return fresh, [], (f"{key}: {folder} holds frames of another video or "
+                           f"extract_nth_frame; extracting into {fresh} (set "
+                           "overwrite_extracted_frames to replace them)")
+    if existing:
+        for frame in existing:
+            frame.unlink()
+        marker.unlink(missing_ok=True)
+    return folder, [], None
 
 
 def _image_sequence(source: Path, nth: int, key: str, first: int = 0,

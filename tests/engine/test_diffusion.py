@@ -174,11 +174,8 @@ def test_cancel_stops_within_a_step(pipes):
     assert calls == [0, 1]
 
 
-def test_right_prompt_and_seed_on_the_right_frame():
-    settings = parse_settings({"animation_mode": "2D", "max_frames": 7, "diffusion_cadence": 2,
-                               "seed": 100, "seed_behavior": "iter",
-                               "strength_schedule": "0:(0.5), 4:(0.7)",
-                               "animation_prompts": {"0": "dawn", "4": "dusk --neg rain"}})
+def keyframe_calls(settings) -> list[dict]:
+    """The arguments the loop's generate passes to diffusion for keyframes 0, 2, 4, 6."""
     calls = []
 
     def fake(init, **kw):
@@ -188,6 +185,15 @@ def test_right_prompt_and_seed_on_the_right_frame():
     generate = animation_generate(fake, settings, None)
     for frame in (0, 2, 4, 6):
         generate(np.zeros((2, 2, 3), np.uint8), frame)
+    return calls
+
+
+def test_right_prompt_and_seed_on_the_right_frame():
+    settings = parse_settings({"animation_mode": "2D", "max_frames": 7, "diffusion_cadence": 2,
+                               "seed": 100, "seed_behavior": "iter",
+                               "strength_schedule": "0:(0.5), 4:(0.7)",
+                               "animation_prompts": {"0": "dawn", "4": "dusk --neg rain"}})
+    calls = keyframe_calls(settings)
     assert [(c["prompt"], c["negative"], c["seed"]) for c in calls] == [
         ("dawn", "", 100), ("dawn", "", 101), ("dusk", "rain", 102), ("dusk", "rain", 103)]
     assert [c["strength"] for c in calls] == pytest.approx([0.65, 0.6, 0.7, 0.7])  # ramp 0.5 → 0.7
@@ -392,15 +398,7 @@ def test_each_keyframe_names_the_seed_of_the_next_noised_keyframe():
     settings = parse_settings({"animation_mode": "2D", "max_frames": 7, "diffusion_cadence": 2,
                                "seed": 100, "seed_behavior": "iter",
                                "noise_schedule": "0:(0.02), 3:(0.02), 4:(0), 5:(0.02)"})
-    calls = []
-
-    def fake(init, **kw):
-        calls.append(kw)
-        return init
-
-    generate = animation_generate(fake, settings, None)
-    for frame in (0, 2, 4, 6):
-        generate(np.zeros((2, 2, 3), np.uint8), frame)
+    calls = keyframe_calls(settings)
     # Keyframe 4 has no noise to draw; 6 is the last.
     assert [c["next_seed"] for c in calls] == [101, None, 103, None]
 
