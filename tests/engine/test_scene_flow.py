@@ -26,6 +26,17 @@ def write_flows(folder, count, step=STEP, size=(SIZE, SIZE)):
     return folder
 
 
+def still_clip(folder):
+    """A clip of FRAMES pictures, each ``texture(SIZE)``: any motion in the frames comes
+    from elsewhere."""
+    import cv2
+    folder.mkdir()
+    still = texture(SIZE)
+    for k in range(FRAMES):
+        cv2.imwrite(str(folder / f"{k:03d}.png"), still[..., ::-1])
+    return folder
+
+
 def psnr(a, b):
     mse = np.mean((a[16:-16, 16:-16].astype(np.float64) - b[16:-16, 16:-16]) ** 2)
     return 10 * math.log10(255.0 ** 2 / max(mse, 1e-6))
@@ -41,12 +52,7 @@ def moved(image, shift):
 
 def test_hybrid_motion_follows_the_flow_files_not_the_video(tmp_path):
     """The clip stands still; the flow files say it moves: the frames move as the files say."""
-    import cv2
-    clip = tmp_path / "clip"
-    clip.mkdir()
-    still = texture(SIZE)
-    for k in range(FRAMES):
-        cv2.imwrite(str(clip / f"{k:03d}.png"), still[..., ::-1])
+    clip, still = still_clip(tmp_path / "clip"), texture(SIZE)
     flows = write_flows(tmp_path / "flow", FRAMES - 1)
     frames, _ = render(tmp_path, "scene", video_init_path=str(clip), use_init=True,
                        init_image=str(clip / "000.png"), strength=0.0,
@@ -290,12 +296,7 @@ def _bilinear(grid, point):
 def test_hybrid_motion_completes_the_camera_warp_to_the_scene_s_motion(tmp_path):
     """The 2D warp moves 2 px right a frame; the scene moves (2, 1): hybrid motion adds only
     the (0, 1) the warp left out, so the frames move as the scene does, not twice as far."""
-    import cv2
-    clip = tmp_path / "clip"
-    clip.mkdir()
-    still = texture(SIZE)
-    for k in range(FRAMES):
-        cv2.imwrite(str(clip / f"{k:03d}.png"), still[..., ::-1])
+    clip, still = still_clip(tmp_path / "clip"), texture(SIZE)
     flows = write_flows(tmp_path / "flow", FRAMES - 1)
     frames, _ = render(tmp_path, "scene", video_init_path=str(clip), use_init=True,
                        init_image=str(clip / "000.png"), strength=0.0, translation_x="0:(2)",
