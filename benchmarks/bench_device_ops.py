@@ -24,12 +24,13 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from timing import (alternate, paired_ratio, pin_threads, print_table,  # noqa: E402
+from timing import (alternate, paired_ratio, print_table,  # noqa: E402
                     spread, summary)
 
 from engine.frames import NumpyFrames, TorchFrames  # noqa: E402
 from engine.motion import Motion  # noqa: E402
 from engine.settings import parse_settings  # noqa: E402
+from engine.threads import use_threads  # noqa: E402
 
 MOTION = {"3D": dict(translation_z="0:(4)", rotation_3d_y="0:(1.5)", translation_x="0:(2)"),
           "2D": dict(angle="0:(2)", zoom="0:(1.03)", translation_x="0:(1.5)")}
@@ -83,7 +84,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=15)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    pin_threads(args.threads)
+    use_threads(args.threads)  # one count, so runs on any machine compare
     none = lambda: None  # noqa: E731
     title = f"{args.size}×{args.size} frame, wall ms per call: median (interquartile range)"
     compare(title, {"numpy": operations(NumpyFrames(), args.size, none),

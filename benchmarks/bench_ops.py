@@ -43,10 +43,11 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 import webui_ops  # noqa: E402
-from timing import (alternate, in_fresh_processes, paired_ratio, pin_threads,  # noqa: E402
+from timing import (alternate, in_fresh_processes, paired_ratio,  # noqa: E402
                     print_table, spread, summary)
 
 from engine.color import match_colors  # noqa: E402
+from engine.threads import use_threads  # noqa: E402
 from engine.warp import warp_2d, warp_3d  # noqa: E402
 
 SIZE = 512
@@ -291,7 +292,7 @@ def worker(args: argparse.Namespace) -> None:
 
 def main() -> None:
     args = parse_args()
-    pin_threads(args.threads)
+    use_threads(args.threads)  # one count, so runs on any machine compare
     if args.worker:
         worker(args)
         return

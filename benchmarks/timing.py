@@ -108,15 +108,6 @@ def in_fresh_processes(script: str | Path, args: Sequence[str], count: int) -> l
     return results
 
 
-def pin_threads(count: int) -> None:
-    """Use ``count`` threads in torch and OpenCV, so runs on any machine compare."""
-    import cv2
-    import torch
-
-    torch.set_num_threads(count)
-    cv2.setNumThreads(count)
-
-
 def threads_line() -> str:
     """The machine's CPUs and the thread counts of the libraries this process loaded."""
     parts = [f"{os.cpu_count()} CPUs"]
