@@ -2,9 +2,11 @@
 it is the loop's own work on the main thread?
 
 Runs the real render loop (``engine.modes.animation.render_animation`` with the real
-diffusion step) and times each stage by wrapping the functions the loop calls: depth,
-warp, colour, noise, VAE encode, UNet, the sampler's step, VAE decode, the rest of
-diffusers' pipeline call and file I/O (each stage's time excludes the stages it calls).
+diffusion step) and times each stage by wrapping the functions the loop calls: the depth
+network and the depth estimate's processing around it (image processor, resizing,
+equalisation: the loop's work), warp, colour, noise, VAE encode, UNet, the sampler's step,
+VAE decode, the rest of diffusers' pipeline call and file I/O (each stage's time excludes
+the stages it calls).
 Loops take turns rep by rep in one process (A B, B A, …) after a short warm-up each:
 
 - previous: pictures on the host, every PNG encoded and written before the next frame
@@ -176,9 +178,10 @@ def wrap_pipeline(diffusion, pipes) -> None:
     pipeline.__call__ = timed("pipeline's own work", pipeline.__call__, pipes.device)
 
 
-STAGES = ["depth", "warp", "colour", "noise", "VAE encode", "text encoder", "UNet",
-          "sampler step", "VAE decode", "pipeline's own work", "file I/O"]
-NETWORKS = ("depth", "VAE encode", "UNet", "VAE decode")  # depth: the depth network's call
+STAGES = ["depth network", "depth pre/post-processing", "warp", "colour", "noise", "VAE encode",
+          "text encoder", "UNet", "sampler step", "VAE decode", "pipeline's own work",
+          "file I/O"]
+NETWORKS = ("depth network", "VAE encode", "UNet", "VAE decode")
 
 
 def rows(label: str, runs: list[dict[str, float]], frames: int) -> list[list[str]]:
@@ -190,7 +193,7 @@ def rows(label: str, runs: list[dict[str, float]], frames: int) -> list[list[str
     out = [[label, stage, ms([r.get(stage, 0.0) for r in runs])] for stage in STAGES]
     out.append([label, "other (loop, main thread)",
                 ms([r["total"] - sum(r.get(stage, 0.0) for stage in STAGES) for r in runs])])
-    out.append([label, "outside UNet + VAE + depth (main thread)",
+    out.append([label, "outside UNet + VAE + depth network (main thread)",
                 ms([r["total"] - sum(r.get(stage, 0.0) for stage in NETWORKS) for r in runs])])
     share = statistics.median((r["total"] - sum(r.get(stage, 0.0) for stage in NETWORKS))
                               / r["total"] for r in runs)
@@ -214,7 +217,7 @@ def untimed_rows(untimed: list[dict[str, float]], today: list[dict[str, float]],
     total = statistics.median(r["total"] for r in untimed)
     networks = statistics.median(sum(r.get(stage, 0.0) for stage in NETWORKS) for r in today)
     return [[label, "total per frame", f"{1000 * total / frames:.1f}"],
-            [label, "outside UNet + VAE + depth (this total − the timed networks)",
+            [label, "outside UNet + VAE + depth network (this total − the timed networks)",
              f"{1000 * (total - networks) / frames:.1f}"],
             [label, "  its share of the frame", f"{100 * (total - networks) / total:.1f} %"],
             [label, "frames per second", f"{frames / total:.2f}"]]
@@ -255,7 +258,9 @@ def main() -> None:
     diffusion = Diffusion(pipes, settings, cancel)
     wrap_pipeline(diffusion, pipes)
     generate = animation.animation_generate(diffusion, settings, None)
-    depth_fn = timed("depth", ModelDepth(estimator).for_frame, pipes.device)
+    estimator.model.forward = timed("depth network", estimator.model.forward, pipes.device)
+    # The image processor, resizing and equalisation around the network are the loop's work.
+    depth_fn = timed("depth pre/post-processing", ModelDepth(estimator).for_frame, pipes.device)
     first = generate(None, 0)  # frame 0 (txt2img) warms up and is not counted
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in args.loops}
     folders = iter(range(1_000_000))

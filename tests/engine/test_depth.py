@@ -5,6 +5,9 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes, arrays
 
 from engine.depth import (FAR_AWAY, DepthEstimator, FlatDepth, ModelDepth, SceneDepth,
                           depth_map_path, load_depth_model, make_depth_source, normalize_depth,
@@ -55,6 +58,22 @@ def test_equalisation_spreads_a_skewed_map_evenly():
     assert before[0] > 5 * before[-1]
     counts, _ = np.histogram(normalize_depth(raw, inverse=True), bins=10, range=(1.0, 2.0))
     assert counts.min() > 0.9 * counts.mean() and counts.max() < 1.1 * counts.mean()
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.float32, array_shapes(min_dims=2, max_dims=2, max_side=40),
+              elements=st.floats(-1e6, 1e6, width=32)), st.booleans())
+def test_normalisation_is_numpys_histogram_and_interpolation(raw, inverse):
+    """Equalisation gives, to the bit, what ``np.histogram`` and ``np.interp`` give."""
+    values = raw.astype(np.float64)
+    if values.max() > values.min():
+        d = (values - values.min()) / (values.max() - values.min())
+        counts, edges = np.histogram(d, bins=1024, range=(0.0, 1.0))
+        d = np.interp(d, edges[:-1], np.cumsum(counts) / d.size)
+        expected = (2.0 - d if inverse else 1.0 + d).astype(np.float32)
+    else:
+        expected = np.ones(raw.shape, dtype=np.float32)
+    assert np.array_equal(normalize_depth(raw, inverse=inverse), expected)
 
 
 @pytest.mark.parametrize("raw", [np.full((8, 9), 3.5), np.array([[1.0, np.nan], [2.0, 3.0]]),
