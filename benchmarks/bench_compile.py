@@ -59,12 +59,7 @@ def worker(args: argparse.Namespace) -> None:
     from engine.settings import parse_settings
 
     torch.set_num_threads(args.threads)
-    if args.real_size:
-        sys.path.insert(0, str(ROOT / "benchmarks"))
-        from bench_frame import real_size_pipelines
-        pipes = real_size_pipelines(args.device, args.device == "cuda")
-    else:
-        pipes = load_pipelines(args.model, device=args.device)
+    pipes = load_pipelines(args.model, device=args.device)
     if args.worker == "compiled":
         pipes.img2img.unet.compile()  # directly: the engine itself compiles on CUDA only
     settings = parse_settings({"W": args.size, "H": args.size, "steps": args.steps,
@@ -90,8 +85,7 @@ def run_side(args: argparse.Namespace, side: str, model: Path) -> dict:
                 "--frames", str(args.frames), "--size", str(args.size), "--steps",
                 str(args.steps), "--strength", str(args.strength), "--threads",
                 str(args.threads), "--device", args.device]
-        proc = subprocess.run(argv + (["--real-size"] if args.real_size else []), env=env,
-                              capture_output=True, text=True, check=True)
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -124,13 +118,14 @@ def main() -> None:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from timing import take_turns
 
+    from bench_frame import random_model
+
     from engine.tiny_model import write_tiny_model
 
     runs: dict[str, list[dict]] = {side: [] for side in SIDES}
     with tempfile.TemporaryDirectory() as tmp:
-        model = Path(tmp) / "model"
-        if not args.real_size:
-            write_tiny_model(model)
+        model = random_model("sd15", Path(tmp), args.device) if args.real_size \
+            else write_tiny_model(Path(tmp) / "model")
 
         def side(name: str):
             def run() -> float:

@@ -15,7 +15,8 @@ Loops take turns rep by rep in one process (A B, B A, …) after a short warm-up
   device) and the background writer;
 - untimed: today's loop without the stage timers, whose GPU syncs stop the CPU from
   queuing work ahead; its overhead is estimated as its frame time less the networks'
-  time of today's timed runs.
+  time of today's timed runs.  Run on CUDA only by default: on the CPU the timers
+  sync nothing, and the estimate would be run-to-run noise in the networks' time.
 
 A stage counts where it runs: the main thread's columns are the frame's critical path;
 the writer thread's file I/O is listed apart.  Prints ms per diffused frame (median over
@@ -123,9 +124,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--models", type=Path, help="folder keeping the random-weight "
                         "models between runs (default: a scratch folder)")
     parser.add_argument("--reps", type=int, default=2, help="runs of each loop, alternated")
-    parser.add_argument("--loops", nargs="+", choices=tuple(LOOPS), default=list(LOOPS),
-                        help="which loops to run (default all three)")
-    return parser.parse_args()
+    parser.add_argument("--loops", nargs="+", choices=tuple(LOOPS),
+                        help="which loops to run (default all three on CUDA, else the first two)")
+    args = parser.parse_args()
+    if args.loops is None:
+        args.loops = list(LOOPS) if args.device.startswith("cuda") else ["previous", "today"]
+    return args
 
 
 def models(args: argparse.Namespace, scratch: Path):

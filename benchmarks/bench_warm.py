@@ -39,10 +39,8 @@ def write_model(folder: Path, real_size: bool, device: str) -> Path:
         sys.path.insert(0, str(ROOT))
         from engine.tiny_model import write_tiny_model
         return write_tiny_model(folder)
-    from bench_frame import real_size_pipelines
-    pipes = real_size_pipelines("cpu", half=device != "cpu")
-    pipes.txt2img.save_pretrained(folder)
-    return folder
+    from bench_frame import random_model
+    return random_model("sd15", folder, device)
 
 
 def job_args(folder: Path, model: Path, name: str, size: int, device: str) -> list[str]:
