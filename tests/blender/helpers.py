@@ -78,6 +78,22 @@ class Addon:
         self.repo = None
 
 
+def plane_under_camera(corners, *, start: int, end: int, size=(64, 48)):
+    """The scene with frames ``start``…``end`` at ``size`` (100 %), a quad "Plane" at z = 0
+    with the given ``corners`` and an unkeyed active camera "Cam"; returns (scene, cam)."""
+    scene = bpy.context.scene
+    scene.frame_start, scene.frame_end = start, end
+    scene.render.resolution_x, scene.render.resolution_y = size
+    scene.render.resolution_percentage = 100
+    mesh = bpy.data.meshes.new("Plane")
+    mesh.from_pydata([(x, y, 0) for x, y in corners], [], [(0, 1, 2, 3)])
+    scene.collection.objects.link(bpy.data.objects.new("Plane", mesh))
+    cam = bpy.data.objects.new("Cam", bpy.data.cameras.new("Cam"))
+    scene.collection.objects.link(cam)
+    scene.camera = cam
+    return scene, cam
+
+
 def keyframed_camera_scene(*, start: int = 3, end: int = 12, size=(64, 48)):
     """A camera with location/rotation keys, a Track-To constraint on a moving
     target, a parent, and an animated lens — everything frame_set must count."""

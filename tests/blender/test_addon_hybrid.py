@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from tests.blender.helpers import ENGINE_PY  # noqa: I001
+from tests.blender.helpers import ENGINE_PY, plane_under_camera  # noqa: I001
 from tests.blender.test_addon_ui import Layout
 
 import bpy  # noqa: E402  (tests.blender.helpers sets the hermetic environment first)
@@ -48,18 +48,10 @@ def test_one_click_makes_the_scene_the_hybrid_source(addon):
 
 
 def _plane_scene(tmp_path, frames=3, size=(64, 48)):
-    scene = bpy.context.scene
-    scene.frame_start, scene.frame_end = 1, frames
-    scene.render.resolution_x, scene.render.resolution_y = size
-    scene.render.resolution_percentage = 100
+    scene, cam = plane_under_camera([(-4, -4), (4, -4), (4, 4), (-4, 4)], start=1, end=frames,
+                                    size=size)
     scene.render.engine = "CYCLES"
     scene.cycles.samples = 1
-    mesh = bpy.data.meshes.new("Plane")
-    mesh.from_pydata([(-4, -4, 0), (4, -4, 0), (4, 4, 0), (-4, 4, 0)], [], [(0, 1, 2, 3)])
-    scene.collection.objects.link(bpy.data.objects.new("Plane", mesh))
-    cam = bpy.data.objects.new("Cam", bpy.data.cameras.new("Cam"))
-    scene.collection.objects.link(cam)
-    scene.camera = cam
     for k in range(frames):  # trucking across the plane, looking down
         cam.location = (0.1 * k, 0.0, 5.0)
         cam.keyframe_insert("location", frame=1 + k)

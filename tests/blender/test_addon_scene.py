@@ -20,6 +20,7 @@ import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 
 from engine.schedules import evaluate_schedule  # noqa: E402
+from tests.blender.helpers import plane_under_camera  # noqa: E402
 from tests.blender.test_addon import (ENGINE_PY, modal_stand_in, strips_of,  # noqa: E402
                                       takes_of)
 
@@ -30,16 +31,8 @@ WIDTH, HEIGHT = 64, 48
 @pytest.fixture
 def plane_scene(addon, tmp_path):
     """Camera at z = 5 looking down at a plane z = 0 that spans x ∈ [−0.5, 3] m."""
-    scene = bpy.context.scene
-    scene.frame_start, scene.frame_end = START, START + FRAMES - 1
-    scene.render.resolution_x, scene.render.resolution_y = WIDTH, HEIGHT
-    scene.render.resolution_percentage = 100
-    mesh = bpy.data.meshes.new("Plane")
-    mesh.from_pydata([(-0.5, -4, 0), (3, -4, 0), (3, 4, 0), (-0.5, 4, 0)], [], [(0, 1, 2, 3)])
-    scene.collection.objects.link(bpy.data.objects.new("Plane", mesh))
-    cam = bpy.data.objects.new("Cam", bpy.data.cameras.new("Cam"))
-    scene.collection.objects.link(cam)
-    scene.camera = cam
+    scene, cam = plane_under_camera([(-0.5, -4), (3, -4), (3, 4), (-0.5, 4)], start=START,
+                                    end=START + FRAMES - 1, size=(WIDTH, HEIGHT))
     for k in range(FRAMES):  # dolly toward the plane
         cam.location = (0.0, 0.0, DISTANCE - STEP * k)
         cam.keyframe_insert("location", frame=START + k)

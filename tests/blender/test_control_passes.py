@@ -23,7 +23,7 @@ import bpy  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tests.blender.helpers import ADDON, ENGINE_PY  # noqa: E402
+from tests.blender.helpers import ADDON, ENGINE_PY, plane_under_camera  # noqa: E402
 from tests.blender.test_addon import CheckingLayout  # noqa: E402
 from tests.blender.test_addon_scene import user_settings  # noqa: E402
 
@@ -84,20 +84,12 @@ def rig(scene):
 
 @pytest.fixture
 def control_scene(addon, tmp_path):
-    scene = bpy.context.scene
-    scene.frame_start, scene.frame_end = START, START + FRAMES - 1
-    scene.render.resolution_x, scene.render.resolution_y = WIDTH, HEIGHT
-    scene.render.resolution_percentage = 100
-    mesh = bpy.data.meshes.new("Plane")
     # The plane ends at x = 1.7 m: the picture's right edge (1.8 m at 5 m) shows sky.
-    mesh.from_pydata([(-3, -3, 0), (1.7, -3, 0), (1.7, 3, 0), (-3, 3, 0)], [], [(0, 1, 2, 3)])
-    scene.collection.objects.link(bpy.data.objects.new("Plane", mesh))
+    scene, cam = plane_under_camera([(-3, -3), (1.7, -3), (1.7, 3), (-3, 3)], start=START,
+                                    end=START + FRAMES - 1, size=(WIDTH, HEIGHT))
     actors = bpy.data.collections.new("Actors")
     scene.collection.children.link(actors)
     box(scene, "Box", (1.0, 0.0, 0.5), 1.0, actors)
-    cam = bpy.data.objects.new("Cam", bpy.data.cameras.new("Cam"))
-    scene.collection.objects.link(cam)
-    scene.camera = cam
     for k in range(FRAMES):  # a slow dolly down
         cam.location = (0.0, 0.0, HEIGHT_M - 0.2 * k)
         cam.keyframe_insert("location", frame=START + k)
