@@ -4,9 +4,9 @@ At each call a diffusers pipeline finds its execution device by walking every
 module of every component for offloading hooks, then asking the components
 where they sit: about 1.5 ms of the main thread per frame with the tiny test
 model, and the hook search alone takes 1 ms over an SD 1.5 UNet's 700 modules,
-spent between the frame's networks.  Nothing here offloads, so the answer changes only when the pipeline
-is moved: a remembering pipeline asks diffusers once and again after each
-``to()``, and gets diffusers' own answer.
+spent between the frame's networks.  Nothing here offloads, so the answer
+changes only when the pipeline is moved: a remembering pipeline asks diffusers
+once and again after each ``to()``, and gets diffusers' own answer.
 """
 
 from __future__ import annotations
