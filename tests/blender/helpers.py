@@ -94,6 +94,21 @@ def plane_under_camera(corners, *, start: int, end: int, size=(64, 48)):
     return scene, cam
 
 
+def box(scene, name, centre, size, collection=None):
+    """An axis-aligned cube object ``name`` of edge ``size`` at ``centre``, linked into
+    ``collection`` (default: the scene's)."""
+    mesh = bpy.data.meshes.new(name)
+    (x, y, z), h = centre, size / 2
+    corners = [(x + a * h, y + b * h, z + c * h) for a in (-1, 1) for b in (-1, 1)
+               for c in (-1, 1)]
+    faces = [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4),
+             (1, 5, 7, 3)]
+    mesh.from_pydata(corners, [], faces)
+    obj = bpy.data.objects.new(name, mesh)
+    (collection or scene.collection).objects.link(obj)
+    return obj
+
+
 def keyframed_camera_scene(*, start: int = 3, end: int = 12, size=(64, 48)):
     """A camera with location/rotation keys, a Track-To constraint on a moving
     target, a parent, and an animated lens — everything frame_set must count."""

@@ -20,7 +20,7 @@ import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 
 from engine.schedules import evaluate_schedule  # noqa: E402
-from tests.blender.helpers import plane_under_camera  # noqa: E402
+from tests.blender.helpers import box, plane_under_camera  # noqa: E402
 from tests.blender.test_addon import (ENGINE_PY, modal_stand_in, strips_of,  # noqa: E402
                                       takes_of)
 
@@ -267,19 +267,8 @@ def test_stylising_one_collection_renders_its_masks_with_occlusion(plane_scene):
     scene.deforum.keep_intermediates = True  # the scene renders are checked after the run
     actors = bpy.data.collections.new("Actors")
     scene.collection.children.link(actors)
-
-    def box(name, collection, centre, size):
-        mesh = bpy.data.meshes.new(name)
-        (x, y, z), h = centre, size / 2
-        corners = [(x + a * h, y + b * h, z + c * h) for a in (-1, 1) for b in (-1, 1)
-                   for c in (-1, 1)]
-        faces = [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4),
-                 (1, 5, 7, 3)]
-        mesh.from_pydata(corners, [], faces)
-        collection.objects.link(bpy.data.objects.new(name, mesh))
-
-    box("Actor", actors, (1.0, 0.0, 0.5), 1.0)          # on the plane, right of centre
-    box("Blocker", scene.collection, (1.0, 0.0, 2.0), 0.4)  # hovers over part of it
+    box(scene, "Actor", (1.0, 0.0, 0.5), 1.0, actors)  # on the plane, right of centre
+    box(scene, "Blocker", (1.0, 0.0, 2.0), 0.4)         # hovers over part of it
     lit_by_sky(scene)
     s = scene.deforum
     s.animation_mode, s.video_from_scene, s.stylise_mask = "Video Input", True, actors

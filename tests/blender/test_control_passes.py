@@ -23,7 +23,7 @@ import bpy  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tests.blender.helpers import ADDON, ENGINE_PY, plane_under_camera  # noqa: E402
+from tests.blender.helpers import ADDON, ENGINE_PY, box, plane_under_camera  # noqa: E402
 from tests.blender.test_addon import CheckingLayout  # noqa: E402
 from tests.blender.test_addon_scene import user_settings  # noqa: E402
 
@@ -46,19 +46,6 @@ BONES = {
 
 def module(name):
     return importlib.import_module(f"{ADDON}.{name}")
-
-
-def box(scene, name, centre, size, collection=None):
-    mesh = bpy.data.meshes.new(name)
-    (x, y, z), h = centre, size / 2
-    corners = [(x + a * h, y + b * h, z + c * h) for a in (-1, 1) for b in (-1, 1)
-               for c in (-1, 1)]
-    faces = [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4),
-             (1, 5, 7, 3)]
-    mesh.from_pydata(corners, [], faces)
-    obj = bpy.data.objects.new(name, mesh)
-    (collection or scene.collection).objects.link(obj)
-    return obj
 
 
 def rig(scene):
