@@ -280,12 +280,14 @@ def main() -> None:
             cuda = pipes.device.type == "cuda"
             torch.cuda.reset_peak_memory_stats() if cuda else None
             started = time.perf_counter()
-            with open(os.devnull, "w") as log:
+            # The run ends when its last file is on disk: the writer is closed inside the
+            # timing (and no write is left running when the process exits).
+            with open(os.devnull, "w") as log, \
+                    Writer(background=name != "previous") as writer:
                 animation.render_animation(
                     run_settings, folder, "bench", Progress(log=log), cancel,
                     generate=generate, depth=depth_fn, resume=animation.ResumeState(1, first, None),
-                    writer=Writer(background=name != "previous"),
-                    frames=frames.NumpyFrames() if name == "previous"
+                    writer=writer, frames=frames.NumpyFrames() if name == "previous"
                     else frames.choose_frames(pipes.device, run_settings))
             total = time.perf_counter() - started
             peak = {"peak GiB": torch.cuda.max_memory_allocated() / 1024 ** 3} if cuda else {}

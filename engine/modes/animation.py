@@ -392,7 +392,8 @@ def render_animation(settings: Mapping[str, Any], folder: Path, timestring: str,
     ``composite`` mixes the guide video into each keyframe; ``clip_colours`` gives the
     colour reference of color_coherence Video Input from the guide clip; ``scene_flow``
     (flow_source 'scene') gives optical-flow cadence its flow.  Files are written by
-    ``writer`` (default: a background one, closed on return).  ``frames`` keeps the
+    ``writer`` (default: a background one, closed on return; one passed in is the
+    caller's to close, after which every file is on disk).  ``frames`` keeps the
     pictures between frames (``engine.frames``; default: arrays on the host).
     """
     with nullcontext(writer) if writer is not None else Writer() as files:
