@@ -120,9 +120,11 @@ class DepthEstimator:
                 or image.shape[2] != 3):
             raise ValueError("image must be a uint8 RGB array of shape H×W×3")
         height, width = image.shape[:2]
-        inputs = self.processor(images=image, return_tensors="pt",
-                                input_data_format="channels_last")
-        pixels = inputs["pixel_values"].to(self.device, self.dtype)
+        pixels = self._pixels_host(image)
+        if pixels is None:
+            pixels = self.processor(images=image, return_tensors="pt",
+                                    input_data_format="channels_last")["pixel_values"]
+        pixels = pixels.to(self.device, self.dtype)
         with torch.inference_mode():
             predicted = self.model(pixel_values=pixels).predicted_depth
             resized = F.interpolate(predicted[:, None].float(), size=(height, width),
@@ -152,6 +154,54 @@ class DepthEstimator:
                                     mode="bicubic", align_corners=False)
         return normalize_depth_tensor(resized[0, 0], inverse=self.inverse).to(image.device)
 
+    def _plain_dpt(self) -> bool:
+        """Whether the processor is DPT's (PIL backend) doing only resize, rescale and
+        normalise, the steps ``_pixels_host`` and ``_pixels_tensor`` repeat."""
+        p = self.processor
+        return (type(p).__name__ == "DPTImageProcessorPil" and not p.do_pad
+                and not p.do_reduce_labels)
+
+    def _resized_size(self, height: int, width: int) -> tuple[int, int]:
+        """(height, width) the processor resizes an image of this size to."""
+        from transformers.models.dpt.image_processing_pil_dpt import \
+            get_resize_output_image_size
+
+        p = self.processor
+        size = get_resize_output_image_size(  # reads the (channels-first) shape only
+            np.broadcast_to(np.uint8(0), (3, height, width)),
+            output_size=(p.size.height, p.size.width),
+            keep_aspect_ratio=p.keep_aspect_ratio, multiple=p.ensure_multiple_of)
+        return size.height, size.width
+
+    def _pixels_host(self, image: np.ndarray) -> Any:
+        """DPT's image processor's numbers to the bit, sooner: the same PIL resize, then
+        rescale and normalise as one lookup per channel, since a byte has 256 values and
+        those steps map each alone (float64 rescale to float32, then float32 arithmetic,
+        as transformers does it).  None where the processor does more, or keeps bytes."""
+        import torch
+        from PIL import Image
+
+        p = self.processor
+        if (not self._plain_dpt() or not (p.do_rescale or p.do_normalize)
+                or not isinstance(p.resample, int)):
+            return None
+        if p.do_resize:
+            height, width = self._resized_size(*image.shape[:2])
+            image = np.asarray(Image.fromarray(image).resize(
+                (width, height), resample=p.resample))
+        values = np.arange(256, dtype=np.uint8)
+        scaled = ((values.astype(np.float64) * p.rescale_factor).astype(np.float32)
+                  if p.do_rescale else values.astype(np.float32))
+        pixels = np.empty((1, 3) + image.shape[:2], dtype=np.float32)
+        for c in range(3):
+            table = scaled
+            if p.do_normalize:
+                mean, std = (np.broadcast_to(np.asarray(v, dtype=np.float32), (3,))[c]
+                             for v in (p.image_mean, p.image_std))
+                table = (scaled - mean) / std
+            np.take(table, image[..., c], out=pixels[0, c])
+        return torch.from_numpy(pixels)
+
     def _pixels_tensor(self, image: Any) -> Any:
         """DPT's image processor on a tensor: resize (bicubic, antialiased like PIL's, in
         PIL's two byte-rounded passes), rescale, normalise; None for another processor or
@@ -160,18 +210,12 @@ class DepthEstimator:
         import torch.nn.functional as F
 
         p = self.processor
-        if type(p).__name__ != "DPTImageProcessorPil" or p.do_pad or p.do_reduce_labels:
+        if not self._plain_dpt():
             return None
-        from transformers.models.dpt.image_processing_pil_dpt import \
-            get_resize_output_image_size
-
         x = image.permute(2, 0, 1)[None].float()
         if p.do_resize:
-            size = get_resize_output_image_size(  # reads the (channels-first) shape only
-                np.broadcast_to(np.uint8(0), tuple(x.shape[1:])),
-                output_size=(p.size.height, p.size.width),
-                keep_aspect_ratio=p.keep_aspect_ratio, multiple=p.ensure_multiple_of)
-            for step in ((x.shape[2], size.width), (size.height, size.width)):
+            height, width = self._resized_size(*x.shape[2:])
+            for step in ((x.shape[2], width), (height, width)):
                 # PIL's order: width, then height, each pass rounded to bytes
                 x = F.interpolate(x, size=step, mode="bicubic", antialias=True,
                                   align_corners=False).round_().clamp_(0, 255)

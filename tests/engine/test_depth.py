@@ -112,6 +112,33 @@ def test_folder_without_processor_gets_a_default_one(kind, tmp_path):
     assert z.shape == (30, 50) and 1.0 <= z.min() and z.max() <= 2.0
 
 
+@settings(max_examples=40, deadline=None)
+@given(arrays(np.uint8, st.tuples(st.integers(16, 90), st.integers(16, 90), st.just(3))),
+       st.sampled_from([{}, {"keep_aspect_ratio": True, "ensure_multiple_of": 32},
+                        {"size": {"height": 70, "width": 40}, "resample": 2},
+                        {"do_rescale": False}, {"do_normalize": False}]))
+def test_the_model_input_is_the_image_processors_to_the_bit(tiny_model, image, changes):
+    """The model sees exactly what transformers' own processor would give it."""
+    import torch
+
+    estimator = load_depth_model(str(tiny_model[1]))
+    processor = estimator.processor
+    estimator.processor = type(processor).from_dict({**processor.to_dict(), **changes})
+    given = estimator.processor(images=image, return_tensors="pt",
+                                input_data_format="channels_last")["pixel_values"]
+    ours = estimator._pixels_host(image)
+    assert ours.dtype == given.dtype and ours.shape == given.shape
+    assert torch.equal(ours, given)
+
+
+def test_a_processor_that_pads_is_left_to_transformers(tiny_model):
+    estimator = load_depth_model(str(tiny_model[1]))
+    estimator.processor.do_pad = True
+    assert estimator._pixels_host(_picture(30, 50)) is None
+    z = estimator.predict(_picture(30, 50))
+    assert z.shape == (30, 50) and 1.0 <= z.min() and z.max() <= 2.0
+
+
 def test_predict_refuses_non_rgb_input(tiny_model):
     estimator = load_depth_model(str(tiny_model[1]))
     with pytest.raises(ValueError):
