@@ -19,10 +19,11 @@ Loops take turns rep by rep in one process (A B, B A, …) after a short warm-up
   sync nothing, and the estimate would be run-to-run noise in the networks' time.
 
 A stage counts where it runs: the main thread's columns are the frame's critical path;
-the writer thread's file I/O is listed apart.  Prints ms per diffused frame (median over
-reps), frames per second, the main thread's time outside UNet + VAE + the depth network
-and its share of the frame (CPU target: at most 10 ms at 512²; GPU target: at most 5 %
-of the frame), and on CUDA the peak GPU memory.
+the writer thread's file I/O is listed apart, and so is the wait for the last writes
+once the loop is done (once per run, not per frame).  Prints ms per diffused frame
+(median over reps), frames per second (that wait included), the main thread's time
+outside UNet + VAE + the depth network and its share of the frame (CPU target: at most
+10 ms at 512²; GPU target: at most 5 % of the frame), and on CUDA the peak GPU memory.
 
     python benchmarks/bench_frame.py                  # tiny model, 512², CPU
     python benchmarks/bench_frame.py --real-size --device cuda   # SD 1.5-size UNet/VAE
@@ -205,7 +206,9 @@ def rows(label: str, runs: list[dict[str, float]], frames: int) -> list[list[str
     out.append([label, "total per frame", ms([r["total"] for r in runs])])
     out.append([label, "writer thread: file I/O (overlapped)",
                 ms([r.get("writer: file I/O", 0.0) for r in runs])])
-    fps = statistics.median(frames / r["total"] for r in runs)
+    out.append([label, "waiting for the last writes after the loop (ms, once per run)",
+                f"{1000 * statistics.median(r['last writes'] for r in runs):.1f}"])
+    fps = statistics.median(frames / (r["total"] + r["last writes"]) for r in runs)
     out.append([label, "frames per second", f"{fps:.2f}"])
     if "peak GiB" in runs[0]:
         out.append([label, "peak GPU memory (GiB)", f"{max(r['peak GiB'] for r in runs):.2f}"])
@@ -220,11 +223,12 @@ def untimed_rows(untimed: list[dict[str, float]], today: list[dict[str, float]],
     label = LOOPS["untimed"]
     total = statistics.median(r["total"] for r in untimed)
     networks = statistics.median(sum(r.get(stage, 0.0) for stage in NETWORKS) for r in today)
+    fps = statistics.median(frames / (r["total"] + r["last writes"]) for r in untimed)
     return [[label, "total per frame", f"{1000 * total / frames:.1f}"],
             [label, "outside UNet + VAE + depth network (this total − the timed networks)",
              f"{1000 * (total - networks) / frames:.1f}"],
             [label, "  its share of the frame", f"{100 * (total - networks) / total:.1f} %"],
-            [label, "frames per second", f"{frames / total:.2f}"]]
+            [label, "frames per second", f"{fps:.2f}"]]
 
 
 def bench_settings(args: argparse.Namespace, frames: int):
@@ -281,7 +285,8 @@ def main() -> None:
             torch.cuda.reset_peak_memory_stats() if cuda else None
             started = time.perf_counter()
             # The run ends when its last file is on disk: the writer is closed inside the
-            # timing (and no write is left running when the process exits).
+            # timing (and no write is left running when the process exits).  That wait
+            # comes once per run, so it is counted apart from the frames' time.
             with open(os.devnull, "w") as log, \
                     Writer(background=name != "previous") as writer:
                 animation.render_animation(
@@ -289,11 +294,13 @@ def main() -> None:
                     generate=generate, depth=depth_fn, resume=animation.ResumeState(1, first, None),
                     writer=writer, frames=frames.NumpyFrames() if name == "previous"
                     else frames.choose_frames(pipes.device, run_settings))
-            total = time.perf_counter() - started
+                looped = time.perf_counter()
+            ended = time.perf_counter()
             peak = {"peak GiB": torch.cuda.max_memory_allocated() / 1024 ** 3} if cuda else {}
             if kept:
-                runs[name].append({**TIMES, "total": total, **peak})
-            return total
+                runs[name].append({**TIMES, "total": looped - started,
+                                   "last writes": ended - looped, **peak})
+            return ended - started
         return run
 
     for name in args.loops:  # one-off costs (lazy kernels, colour tables) stay out of the reps
