@@ -114,7 +114,7 @@ def test_folder_without_processor_gets_a_default_one(kind, tmp_path):
 
 @settings(max_examples=40, deadline=None)
 @given(arrays(np.uint8, st.tuples(st.integers(16, 90), st.integers(16, 90), st.just(3))),
-       st.sampled_from([{}, {"keep_aspect_ratio": True, "ensure_multiple_of": 32},
+       st.sampled_from([{}, {"keep_aspect_ratio": True, "ensure_multiple_of": 8},
                         {"size": {"height": 70, "width": 40}, "resample": 2},
                         {"do_rescale": False}, {"do_normalize": False}]))
 def test_the_model_input_is_the_image_processors_to_the_bit(tiny_model, image, changes):
