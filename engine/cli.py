@@ -31,7 +31,7 @@ from .output import batch_folder, frame_path, new_timestring, timestring_in_use
 from .paths import check_folder_name, check_outdir, unusable
 from .progress import Progress
 from .settings import Settings, effective_settings, load_settings, write_settings_file
-from .threads import choose_threads, quiet_openmp, use_threads
+from .threads import asked_threads, choose_threads, quiet_openmp, use_threads
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -180,6 +180,10 @@ def run(args: argparse.Namespace, progress: Progress, loaders: Loaders | None = 
     loaders = loaders or Loaders()
     _check_cancel_file(args.cancel_file)
     threads = use_threads(choose_threads(args.threads))
+    if (asked := asked_threads(args.threads)) and asked > threads:
+        cores = f"{threads} CPU core{'s' if threads > 1 else ''}"
+        progress.warning(f"threads {asked}: more than the {cores} this process may use; "
+                         f"using {threads}")
     settings = load_settings(args.settings)
     for note in settings.warnings:
         progress.warning(note)

@@ -79,14 +79,25 @@ def _cpu_times() -> tuple[int, int] | None:
     return sum(fields[:8]), fields[3] + fields[4]  # idle + iowait; guest time is in user
 
 
-def choose_threads(requested: int | None = None) -> int:
-    """``requested`` when given, else ``OMP_NUM_THREADS`` when the user set it, else the
-    usable cores that the machine leaves idle."""
+def asked_threads(requested: int | None = None) -> int | None:
+    """The count the user fixed: ``requested`` when given, else ``OMP_NUM_THREADS`` when
+    set to a whole number of at least 1; None when the engine is to choose."""
     if requested:
         return requested
     with suppress(ValueError):
         if int(os.environ.get("OMP_NUM_THREADS", "")) > 0:
             return int(os.environ["OMP_NUM_THREADS"])
+    return None
+
+
+def choose_threads(requested: int | None = None) -> int:
+    """The count the user fixed (``asked_threads``), else the usable cores that the
+    machine leaves idle; never more than the usable cores.  Threads beyond the cores
+    only wait for one another, and some thousands of them exhaust the process
+    (OpenMP fails to start them, or the process crashes)."""
+    asked = asked_threads(requested)
+    if asked:
+        return min(asked, usable_cores())
     return max(1, min(usable_cores(), int(idle_cores() + 0.5)))
 
 

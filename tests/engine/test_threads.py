@@ -15,11 +15,14 @@ BUSY = "import time\nend = time.monotonic() + 20\nwhile time.monotonic() < end: 
 
 
 def test_a_requested_count_wins_then_omp_num_threads_then_the_idle_cores(monkeypatch):
+    monkeypatch.setattr(threads, "usable_cores", lambda: 8)
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert threads.choose_threads(5) == 5
     assert threads.choose_threads() == 3
+    assert threads.choose_threads(100_000) == 8  # more would only wait, or crash
+    monkeypatch.setenv("OMP_NUM_THREADS", "100000")
+    assert threads.choose_threads() == 8
     monkeypatch.delenv("OMP_NUM_THREADS")
-    monkeypatch.setattr(threads, "usable_cores", lambda: 8)
     monkeypatch.setattr(threads, "idle_cores", lambda: 2.6)
     assert threads.choose_threads() == 3
     monkeypatch.setattr(threads, "idle_cores", lambda: 0.0)
@@ -57,6 +60,12 @@ def test_threads_on_the_command_line(tmp_path, capsys):
                  "--enable_animation_mode",
                  "--threads", "1"]) == 0
     assert "1 CPU thread\n" in capsys.readouterr().err
+    cores = threads.usable_cores()
+    assert main(["--settings", str(settings), "--outdir", str(out), "--preview",
+                 "--enable_animation_mode", "--threads", "100000"]) == 0
+    err = capsys.readouterr().err
+    assert f"threads 100000: more than the {cores} CPU core" in err
+    assert f"{cores} CPU thread" in err
     assert engine_command("py", "s", "o", threads=3)[-2:] == ["--threads", "3"]
     assert "--threads" not in engine_command("py", "s", "o")
 
