@@ -27,6 +27,7 @@ from .masks import load_mask
 from .memory import frame_error
 from .modes import MODES
 from .modes.common import CancelToken, Job, Mode
+from .movie_stream import MovieStream, movie_stream
 from .output import batch_folder, frame_path, new_timestring, timestring_in_use
 from .paths import check_folder_name, check_outdir, unusable
 from .progress import Progress
@@ -210,26 +211,29 @@ def run(args: argparse.Namespace, progress: Progress, loaders: Loaders | None = 
     mode = kind(job)
     mode.set_up(settings)
     written = _Written(place)
-    try:
-        settings, count = _render(mode, settings, written, mask)
-    except Cancelled:
-        raise
-    except Exception as exc:
-        if progress.frames == 0:
-            written.take_back()
-        short_of_memory = frame_error(exc, settings)  # outside diffusion: depth, flow, warp
-        if short_of_memory is None:
+    # A cancel or an error leaving this block stops the movie's encoding and removes it.
+    with movie_stream(wants_video, job.folder, job.timestring, audio) as stream:
+        try:
+            settings, count = _render(mode, settings, written, mask, stream)
+        except Cancelled:
             raise
-        raise short_of_memory from None
-    extra = {"video": _movie(settings, job, audio)} if wants_video else {}
+        except Exception as exc:
+            if progress.frames == 0:
+                written.take_back()
+            short_of_memory = frame_error(exc, settings)  # outside diffusion: depth, flow, warp
+            if short_of_memory is None:
+                raise
+            raise short_of_memory from None
+        extra = {"video": _movie(settings, job, audio, stream)} if wants_video else {}
     progress.done(outdir=str(job.folder), timestring=job.timestring, written=count, **extra)
     return 0
 
 
 def _render(mode: Mode, settings: Settings, written: "_Written",
-            mask: Any) -> tuple[Settings, int]:
-    """Make the batch folder, record the settings, write the frames; returns the recorded
-    settings and the number of frames written."""
+            mask: Any, stream: MovieStream | None = None) -> tuple[Settings, int]:
+    """Make the batch folder, record the settings, write the frames (fed to ``stream``,
+    the movie encoded meanwhile, as they are written); returns the recorded settings and
+    the number of frames written."""
     job = mode.job
     written.make_folder()
     settings = mode.prepare(settings).replace(timestring=job.timestring,
@@ -244,6 +248,8 @@ def _render(mode: Mode, settings: Settings, written: "_Written",
     total = mode.start(settings, diffusion, mask)
     job.progress.start(job.timestring, str(job.folder), total, seed=settings["seed"],
                        preview=job.pipes is None, resumed=job.resuming)
+    if stream is not None:
+        stream.follow(job.progress, settings["fps"])
     return settings, mode.render()
 
 
@@ -406,12 +412,16 @@ def _soundtrack(settings: Settings) -> str | None:
     return path
 
 
-def _movie(settings: Settings, job: Job, audio: str | None) -> str:
-    """Encode the frames into a new movie (``video.movie_path``); returns its path."""
+def _movie(settings: Settings, job: Job, audio: str | None,
+           stream: MovieStream | None) -> str:
+    """The new movie (``video.movie_path``): the one encoded while the frames were
+    written, else encoded from the files now; returns its path."""
     from .video import write_video
 
-    movie = write_video(job.folder, job.timestring, settings["max_frames"], settings["fps"],
-                        audio=audio)
+    movie = stream.finish(settings["max_frames"]) if stream is not None else None
+    if movie is None:
+        movie = write_video(job.folder, job.timestring, settings["max_frames"],
+                            settings["fps"], audio=audio)
     job.progress.info(f"movie: {movie}")
     return str(movie)
 

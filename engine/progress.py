@@ -6,6 +6,7 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 
@@ -22,6 +23,8 @@ class Progress:
         self._total = 0
         self._done = 0
         self._lock = threading.Lock()
+        # Called with (index, path) after each frame's event, on the thread that wrote it.
+        self.frame_listeners: list[Callable[[int, str], None]] = []
 
     @property
     def frames(self) -> int:
@@ -63,6 +66,8 @@ class Progress:
         self.emit("frame", index=index, path=path, seconds=round(seconds, 4),
                    eta=round(eta, 2), done=self._done, total=self._total,
                    **({"used": used} if used is not None else {}))
+        for listener in self.frame_listeners:
+            listener(index, path)
 
     def step(self, frame: int, step: int, steps: int) -> None:
         """A denoising step finished (for progress inside long frames)."""

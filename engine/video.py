@@ -252,17 +252,28 @@ def write_video(folder: Path, timestring: str, count: int, fps: float,
     return target
 
 
-def _encode_ffmpeg(ffmpeg: str, frames: Path, count: int, fps: float, audio: str | None,
-                   movie: Path) -> None:
-    """H.264/yuv420p with ffmpeg."""
+def movie_command(ffmpeg: str, frames: list[str], fps: float, audio: str | None,
+                  movie: Path, count: int | None = None) -> list[str]:
+    """ffmpeg's command line encoding PNG frames into ``movie``: H.264/yuv420p, the
+    soundtrack ``audio`` cut to the movie's length.  ``frames``: the input's options
+    ending in ``-i``; ``count``: the frames taken at most (None: all)."""
     command = [ffmpeg, "-hide_banner", "-loglevel", "error", "-n",
-               "-framerate", f"{fps:g}", "-start_number", "0", "-i", str(frames)]
+               "-framerate", f"{fps:g}", *frames]
     if audio:
         command += ["-i", audio, "-map", "0:v:0", "-map", "1:a:0?", "-c:a", "aac", "-shortest"]
-    command += ["-frames:v", str(count), "-c:v", "libx264", "-pix_fmt", "yuv420p",
-                "-crf", "17", "-preset", "veryfast",
-                # yuv420p needs even sizes; pad by one pixel when a side is odd.
-                "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", str(movie)]
+    if count is not None:
+        command += ["-frames:v", str(count)]
+    return command + ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "17",
+                      "-preset", "veryfast",
+                      # yuv420p needs even sizes; pad by one pixel when a side is odd.
+                      "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", str(movie)]
+
+
+def _encode_ffmpeg(ffmpeg: str, frames: Path, count: int, fps: float, audio: str | None,
+                   movie: Path) -> None:
+    """H.264/yuv420p with ffmpeg, from the frames' files."""
+    command = movie_command(ffmpeg, ["-start_number", "0", "-i", str(frames)], fps, audio,
+                            movie, count)
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"ffmpeg failed writing {movie}: {result.stderr.strip()}")
