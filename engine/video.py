@@ -255,8 +255,9 @@ def write_video(folder: Path, timestring: str, count: int, fps: float,
 def movie_command(ffmpeg: str, frames: list[str], fps: float, audio: str | None,
                   movie: Path, count: int | None = None) -> list[str]:
     """ffmpeg's command line encoding PNG frames into ``movie``: H.264/yuv420p, the
-    soundtrack ``audio`` cut to the movie's length.  ``frames``: the input's options
-    ending in ``-i``; ``count``: the frames taken at most (None: all)."""
+    soundtrack ``audio`` cut to the movie's length.  ``frames``: the frames' input, its
+    options then ``-i`` and the source (a file pattern, or ``-`` for a pipe); ``count``:
+    the frames taken at most (None: all)."""
     command = [ffmpeg, "-hide_banner", "-loglevel", "error", "-n",
                "-framerate", f"{fps:g}", *frames]
     if audio:
