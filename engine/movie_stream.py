@@ -110,7 +110,7 @@ class MovieStream:
     def _stop(self) -> None:
         """Stop ffmpeg and remove its unfinished file (nothing is published)."""
         self._stopped = True
-        if self._process is not None and self._process.returncode is None:
+        if self._process is not None and self._process.poll() is None:
             self._process.kill()
             self._process.wait()
         if self._process is not None and self._process.stdin is not None:
