@@ -180,8 +180,9 @@ def run(args: argparse.Namespace, progress: Progress, loaders: Loaders | None = 
     """
     loaders = loaders or Loaders()
     _check_cancel_file(args.cancel_file)
-    threads = use_threads(choose_threads(args.threads))
-    if (asked := asked_threads(args.threads)) and asked > threads:
+    asked = asked_threads(args.threads)
+    threads = use_threads(choose_threads(asked))
+    if asked and asked > threads:
         cores = f"{threads} CPU core{'s' if threads > 1 else ''}"
         progress.warning(f"threads {asked}: more than the {cores} this process may use; "
                          f"using {threads}")
