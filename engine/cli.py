@@ -28,7 +28,8 @@ from .memory import frame_error
 from .modes import MODES
 from .modes.common import CancelToken, Job, Mode
 from .movie_stream import MovieStream, movie_stream
-from .output import batch_folder, frame_path, new_timestring, timestring_in_use
+from .output import (NAME_ROOM, batch_folder, frame_path, new_timestring, output_failure,
+                     timestring_in_use)
 from .paths import check_folder_name, check_outdir, unusable
 from .progress import Progress
 from .settings import Settings, effective_settings, load_settings, write_settings_file
@@ -176,8 +177,21 @@ def run(args: argparse.Namespace, progress: Progress, loaders: Loaders | None = 
     """One job; ``cancel`` defaults to one driven by signals and ``--cancel-file``.
 
     Every input is checked before a model is loaded or anything is written; a
-    run that still fails before its first frame takes back what it wrote.
+    run that still fails before its first frame takes back what it wrote.  A file
+    the output folder does not take (no permission, no space left) ends the run
+    with an error naming ``outdir``; the frames written before it are kept.
     """
+    try:
+        return _run(args, progress, loaders, cancel)
+    except OSError as exc:
+        failure = output_failure(exc, args.outdir)
+        if failure is None:
+            raise
+        raise failure from exc
+
+
+def _run(args: argparse.Namespace, progress: Progress, loaders: Loaders | None,
+         cancel: CancelToken | None) -> int:
     loaders = loaders or Loaders()
     _check_cancel_file(args.cancel_file)
     asked = asked_threads(args.threads)
@@ -354,7 +368,8 @@ def _place(settings: Settings, outdir: str, resumable: bool, fixed: str | None =
         folder = batch_folder(root, batch, timestring)
         return settings, _Place(folder, timestring, timestring, resuming=False)
     timestring = settings["resume_timestring"]
-    check_folder_name(timestring, root, "resume_timestring", timestring)  # names the frames
+    check_folder_name(timestring, root, "resume_timestring", timestring,  # names the frames
+                      NAME_ROOM)
     folder = batch_folder(root, batch, timestring)
     if not folder.is_dir():
         raise SettingsError(f"resume_timestring: folder {folder} does not exist",
@@ -371,7 +386,7 @@ def _fixed_place(root: Path, batch: str, timestring: str,
     """``--timestring``: frames of a whole run must not exist yet (resume continues
     them); a frame range shares the folder with the shot's other ranges, and records
     its settings under its own name when the shot's settings file is there."""
-    check_folder_name(timestring, root, "timestring", timestring)
+    check_folder_name(timestring, root, "timestring", timestring, NAME_ROOM)
     folder = batch_folder(root, batch, timestring)
     if frames is None and frame_path(folder, timestring, 0).exists():
         raise SettingsError(f"timestring: {folder} already has the frames {timestring}_00000.png"

@@ -33,6 +33,11 @@ class InputError(SettingsError):
     """An input file named by a setting is missing or unreadable (exit code 2)."""
 
 
+class OutputError(SettingsError):
+    """A file could not be written in the output folder: no permission, no space left, a
+    name the file system refuses, something in the way (exit code 2, key ``outdir``)."""
+
+
 class OutOfMemory(SettingsError):
     """The device ran out of memory rendering a frame (exit code 2): the cure is a setting
     (a smaller W/H, VAE tiling), so it reports like one and names it in ``key``."""

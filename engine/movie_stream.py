@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from .output import PNG_END, atomic_path, frame_path
+from .output import PNG_END, NewFile, frame_path
 from .progress import Progress
 from .video import ffmpeg_executable, movie_command, movie_path
 
@@ -42,7 +42,7 @@ class MovieStream:
         self.fps = 0.0
         self.fed = 0  # frames 0…fed−1 are in the pipe
         self._process: subprocess.Popen | None = None
-        self._target: Path | None = None
+        self._movie: NewFile | None = None
         self._temp = ExitStack()  # holds the movie's temporary file until it is published
         self._stopped = False
         self._lock = threading.Lock()
@@ -81,7 +81,7 @@ class MovieStream:
                         raise _Stopped(f"ffmpeg exited with {self._process.returncode}")
                     self._temp.close()  # synced, then linked to its name
                     self._stopped = True
-                    return self._target
+                    return self._movie.path
                 except Exception:  # noqa: BLE001 - the movie is then encoded from the files
                     pass
             self._stop()
@@ -100,10 +100,10 @@ class MovieStream:
 
     def _start(self) -> subprocess.Popen:
         if self._process is None:
-            self._target = movie_path(self.folder, self.timestring)
-            temp = self._temp.enter_context(atomic_path(self._target, suffix=".mp4"))
+            self._movie = self._temp.enter_context(NewFile(
+                lambda: movie_path(self.folder, self.timestring), suffix=".mp4"))
             self._process = subprocess.Popen(
-                movie_command(self.ffmpeg, PIPE_INPUT, self.fps, self.audio, temp),
+                movie_command(self.ffmpeg, PIPE_INPUT, self.fps, self.audio, self._movie.temp),
                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return self._process
 

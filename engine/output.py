@@ -11,17 +11,21 @@ import errno
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import TracebackType
 from typing import BinaryIO
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, OutputError
 from .paths import check_folder_name
 
 FRAME_DIGITS = 5
+# Bytes the longest file name made from a timestring adds to it, its temporary name's
+# included: ``.{timestring}_frames_00001-00016_settings.txt.tmp-{pid}``.
+NAME_ROOM = 56
 
 
 def batch_folder(outdir: str | Path, batch_name: str, timestring: str) -> Path:
@@ -73,29 +77,92 @@ def temp_path(path: Path, suffix: str = "") -> Path:
     return path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}{suffix}")
 
 
+class NewFile:
+    """A file written under a temporary name, then published whole: ``path`` is where.
+
+    The temporary file is synced to disk, then hard-linked to its name and
+    unlinked: ``os.link`` fails with FileExistsError when the name is taken, so
+    an existing file is never replaced, with no window between a check and the
+    move.  ``first_free()`` gives the name; when another process takes it first,
+    the next name ``first_free()`` gives is tried (a movie's ``_2.mp4``), and a
+    name that does not change fails.  Where a file system has no hard links,
+    the name is checked and the file renamed.  ``replace=True`` renames over the
+    name (``os.replace``, atomic too).  The folder is synced where that is
+    supported, so the new name survives a power cut.  On any failure the
+    temporary file is removed and nothing is published; an OSError names the
+    file it was writing, not its temporary name.
+    """
+
+    def __init__(self, first_free: Callable[[], Path], *, replace: bool = False,
+                 suffix: str = "") -> None:
+        self.first_free, self.replace = first_free, replace
+        self.path = first_free()
+        self.temp = temp_path(self.path, suffix)
+
+    def __enter__(self) -> NewFile:
+        try:
+            self.temp.unlink(missing_ok=True)  # ours: left by a killed process with our pid
+        except OSError as exc:
+            _raise_naming(exc, self.path)
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        try:
+            if kind is None:
+                _fsync_file(self.temp)
+                self._publish()
+        except OSError as exc:
+            _raise_naming(exc, self.path)
+        finally:
+            self.temp.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            _raise_naming(error, self.path)
+        if kind is None:
+            _fsync_folder(self.path.parent)
+
+    def _publish(self) -> None:
+        while True:
+            try:
+                return _publish(self.temp, self.path, self.replace)
+            except FileExistsError:
+                taken, self.path = self.path, self.first_free()
+                if self.path == taken:
+                    raise
+
+
+def _raise_naming(error: OSError, path: Path) -> None:
+    """Raise ``error``, as the same kind of OSError naming ``path`` (the file being written)
+    where it names another file (the temporary one) or none."""
+    if error.errno is None or (error.filename2 or error.filename) == str(path):
+        raise error
+    raise OSError(error.errno, error.strerror or str(error), str(path)) from error
+
+
 @contextmanager
 def atomic_path(path: Path, *, replace: bool = False, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary name to write; when the block ends, the file appears as ``path``.
+    """Yield a temporary name to write; when the block ends, the file appears as ``path``
+    (``NewFile``: never replacing a file unless ``replace``).  ``suffix`` is for writers
+    that choose the format by extension (the movie)."""
+    with NewFile(lambda: path, replace=replace, suffix=suffix) as new:
+        yield new.temp
 
-    The temporary file is synced to disk, then hard-linked to ``path`` and
-    unlinked: ``os.link`` fails with FileExistsError when ``path`` exists, so
-    an existing file is never replaced, with no window between a check and
-    the move.  Where a file system has no hard links, ``path`` is checked and
-    the file renamed; only one engine writes a timestring's files, so nothing
-    can appear in between.  ``replace=True`` renames over ``path``
-    (``os.replace``, atomic too).  The folder is synced where that is
-    supported, so the new name survives a power cut.  On any failure the
-    temporary file is removed and ``path`` is untouched.
-    """
-    temp = temp_path(path, suffix)
-    temp.unlink(missing_ok=True)  # ours: left by a killed process that had our pid
+
+def output_failure(error: OSError, outdir: str | Path) -> OutputError | None:
+    """``error`` as the user's error when it came from writing a file under ``outdir``
+    (no permission, no space left, a name too long, a file in the way); else None."""
+    name = error.filename2 or error.filename
+    if error.errno is None or not isinstance(name, str):
+        return None
+    root = os.path.abspath(outdir)
     try:
-        yield temp
-        _fsync_file(temp)
-        _publish(temp, path, replace)
-    finally:
-        temp.unlink(missing_ok=True)
-    _fsync_folder(path.parent)
+        if os.path.commonpath([root, os.path.abspath(name)]) != root:
+            return None
+    except ValueError:  # another drive
+        return None
+    why = "a file of that name is in the way (files are never replaced)" \
+        if isinstance(error, FileExistsError) else error.strerror
+    return OutputError(f"outdir: cannot write {name}: {why}", key="outdir", value=str(outdir))
 
 
 def write_atomic(path: Path, data: bytes, *, replace: bool = False) -> Path:

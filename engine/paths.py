@@ -74,8 +74,9 @@ def check_outdir(outdir: str, key: str = "outdir") -> Path:
     return Path(outdir)
 
 
-def check_folder_name(name: str, parent: Path, key: str, value: str) -> None:
-    """``name`` must be one plain folder name that fits the file system under ``parent``.
+def check_folder_name(name: str, parent: Path, key: str, value: str, room: int = 0) -> None:
+    """``name`` must be one plain folder name that fits the file system under ``parent``,
+    with ``room`` bytes to spare for the names made from it (a timestring's files).
 
     Refused with an error naming the setting ``key``: path tricks (``..``,
     separators), what the system cannot take, a name over its length limit.
@@ -84,8 +85,10 @@ def check_folder_name(name: str, parent: Path, key: str, value: str) -> None:
     if why is None and (name in (".", "..") or re.search(r"[/\\]", name)):
         why = "must be a plain name, not a path"
     elif why is None:
-        limit = _limit(nearest_existing(parent), "PC_NAME_MAX", _NAME_MAX)
+        limit = _limit(nearest_existing(parent), "PC_NAME_MAX", _NAME_MAX) - room
         size = len(os.fsencode(name))
         why = f"is {size} bytes long; names here have at most {limit}" if size > limit else None
+        if why and room:
+            why += f" (the file names made from it add up to {room} bytes)"
     if why:
         raise InputError(f"{key}: {shown(value)} {why}", key=key, value=value)

@@ -9,11 +9,12 @@ written with the same ffmpeg as H.264/yuv420p (OpenCV's mp4v when no ffmpeg).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
 from .errors import InputError
-from .output import FRAME_DIGITS, atomic_path, frame_path, image_files, write_atomic
+from .output import FRAME_DIGITS, NewFile, frame_path, image_files, write_atomic
 from .paths import local_path
 
 MARKER = ".extracted.json"
@@ -229,7 +230,7 @@ def movie_path(folder: Path, timestring: str) -> Path:
     A resumed run that makes its movie again never replaces the earlier one.
     """
     target, number = folder / f"{timestring}.mp4", 2
-    while target.exists():
+    while os.path.lexists(target):  # a link to nothing is in the way too
         target, number = folder / f"{timestring}_{number}.mp4", number + 1
     return target
 
@@ -241,15 +242,15 @@ def write_video(folder: Path, timestring: str, count: int, fps: float,
     The movie is encoded under a temporary name and appears whole.  ``audio``
     (a video or audio file) adds its first audio track, cut to the movie's length.
     """
-    target = movie_path(folder, timestring)
     frames = folder / f"{timestring}_%0{FRAME_DIGITS}d.png"
     ffmpeg = ffmpeg_executable()
-    with atomic_path(target, suffix=".mp4") as temp:  # encoders pick the format by suffix
+    # Encoders pick the format by suffix; published under the name free at the end.
+    with NewFile(lambda: movie_path(folder, timestring), suffix=".mp4") as movie:
         if ffmpeg is not None:
-            _encode_ffmpeg(ffmpeg, frames, count, fps, audio, temp)
+            _encode_ffmpeg(ffmpeg, frames, count, fps, audio, movie.temp)
         else:
-            _encode_opencv(folder, timestring, count, fps, temp)
-    return target
+            _encode_opencv(folder, timestring, count, fps, movie.temp)
+    return movie.path
 
 
 def movie_command(ffmpeg: str, frames: list[str], fps: float, audio: str | None,
