@@ -1,13 +1,23 @@
-"""The engine's one progress stream: JSON lines on stdout, human lines on stderr."""
+"""The engine's one progress stream: JSON lines on stdout, human lines on stderr.
+
+The events are the run's only way to tell its reader what it made: when their
+stream is closed (the reader went away, ``| head``) or full, the run stops as
+if cancelled, keeping every frame written, rather than going on unheard or
+ending in a traceback.  The human lines are a courtesy: a log that cannot be
+written is skipped.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, TextIO
+
+from .errors import Cancelled
 
 
 class Progress:
@@ -18,7 +28,8 @@ class Progress:
         self.jsonl = jsonl
         self.tag = tag or {}  # added to every event (a warm engine's job id)
         self.out = out or sys.stdout
-        self.log = log or sys.stderr
+        self.log = log or sys.stderr  # None where the process was started without one
+        self.lost = False  # the events' stream could not be written: nobody reads them
         self._started = time.monotonic()
         self._total = 0
         self._done = 0
@@ -32,15 +43,39 @@ class Progress:
         return self._done
 
     def emit(self, event: str, **fields: Any) -> None:
-        if self.jsonl:
+        """One JSON line; raises ``Cancelled`` once when the stream cannot take it."""
+        if self.jsonl and not self.lost:
             line = json.dumps({"event": event, **self.tag, **fields}) + "\n"
             with self._lock:  # frames are reported from the writer's thread
-                self.out.write(line)
-                self.out.flush()
+                try:
+                    self.out.write(line)
+                    self.out.flush()
+                    return
+                except (OSError, ValueError) as exc:  # ValueError: the stream was closed
+                    self._lose()
+                    why = f"the progress stream cannot be written ({exc})"
+            self.info(f"stopping: {why}; nobody reads this run's events")
+            raise Cancelled(why)
+
+    def _lose(self) -> None:
+        """Stop writing events; what is still buffered goes nowhere (not to a traceback
+        when Python flushes the stream at exit)."""
+        self.lost = True
+        try:
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, self.out.fileno())
+            os.close(null)
+        except (OSError, ValueError, AttributeError):
+            pass
 
     def info(self, message: str) -> None:
+        if self.log is None:
+            return
         with self._lock:
-            print(message, file=self.log, flush=True)
+            try:
+                print(message, file=self.log, flush=True)
+            except (OSError, ValueError):
+                pass  # a log that cannot be written is skipped; the run goes on
 
     def warning(self, message: str, key: str | None = None) -> None:
         self.info(f"warning: {message}")
