@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import InputError, SettingsError
-from .paths import local_path
+from .paths import local_path, read_text
 
 KEY = "parseq_manifest"
 MAX_CHARS = 64 * 1024 * 1024  # a 10,000-frame manifest with 60 fields is about 20 MB
@@ -89,13 +89,14 @@ def load(value: Any) -> Mapping[str, Any]:
         if not text.startswith("{"):
             path = local_path(text, KEY)
             try:
-                if path.stat().st_size > MAX_CHARS:
-                    raise _error(f"file {text!r} is over {MAX_CHARS // (1024 * 1024)} MiB")
-                text = path.read_text(encoding="utf-8-sig")
+                read = read_text(path, MAX_CHARS)
             except (OSError, UnicodeDecodeError) as exc:
                 raise InputError(f"{KEY}: file {str(path)!r} cannot be read "
                                  f"({type(exc).__name__}: {exc})", key=KEY,
                                  value=str(path)) from None
+            if read is None:
+                raise _error(f"file {text!r} is over {MAX_CHARS // (1024 * 1024)} MiB")
+            text = read
         manifest = _decode(text, "the manifest")
     else:
         raise _error(f"expected a manifest object, its JSON text or a file path, got "

@@ -39,6 +39,17 @@ def unusable(path: str) -> str | None:
     return None
 
 
+def read_text(path: Path, limit: int) -> str | None:
+    """``path``'s UTF-8 text (a BOM dropped), None when it holds more than ``limit`` bytes.
+
+    Reads at most ``limit`` + 1 bytes: a file that never ends (``/dev/zero``, a
+    pipe) is refused instead of filling memory.
+    """
+    with open(path, "rb") as handle:
+        data = handle.read(limit + 1)
+    return None if len(data) > limit else data.decode("utf-8-sig")
+
+
 def nearest_existing(path: Path) -> Path:
     """``path`` or its closest ancestor that exists (what a new folder would be made in)."""
     return next((p for p in (path, *path.parents) if os.path.lexists(p)), Path("."))

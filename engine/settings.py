@@ -19,10 +19,13 @@ from typing import Any
 
 from . import parseq
 from .errors import InputError, SettingsError, shown
-from .paths import unusable
+from .paths import read_text, unusable
 from .schedules import PromptSchedule, Schedule
 from .settings_table import ALIASES, BOOKKEEPING, BY_NAME, SETTINGS, Setting
 from .webui_compat import upgrade
+
+# Room for the largest Parseq manifest (``parseq.MAX_CHARS``) inside, escaped as text.
+MAX_SETTINGS_BYTES = 96 * 2**20
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
@@ -305,13 +308,17 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
                          key="settings", value=str(path))
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_text(path, MAX_SETTINGS_BYTES)
     except FileNotFoundError:
         raise InputError(f"settings file not found: {path}", key="settings",
                          value=str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"settings file {path} cannot be read: {exc}", key="settings",
                          value=str(path)) from None
+    if text is None:
+        raise InputError(f"settings file {path} is over {MAX_SETTINGS_BYTES // 2**20} MiB, "
+                         "more than any settings file holds",
+                         key="settings", value=str(path))
     return parse_settings(_parse_json(text, path), source=str(path))
 
 

@@ -199,3 +199,11 @@ def test_a_varying_guidance_scale_becomes_the_per_frame_cfg_schedule():
     assert list(s.schedule("cfg_scale_schedule").values(5)) == [5, 6, 7, 8, 9]
     assert s["scale"] == 5
     assert not any("scale" in w and "Parseq" in w for w in s.warnings)
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_a_manifest_file_that_never_ends_is_refused_not_read_forever():
+    from engine.errors import SettingsError
+
+    with pytest.raises(SettingsError, match=r"parseq_manifest: file '/dev/zero' is over 64 MiB"):
+        parse_settings({"parseq_manifest": "/dev/zero"})

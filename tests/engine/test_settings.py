@@ -147,3 +147,9 @@ def test_no_eval_exec_or_numexpr_anywhere():
             if pattern.search(line):
                 offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert offenders == []
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_a_settings_file_that_never_ends_is_refused_not_read_forever():
+    with pytest.raises(InputError, match=r"settings file /dev/zero is over 96 MiB"):
+        load_settings("/dev/zero")
