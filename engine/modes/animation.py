@@ -154,7 +154,12 @@ class Animation(Mode):
             self.generate = animation_generate(guard_blank(diffusion, settings), settings,
                                                mask)
             self.used = diffusion.used_for
-        return settings["max_frames"]
+        total = settings["max_frames"]
+        if self.resume is None:
+            return total
+        # A resumed run counts the frames it writes: those missing or broken on disk.
+        kept = _frames_on_disk(self.job.folder, self.job.timestring) - self.resume.broken
+        return total - len({f for f in kept if f < total})
 
     def _resume(self, settings: Settings) -> ResumeState:
         """The resumed run's state, after clearing what a killed run left half-written."""

@@ -90,7 +90,8 @@ class Mode:
         return settings
 
     def start(self, settings: Any, diffusion: Any | None, mask: np.ndarray | None) -> int:
-        """Get the frames' maker ready (``diffusion`` None: preview); returns the frame total."""
+        """Get the frames' maker ready (``diffusion`` None: preview); returns how many
+        frames the run writes."""
         raise NotImplementedError
 
     def render(self) -> int:

@@ -80,6 +80,9 @@ def test_resume_rerenders_empty_and_truncated_frames_and_keeps_good_ones(tmp_pat
     result = resume(settings, tmp_path / "out", tiny_model, ts)
     assert result.returncode == 0, result.stderr
     assert [e["index"] for e in events(result) if e["event"] == "frame"] == [5, 6, 7, 8, 9]
+    # The progress counts the frames this run writes, so its bar ends full.
+    start, *frames, done = [e for e in events(result) if e["event"] in ("start", "frame", "done")]
+    assert start["total"] == 5 and (frames[-1]["done"], frames[-1]["eta"]) == (5, 0.0)
     assert result.stderr.count("is not a whole image") == 2
     assert frame_damage(folder, ts, reference[2]) == (0, 0)
     for index, before in good.items():
