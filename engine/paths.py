@@ -69,7 +69,8 @@ def check_outdir(outdir: str, key: str = "outdir") -> Path:
     what already exists of it must be a folder, and a batch folder and a file
     in it, each as long as names may be, must still fit the path length limit.
     """
-    why = unusable(outdir)
+    why = unusable(outdir) or ("it is empty (. is the current folder)" if not outdir.strip()
+                               else None)
     if why is None:
         path = Path(outdir)
         existing = nearest_existing(path)

@@ -132,6 +132,7 @@ CASES: tuple[Case, ...] = (
          outdir="{tmp}/file/x", prepare=_file("file")),
     Case("outdir_is_a_file", "outdir", {**SMALL, "animation_mode": "2D"},
          outdir="{tmp}/file", prepare=_file("file")),
+    Case("outdir_empty", "outdir", {**SMALL, "animation_mode": "2D"}, outdir=""),
     Case("outdir_nul", "outdir", {**SMALL, "animation_mode": "2D"}, outdir="{tmp}/o\x00ut",
          argv_nul=True),
     Case("settings_path_nul", "settings", {}, settings_path="{tmp}/settings\x00.txt",
