@@ -34,7 +34,7 @@ import numpy as np
 
 from ..blank import guard_blank
 from ..color import Coherence
-from ..errors import InputError
+from ..errors import InputError, SettingsError
 from ..flow import check_methods, flow_tween
 from ..frames import Frames, NumpyFrames, choose_frames, later
 from ..guided import diffusion_settings, guided, load_guides
@@ -336,6 +336,20 @@ def _broken_frames(folder: Path, timestring: str, present: set[int], cadence: in
         checked |= relied
 
 
+def _check_size(settings: Mapping[str, Any], frame: Path) -> None:
+    """A resumed run continues its frames at their size: another W or H would make a
+    shot of two sizes (and a movie of one of them)."""
+    from PIL import Image
+
+    with Image.open(frame) as image:
+        width, height = image.size
+    for key, made in (("W", width), ("H", height)):
+        if settings[key] != made:
+            raise SettingsError(f"{key}: {settings[key]} differs from the {width}×{height} "
+                                f"frames being resumed ({frame.name}…); resume them at the "
+                                "size they were made at", key=key, value=settings[key])
+
+
 def resume_state(settings: Mapping[str, Any], folder: Path, timestring: str) -> ResumeState:
     """Rebuild the loop state after the last complete cadence block of whole frames.
 
@@ -353,6 +367,8 @@ def resume_state(settings: Mapping[str, Any], folder: Path, timestring: str) -> 
                          key="resume_timestring", value=timestring)
     coherent = settings["color_coherence"] != "None"
     broken = _broken_frames(folder, timestring, present, cadence, coherent)
+    if 0 not in broken:
+        _check_size(settings, frame_path(folder, timestring, 0))
     complete = _complete_blocks(present - broken, cadence)
     if complete == 0:
         return ResumeState(0, None, None, broken)

@@ -251,3 +251,21 @@ def test_depth_is_estimated_once_per_frame_and_shared(tmp_path, cadence):
                      on_depth=lambda frame, z: described.append(frame))
     assert asked == list(range(1, 8))        # one estimate per warp step (+ the last frame's)
     assert described == list(range(7))      # each frame's own depth, once, for saving
+
+
+def test_a_resume_at_another_size_is_refused_and_keeps_the_frames(tmp_path):
+    values = dict(animation_mode="3D", W=64, H=64, max_frames=4, translation_z="0:(2)",
+                  batch_name="shot")
+    first = run_engine("--settings", write_settings(tmp_path, **values),
+                       "--enable_animation_mode", "--preview", "--outdir", tmp_path,
+                       "--timestring", "TS", "--max-frames", 2)
+    assert first.returncode == 0, first.stderr
+    kept = {p: p.stat().st_mtime_ns for p in frames_of(tmp_path / "shot", "TS")}
+    again = write_settings(tmp_path, **{**values, "W": 128}, resume_from_timestring=True,
+                           resume_timestring="TS")
+    result = run_engine("--settings", again, "--enable_animation_mode", "--preview",
+                        "--outdir", tmp_path, "--progress", "jsonl")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "W: 128 differs from the 64×64 frames being resumed" in result.stderr
+    assert events(result)[-1]["key"] == "W"
+    assert {p: p.stat().st_mtime_ns for p in frames_of(tmp_path / "shot", "TS")} == kept
