@@ -89,14 +89,11 @@ def load(value: Any) -> Mapping[str, Any]:
         if not text.startswith("{"):
             path = local_path(text, KEY)
             try:
-                read = read_text(path, MAX_CHARS)
+                text = read_text(path, MAX_CHARS, KEY)
             except (OSError, UnicodeDecodeError) as exc:
                 raise InputError(f"{KEY}: file {str(path)!r} cannot be read "
                                  f"({type(exc).__name__}: {exc})", key=KEY,
                                  value=str(path)) from None
-            if read is None:
-                raise _error(f"file {text!r} is over {MAX_CHARS // (1024 * 1024)} MiB")
-            text = read
         manifest = _decode(text, "the manifest")
     else:
         raise _error(f"expected a manifest object, its JSON text or a file path, got "

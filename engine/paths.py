@@ -3,8 +3,10 @@ system takes; each checked in one place, before anything is read or written."""
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 from pathlib import Path
 
 from .errors import InputError, shown
@@ -39,15 +41,27 @@ def unusable(path: str) -> str | None:
     return None
 
 
-def read_text(path: Path, limit: int) -> str | None:
-    """``path``'s UTF-8 text (a BOM dropped), None when it holds more than ``limit`` bytes.
+def read_text(path: Path, limit: int, key: str) -> str:
+    """``path``'s UTF-8 text (a BOM dropped), for the setting ``key``.
 
-    Reads at most ``limit`` + 1 bytes: a file that never ends (``/dev/zero``, a
-    pipe) is refused instead of filling memory.
+    Refused with an error naming ``key``: a file over ``limit`` bytes (at most
+    ``limit`` + 1 are read) and anything but a regular file, since a pipe waits
+    for a writer forever and a device may never end.  Opened without waiting, so
+    a pipe is refused rather than waited on.
     """
-    with open(path, "rb") as handle:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+        if not stat.S_ISREG(mode):
+            raise InputError(f"{key}: {shown(str(path))} is not a regular file (a pipe or a "
+                             "device)", key=key, value=str(path))
         data = handle.read(limit + 1)
-    return None if len(data) > limit else data.decode("utf-8-sig")
+    if len(data) > limit:
+        raise InputError(f"{key}: {shown(str(path))} is over {limit // 2**20} MiB, more than "
+                         "such a file holds", key=key, value=str(path))
+    return data.decode("utf-8-sig")
 
 
 def nearest_existing(path: Path) -> Path:

@@ -308,17 +308,13 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
                          key="settings", value=str(path))
     path = Path(path)
     try:
-        text = read_text(path, MAX_SETTINGS_BYTES)
+        text = read_text(path, MAX_SETTINGS_BYTES, "settings")
     except FileNotFoundError:
         raise InputError(f"settings file not found: {path}", key="settings",
                          value=str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"settings file {path} cannot be read: {exc}", key="settings",
                          value=str(path)) from None
-    if text is None:
-        raise InputError(f"settings file {path} is over {MAX_SETTINGS_BYTES // 2**20} MiB, "
-                         "more than any settings file holds",
-                         key="settings", value=str(path))
     return parse_settings(_parse_json(text, path), source=str(path))
 
 

@@ -201,9 +201,10 @@ def test_a_varying_guidance_scale_becomes_the_per_frame_cfg_schedule():
     assert not any("scale" in w and "Parseq" in w for w in s.warnings)
 
 
-@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
-def test_a_manifest_file_that_never_ends_is_refused_not_read_forever():
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_manifest_file_that_is_no_regular_file_is_refused_not_waited_on(tmp_path):
     from engine.errors import SettingsError
 
-    with pytest.raises(SettingsError, match=r"parseq_manifest: file '/dev/zero' is over 64 MiB"):
-        parse_settings({"parseq_manifest": "/dev/zero"})
+    os.mkfifo(tmp_path / "manifest.json")
+    with pytest.raises(SettingsError, match=r"parseq_manifest: '.*' is not a regular file"):
+        parse_settings({"parseq_manifest": str(tmp_path / "manifest.json")})
