@@ -82,6 +82,12 @@ def plan(scene, loaded) -> Plan:
         if cam is not None and (cam.parent is not None or len(cam.constraints)):
             notes.append(f"camera: {cam.name!r} has a parent or constraints; the bake "
                          "includes them")
+    last = scene.frame_start + loaded["max_frames"] - 1
+    end = bpy.types.Scene.bl_rna.properties["frame_end"].hard_max
+    if last > end:
+        notes.append(f"max_frames: {loaded['max_frames']} frames from frame "
+                     f"{scene.frame_start} end past Blender's last frame {end}; the frame "
+                     f"range stops there ({end - scene.frame_start + 1} frames)")
     return Plan(values, keys, notes)
 
 

@@ -131,7 +131,9 @@ def _to_number(setting: Setting, key: str, value: Any) -> int | float:
         number = float(number)
     if setting.minimum is not None and number < setting.minimum or \
             setting.maximum is not None and number > setting.maximum:
-        raise _bad(setting, key, value, f" between {setting.minimum} and {setting.maximum}")
+        low, high = setting.minimum, setting.maximum
+        raise _bad(setting, key, value, f" of at least {low}" if high is None else
+                   f" of at most {high}" if low is None else f" between {low} and {high}")
     return number
 
 

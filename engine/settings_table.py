@@ -100,7 +100,8 @@ SETTINGS: tuple[Setting, ...] = (
        aliases=("height",), minimum=8, maximum=8192),
     _s("batch_name", "str", "StableFun", "Sub-folder of the output folder for this run; "
        "{timestring} is replaced", "output"),
-    _s("fps", "float", 15.0, "Frames per second of the movie", "output", minimum=0.01),
+    _s("fps", "float", 15.0, "Frames per second of the movie", "output", minimum=0.01,
+       maximum=1000),
     _s("make_video", "bool", False, "Write {timestring}.mp4 after the frames", "output"),
     _s("skip_video_creation", "bool", True, "webui: do not write a movie (make_video wins "
        "when set)", "output", aliases=("skip_video_for_run_all",)),

@@ -156,6 +156,8 @@ def snapshot(scene) -> dict:
      "fov: 200 at frame 4"),
     (json.dumps({"animation_mode": "2D", "max_frames": 8, "zoom": "0:(1), 3:(sin(t/0)"}),
      "zoom: "),
+    (json.dumps({"animation_mode": "3D", "max_frames": 8, "fps": 1e300}),
+     "fps: 1e+300 is not valid; expected a number between 0.01 and 1000"),
 ])
 def test_a_malformed_file_is_reported_by_name_and_changes_nothing(addon, tmp_path, content,
                                                                    named):
@@ -169,6 +171,15 @@ def test_a_malformed_file_is_reported_by_name_and_changes_nothing(addon, tmp_pat
         import_file(bad)
     assert "broken_settings.txt" in str(caught.value) and named in str(caught.value)
     assert snapshot(scene) == before
+
+
+def test_a_frame_range_past_blenders_last_frame_is_planned_with_a_note(addon):
+    scene = bpy.context.scene
+    scene.frame_start = 1_000_000
+    loaded = parse_settings({"animation_mode": "None", "max_frames": 100_000})
+    notes = addon.sub("addon.import_scene").plan(scene, loaded).notes
+    assert any("end past Blender's last frame 1048574; the frame range stops there "
+               "(48575 frames)" in note for note in notes)
 
 
 def test_reimport_replaces_the_camera_animation(addon, tmp_path):

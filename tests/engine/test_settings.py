@@ -89,6 +89,8 @@ def test_ignored_and_unknown_keys_are_each_listed_once():
     ({"translation_x": "0:(os.system(1))"}, "translation_x", "os.system"),
     ({"animation_prompts": 3}, "animation_prompts", "frame → prompt"),
     ({"width": "wide"}, "W", "width (W): 'wide'"),
+    ({"ddim_eta": -1}, "ddim_eta", "-1 is not valid; expected a number of at least 0.0"),
+    ({"fps": 1e300}, "fps", "1e+300 is not valid; expected a number between 0.01 and 1000"),
 ])
 def test_bad_values_name_key_value_and_expectation(data, key, fragment):
     with pytest.raises(SettingsError) as info:
