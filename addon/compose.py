@@ -7,6 +7,7 @@ setting to fix.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -57,10 +58,10 @@ def output_dir(scene, addon_prefs) -> Path:
     """The scene's output folder, else the preferences' default, else beside the .blend."""
     settings = scene.deforum
     if settings.output_dir:
-        return Path(bpy.path.abspath(settings.output_dir))
+        return _absolute(settings.output_dir, "output_dir")
     default = addon_prefs.default_output_dir if addon_prefs is not None else ""
     if default:
-        path = Path(bpy.path.abspath(default))
+        path = _absolute(default, "default_output_dir")
         if _inside(path, engine_root()):
             raise RunError(f"default_output_dir: {path} is inside the add-on folder, which "
                            "is replaced on updates; choose another folder in the preferences")
@@ -69,6 +70,15 @@ def output_dir(scene, addon_prefs) -> Path:
         return Path(bpy.path.abspath("//deforum"))
     raise RunError("output_dir: the file is not saved, so there is no folder beside it; "
                    "set Deforum › Output › Output Folder (or a default in the preferences)")
+
+
+def _absolute(folder: str, key: str) -> Path:
+    """``folder`` as an absolute path: ``//`` is the .blend's folder, a relative path
+    Blender's working folder (the engine runs elsewhere, so it gets the absolute one)."""
+    if folder.startswith("//") and not bpy.data.filepath:
+        raise RunError(f"{key}: {folder} is relative to the .blend file, which is not saved; "
+                       "save it or choose an absolute folder")
+    return Path(os.path.abspath(bpy.path.abspath(folder)))
 
 
 def _writable(folder: Path) -> None:

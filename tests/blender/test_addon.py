@@ -339,6 +339,22 @@ def test_missing_engine_python_and_unwritable_output_are_reported(ready):
         bpy.ops.deforum.render()
 
 
+def test_a_relative_output_folder_is_made_absolute_or_refused_by_name(
+        ready, monkeypatch):
+    scene, _cam, out = ready
+    out.mkdir(parents=True, exist_ok=True)
+    monkeypatch.chdir(out)
+    scene.deforum.output_dir = "relative"
+    assert bpy.ops.deforum.render() == {"FINISHED"}
+    frames = list((out / "relative" / "Shot").glob("*_[0-9][0-9][0-9][0-9][0-9].png"))
+    assert len(frames) == scene.frame_end - scene.frame_start + 1
+    assert not bpy.data.filepath
+    scene.deforum.output_dir = "//beside"
+    with pytest.raises(RuntimeError, match="output_dir: //beside is relative to the .blend "
+                       "file, which is not saved"):
+        bpy.ops.deforum.render()
+
+
 def start_long_run(scene, runner, frames: int):
     """A run of ``frames`` started as invoke() would, polled until its first frame is
     written; the scene range is then 3 frames again, for quick renders after it."""
