@@ -55,6 +55,24 @@ def lens(camera_data, render, width: int, height: int) -> tuple[float, tuple[flo
             shift_fractions(data.shift_x, data.shift_y, *fit))
 
 
+def _check_finite(cam, start: int, matrices: list[np.ndarray], fovs: list[float],
+                  values: dict[str, list[float]]) -> None:
+    """Every sampled frame must give numbers a schedule can hold: a camera scaled to 0 (its
+    direction lost) or keyed to NaN, or a NaN setting, is named with its frame."""
+    for k, (matrix, fov) in enumerate(zip(matrices, fovs)):
+        if not (np.isfinite(matrix).all() and np.isfinite(fov)):
+            raise BakeError(f"camera {cam.name!r}: its transform or lens is not a number at "
+                            f"frame {start + k}; check its keys, drivers and parents")
+        if abs(np.linalg.det(matrix[:3, :3])) < 1e-12:
+            raise BakeError(f"camera {cam.name!r}: it is scaled to 0 at frame {start + k} "
+                            "(itself or a parent), so it has no direction to bake")
+    for name, series in values.items():
+        bad = next((k for k, v in enumerate(series) if not np.isfinite(v)), None)
+        if bad is not None:
+            raise BakeError(f"{name}: {series[bad]} at frame {start + bad} is not a number "
+                            "a schedule can hold")
+
+
 def sample(context, scene=None, *, with_camera: bool = True,
            scale: float | None = None) -> Bake:
     """frame_set through the scene range; the current frame is restored afterwards.
@@ -97,8 +115,10 @@ def sample(context, scene=None, *, with_camera: bool = True,
             shifts.append(shift)
     finally:
         scene.frame_set(current, subframe=subframe)
+    moves = cam is not None and settings.animation_mode in ("2D", "3D")
+    _check_finite(cam, start, matrices if moves else [], fovs, values)
     schedules: dict[str, str] = {}
-    if cam is not None and settings.animation_mode in ("2D", "3D"):
+    if moves:
         schedules = bake_math.camera_schedules(np.stack(matrices), fovs,
                                                mode=settings.animation_mode,
                                                scale=settings.camera_scale if scale is None

@@ -196,6 +196,27 @@ def test_bake_signs_dolly_and_2d_pan_zoom(addon):
     assert values(s2["zoom"], 3)[0] == 1
 
 
+def test_a_camera_scaled_to_zero_or_keyed_to_nan_is_named_with_its_frame(addon, tmp_path):
+    scene, cam = keyframed_camera_scene()
+    scene.deforum.output_dir = str(tmp_path / "out")
+    holder = bpy.data.objects.new("Holder", None)
+    scene.collection.objects.link(holder)
+    cam.parent = holder
+    holder.scale = (1, 1, 1)
+    holder.keyframe_insert("scale", frame=scene.frame_start)
+    holder.scale = (0, 0, 0)  # "scale in from nothing", backwards
+    holder.keyframe_insert("scale", frame=scene.frame_start + 4)
+    with pytest.raises(RuntimeError, match=rf"camera '{cam.name}': it is scaled to 0 at frame "
+                       rf"{scene.frame_start + 4}"):
+        bpy.ops.deforum.bake_camera()
+    cam.parent = None
+    cam.location = (0.0, float("nan"), 0.0)
+    cam.keyframe_insert("location", frame=scene.frame_start + 2)
+    with pytest.raises(RuntimeError, match=rf"camera '{cam.name}': its transform or lens is "
+                       r"not a number at frame"):
+        bpy.ops.deforum.render()
+
+
 def test_bake_without_camera_reports_the_setting(addon):
     with pytest.raises(RuntimeError, match="camera"):
         bpy.ops.deforum.bake_camera()
