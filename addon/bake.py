@@ -8,6 +8,11 @@ import numpy as np
 
 from . import bake_math, props
 from ..engine.camera import shift_fractions, vertical_fov
+from ..engine.schedules import MAX_KEYS, MAX_SCHEDULE_CHARS
+
+# The most frames a bake can write, a key each: a schedule holds MAX_KEYS keys and each
+# takes at least 8 characters ("k:(v), "), so a longer range is refused before sampling.
+MAX_BAKED_FRAMES = min(MAX_KEYS, MAX_SCHEDULE_CHARS // 8)
 
 
 class BakeError(ValueError):
@@ -92,6 +97,9 @@ def sample(context, scene=None, *, with_camera: bool = True,
     start, end = scene.frame_start, scene.frame_end
     if end < start:
         raise BakeError(f"frame range: end {end} is before start {start}")
+    if end - start + 1 > MAX_BAKED_FRAMES:
+        raise BakeError(f"frame range: {end - start + 1} frames are more than a camera bake "
+                        f"holds (at most {MAX_BAKED_FRAMES}); render the shot in parts")
     r = scene.render
     # The engine's picture is W×H (a multiple of 8): its fov, not the full render's,
     # is the one its pixels (and the rendered scene depth) were taken with.
@@ -123,5 +131,10 @@ def sample(context, scene=None, *, with_camera: bool = True,
                                                mode=settings.animation_mode,
                                                scale=settings.camera_scale if scale is None
                                                else scale, height=height, shifts=shifts)
+        for key, text in schedules.items():
+            if len(text) > MAX_SCHEDULE_CHARS:
+                raise BakeError(f"frame range: the camera's {key} over {end - start + 1} "
+                                f"frames is {len(text)} characters, more than a schedule "
+                                f"holds ({MAX_SCHEDULE_CHARS}); render the shot in parts")
     return Bake(start, end - start + 1, np.stack(matrices) if matrices else np.zeros((0, 4, 4)),
                 fovs, values, schedules)

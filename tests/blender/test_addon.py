@@ -217,6 +217,14 @@ def test_a_camera_scaled_to_zero_or_keyed_to_nan_is_named_with_its_frame(addon, 
         bpy.ops.deforum.render()
 
 
+def test_a_frame_range_longer_than_a_bake_holds_is_refused_before_sampling(addon):
+    scene, _cam = keyframed_camera_scene()
+    scene.frame_end = scene.frame_start + 100_000
+    with pytest.raises(RuntimeError, match=r"frame range: 100001 frames are more than a "
+                       r"camera bake holds \(at most 100000\)"):
+        bpy.ops.deforum.bake_camera()
+
+
 def test_bake_without_camera_reports_the_setting(addon):
     with pytest.raises(RuntimeError, match="camera"):
         bpy.ops.deforum.bake_camera()
