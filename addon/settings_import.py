@@ -18,7 +18,7 @@ import numpy as np
 
 from ..engine.camera import (SCHEDULE_KEYS, lens_from_vertical_fov, motion_to_matrices,
                             vertical_fov)
-from ..engine.errors import SettingsError
+from ..engine.errors import SettingsError, shown
 from ..engine.schedules import PromptSchedule
 from ..engine.settings import Settings
 from ..engine.settings_table import Setting, camera_keys
@@ -73,7 +73,16 @@ def property_values(settings: Settings, rows: Iterable[Setting], numeric: Collec
                          "renders will differ from the file's")
             value = clamped
         values[name] = value
+    for name, value in values.items():
+        _storable(name.removesuffix("_override"), value)
     return values, notes
+
+
+def _storable(name: str, value: Any) -> None:
+    """Blender's text properties end at a NUL byte: such a value is refused, not cut."""
+    if isinstance(value, str) and "\x00" in value:
+        raise SettingsError(f"{name}: {shown(value)} has a NUL byte, which Blender cannot "
+                            "store", key=name, value=value)
 
 
 def prompt_rows(settings: Settings) -> list[tuple[int, str, str]]:
@@ -95,6 +104,9 @@ def prompt_rows(settings: Settings) -> list[tuple[int, str, str]]:
     for frame in sorted(set(positive.keys) | set(explicit)):
         prompt, inline = positive.at(frame)
         rows.append((frame, prompt, explicit[frame] if frame in explicit else inline))
+    for _frame, prompt, negative in rows:
+        _storable("animation_prompts", prompt)
+        _storable("negative_prompts", negative)
     return rows
 
 

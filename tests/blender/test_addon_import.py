@@ -156,6 +156,10 @@ def snapshot(scene) -> dict:
      "fov: 200 at frame 4"),
     (json.dumps({"animation_mode": "2D", "max_frames": 8, "zoom": "0:(1), 3:(sin(t/0)"}),
      "zoom: "),
+    (json.dumps({"animation_mode": "3D", "max_frames": 8, "batch_name": "a\x00b"}),
+     "batch_name: 'a\\x00b' has a NUL byte, which Blender cannot store"),
+    (json.dumps({"animation_mode": "3D", "max_frames": 8, "prompts": {"0": "sea\x00"}}),
+     "animation_prompts: 'sea\\x00' has a NUL byte"),
     (json.dumps({"animation_mode": "3D", "max_frames": 8, "fps": 1e300}),
      "fps: 1e+300 is not valid; expected a number between 0.01 and 1000"),
 ])
