@@ -27,8 +27,8 @@ class Progress:
                  log: TextIO | None = None, tag: dict[str, Any] | None = None) -> None:
         self.jsonl = jsonl
         self.tag = tag or {}  # added to every event (a warm engine's job id)
-        self.out = out or sys.stdout
-        self.log = log or sys.stderr  # None where the process was started without one
+        self.out = out or sys.stdout  # either is None where the process started without it
+        self.log = log or sys.stderr
         self.lost = False  # the events' stream could not be written: nobody reads them
         self._started = time.monotonic()
         self._total = 0
@@ -51,9 +51,11 @@ class Progress:
                     self.out.write(line)
                     self.out.flush()
                     return
-                except (OSError, ValueError) as exc:  # ValueError: the stream was closed
+                # ValueError: the stream was closed; AttributeError: started without one
+                except (OSError, ValueError, AttributeError) as exc:
                     self._lose()
-                    why = f"the progress stream cannot be written ({exc})"
+                    cause = "the process has no stdout" if self.out is None else exc
+                    why = f"the progress stream cannot be written ({cause})"
             self.info(f"stopping: {why}; nobody reads this run's events")
             raise Cancelled(why)
 

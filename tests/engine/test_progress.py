@@ -62,3 +62,15 @@ def test_a_run_started_without_a_log_keeps_the_event_stream_clean(tmp_path):
     assert result.returncode == 0
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert [e["event"] for e in events][-4:] == ["frame", "frame", "frame", "done"]
+
+
+def test_a_run_started_without_stdout_stops_and_says_why(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "engine", "--settings",
+         str(write_settings(tmp_path, **{**LONG, "max_frames": 3})), "--enable_animation_mode",
+         "--preview", "--outdir", str(tmp_path / "out"), "--progress", "jsonl"],
+        env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"},
+        stderr=subprocess.PIPE, preexec_fn=lambda: os.close(1), text=True, timeout=300)
+    assert result.returncode == 130
+    assert "the progress stream cannot be written (the process has no stdout)" in result.stderr
+    assert "Traceback" not in result.stderr
