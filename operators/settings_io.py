@@ -4,6 +4,7 @@ scene, and export the scene as the settings file a render would write."""
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -43,8 +44,12 @@ def import_into_scene(op, scene, path: Path, load: Callable[[], Settings],
         rows = settings_import.prompt_rows(loaded) \
             if "animation_prompts" in loaded.given else None
         planned = None if prompts_only else import_scene.plan(scene, loaded)
-        guides = guide_paths(loaded) \
-            if planned is not None and "init_images" in loaded.given else None
+        with warnings.catch_warnings(record=True) as caught:  # keys between two frames
+            warnings.simplefilter("always")
+            guides = guide_paths(loaded) \
+                if planned is not None and "init_images" in loaded.given else None
+        if planned is not None:
+            planned.notes.extend(str(w.message) for w in caught)
     except SettingsError as exc:
         text = str(exc)
         op.report({"ERROR"}, text if str(path) in text else f"{path.name}: {text}")

@@ -299,3 +299,10 @@ def test_a_malformed_parseq_manifest_is_refused_and_changes_nothing(addon, tmp_p
     with pytest.raises(RuntimeError, match="parseq_manifest: translation_z_delta at frame 2"):
         bpy.ops.deforum.import_parseq(filepath=str(path))
     assert (scene.frame_end, len(scene.objects)) == before
+
+
+def test_an_init_images_key_between_two_frames_is_reported_by_the_import(addon, capfd):
+    assert import_file(DATA / "webui_defaults.txt") == {"FINISHED"}
+    out = capfd.readouterr()
+    assert "Warning: init_images: key frame 'max_f/4-5' is 24.75, not a whole frame; " \
+        "using frame 25" in out.out
