@@ -43,11 +43,16 @@ def scene_camera(scene):
     return cam
 
 
+def scene_size(scene) -> tuple[int, int]:
+    """The scene's render size, its percentage applied."""
+    r = scene.render
+    return (int(r.resolution_x * r.resolution_percentage / 100),
+            int(r.resolution_y * r.resolution_percentage / 100))
+
+
 def render_size(scene) -> tuple[int, int]:
     """Engine W×H: the render size (percentage applied), down to a multiple of 8."""
-    r = scene.render
-    w = int(r.resolution_x * r.resolution_percentage / 100)
-    h = int(r.resolution_y * r.resolution_percentage / 100)
+    w, h = scene_size(scene)
     return max(8, w - w % 8), max(8, h - h % 8)
 
 

@@ -385,7 +385,8 @@ def check(context, scene) -> preflight.Report:
     model = _abspath(addon_prefs.model_path) if addon_prefs is not None else ""
     width, height = bake.render_size(scene)
     plan = preflight.Plan(
-        width=width, height=height, native=preflight.native_size(model),
+        width=width, height=height, scene_size=bake.scene_size(scene),
+        native=preflight.native_size(model),
         diffuse=bool(model and not settings.preview_motion), on_cpu=_on_cpu(addon_prefs),
         frames=scene.frame_end - scene.frame_start + 1, steps=settings.steps,
         cadence=settings.diffusion_cadence, strength=settings.strength_schedule,

@@ -20,6 +20,7 @@ NATIVE_SIZES = {"sd1": 512, "sd2": 768, "sdxl": 1024}
 PRESET_SIZES = (512, 768, 1024)
 # A picture this many times the native area (or 1/this) repeats subjects or loses detail.
 AREA_TOLERANCE = 2.0
+ASPECT_TOLERANCE = 0.05  # a shape changed more by rounding the size to multiples of 8 warns
 # Seconds per denoising step of SD 1.x at 512×512 on a desktop CPU: rough, for an estimate.
 CPU_SECONDS_PER_STEP = 4.0
 
@@ -53,6 +54,7 @@ class Plan:
     prompts: tuple[tuple[int, str], ...] = ()  # (scene frame, prompt text)
     files: tuple[Needed, ...] = ()
     guides: tuple[tuple[int, str], ...] | None = None  # (scene frame, path); None: looper off
+    scene_size: tuple[int, int] | None = None  # before width, height were made multiples of 8
 
 
 @dataclass
@@ -96,6 +98,12 @@ def preset_resolution(width: int, height: int, size: int) -> tuple[int, int]:
 
 
 def _resolution(plan: Plan, report: Report) -> None:
+    if plan.scene_size is not None and min(plan.scene_size) > 0:
+        sw, sh = plan.scene_size
+        if abs(plan.width * sh / (plan.height * sw) - 1) > ASPECT_TOLERANCE:
+            report.warnings.append(
+                f"Resolution {sw}×{sh} renders as {plan.width}×{plan.height} (sizes are "
+                "multiples of 8, at least 8), another shape: raise the resolution or its %")
     if not plan.diffuse:  # the motion preview has no model to be far from
         return
     area = plan.width * plan.height

@@ -37,6 +37,14 @@ def test_a_size_too_small_for_the_model_warns_too():
     assert "1024×1024" in report.warnings[0] and report.resolution == (1024, 1024)
 
 
+def test_a_size_whose_shape_rounding_changes_warns_even_in_the_motion_preview():
+    report = pf.check(plan(width=16, height=8, scene_size=(20, 4), diffuse=False))
+    assert report.warnings == ["Resolution 20×4 renders as 16×8 (sizes are multiples of 8, "
+                               "at least 8), another shape: raise the resolution or its %"]
+    assert pf.check(plan(width=1000, height=328, scene_size=(1001, 333),
+                         diffuse=False)).clean
+
+
 def test_resolution_is_not_judged_without_diffusion():
     assert pf.check(plan(width=1920, height=1080, diffuse=False)).clean
 
