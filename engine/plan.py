@@ -36,9 +36,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import EXIT_SETTINGS, SettingsError
+from .errors import EXIT_SETTINGS, SettingsError, shown
 from .output import batch_folder, write_atomic
-from .paths import check_outdir, local_path
+from .paths import check_outdir, local_path, unusable
 from .settings import Settings, effective_settings, load_settings, write_settings_file
 
 PLAN_VERSION = 1
@@ -143,6 +143,9 @@ def parse_plan(data: Any) -> Plan:
         raise PlanError(f"version: this engine reads plan version {PLAN_VERSION}, not "
                         f"{data.get('version')!r}", key="version", value=data.get("version"))
     outdir = _field(data, "outdir", str)
+    if not os.path.isabs(outdir):
+        raise PlanError(f"outdir: {shown(outdir)} must be an absolute path: the plan's tasks "
+                        "run on other machines, in other folders", key="outdir", value=outdir)
     shots = tuple(_shot(s, f"shots[{i}]") for i, s in enumerate(_field(data, "shots", list)))
     tasks = tuple(_task(t, f"tasks[{i}]") for i, t in enumerate(_field(data, "tasks", list)))
     model = _field(data, "model", str, optional=True)
@@ -354,7 +357,7 @@ def make_plan(request: Request) -> Plan:
     variation applied, so every machine renders exactly what was planned.
     """
     outdir = str(check_outdir(request.outdir).resolve())
-    output = Path(request.output).resolve()
+    output = _plan_path(request)
     folder = output.parent / f"{output.stem}_shots"
     folder.mkdir(parents=True, exist_ok=True)
     timestring = request.timestring or time.strftime("%Y%m%d%H%M%S")
@@ -386,6 +389,20 @@ def make_plan(request: Request) -> Plan:
                 name=output.stem)
     write_plan(plan, output)
     return plan
+
+
+def _plan_path(request: Request) -> Path:
+    """Where the plan goes: a file name, neither a folder nor one of its settings files."""
+    why = unusable(request.output) or ("it is empty" if not request.output.strip() else None)
+    output = Path(request.output).resolve() if why is None else None
+    if output is not None and output.is_dir():
+        why = "it is a folder"
+    elif output is not None and output in {Path(p).resolve() for p in request.settings}:
+        why = "it is one of the settings files the plan reads"
+    if why:
+        raise PlanError(f"output: {shown(request.output)} cannot be the plan file: {why}",
+                        key="output", value=request.output)
+    return output
 
 
 def write_plan(plan: Plan, path: str | os.PathLike[str]) -> Path:

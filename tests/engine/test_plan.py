@@ -49,6 +49,7 @@ def _plan_data() -> dict:
     (lambda d: d["tasks"].append({"id": "a", "kind": "shot", "shot": "a"}), "tasks[1].id"),
     (lambda d: d["tasks"][0].update(kind="frames", first=5, last=2), "tasks[0].first"),
     (lambda d: d.pop("outdir"), "outdir"),
+    (lambda d: d.update(outdir="relative/out"), "outdir"),
 ])
 def test_a_bad_plan_is_refused_naming_the_field(change, key):
     data = _plan_data()
@@ -69,6 +70,18 @@ def test_the_farm_command_says_what_is_wrong_with_a_plan_and_exits_2(tmp_path):
     done = python("-m", "engine.plan", str(bad), "-o", str(tmp_path / "p.json"), "--seeds",
                   "1,x", cwd=tmp_path)
     assert done.returncode == 2 and "seeds" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_plan_file_is_neither_a_folder_nor_a_settings_file_it_reads(tmp_path):
+    shot = write_settings(tmp_path, "wide", SHOT_2D)
+    (tmp_path / "plans").mkdir()
+    for output, why in (("plans", "it is a folder"),
+                        ("wide.json", "it is one of the settings files the plan reads")):
+        done = python("-m", "engine.plan", str(shot), "-o", output, "--preview", cwd=tmp_path)
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        assert f"output: '{output}' cannot be the plan file: {why}" in done.stderr
+    assert json.loads(shot.read_text()) == SHOT_2D
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plans", "wide.json"]
 
 
 def test_a_2d_shot_cannot_be_split_into_frame_ranges(tmp_path):
