@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..output import write_atomic
+from ..paths import check_outdir
 from ..plan import Plan
 
 SPEC = "jobtemplate-2023-09"
@@ -85,7 +86,7 @@ def export_bundle(plan: Plan, plan_path: str, out: str | Path) -> Path:
     plan); returns the template's path."""
     import yaml
 
-    out = Path(out)
+    out = check_outdir(str(out), key="out")  # a folder, or one that can be made
     out.mkdir(parents=True, exist_ok=True)
     template = job_template(plan)
     write_atomic(out / PLAN_COPY, Path(plan_path).read_bytes(), replace=True)

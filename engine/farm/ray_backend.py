@@ -16,16 +16,19 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from ..errors import SettingsError, shown
 from ..plan import Plan, read_plan
 from .status import progress_line
 from .task import TaskFailed, run_task
 
 DEFAULT_RETRIES = 3
+CONNECT_SECONDS = 10.0  # to reach the cluster's address before Ray is asked to join it
 
 
 def nodes_log(plan_path: str) -> Path:
@@ -88,14 +91,39 @@ def wait(plan: Plan, refs: dict[str, Any], every: float = 2.0) -> int:
     return 0
 
 
+def _check_reachable(address: str) -> None:
+    """``host:port`` (or ``ray://host:port``) must take a connection within
+    ``CONNECT_SECONDS``: Ray itself retries an unreachable cluster for ever."""
+    if address in ("auto", "local"):
+        return
+    host, colon, port = address.removeprefix("ray://").rpartition(":")
+    if not (colon and host and port.isdigit()):
+        raise SettingsError(f"address: {shown(address)} is not host:port, ray://host:port or "
+                            "auto", key="address", value=address)
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), CONNECT_SECONDS).close()
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"address: cannot reach the Ray cluster at {shown(address)} "
+                            f"({getattr(exc, 'strerror', None) or exc})", key="address",
+                            value=address) from None
+
+
 def run_ray(plan: Plan, plan_path: str, address: str, retries: int = DEFAULT_RETRIES) -> int:
     """Connect to the cluster at ``address``, run the plan, disconnect; the exit code."""
     import ray
 
+    if retries < 0:
+        raise SettingsError(f"retries: must be 0 or more, got {retries}", key="retries",
+                            value=retries)
+    _check_reachable(address)
     root = str(Path(__file__).resolve().parents[2])
     env = {"PYTHONPATH": root, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}
-    ray.init(address=address, runtime_env={"env_vars": env}, log_to_driver=False,
-             logging_level="WARNING")
+    try:
+        ray.init(address=address, runtime_env={"env_vars": env}, log_to_driver=False,
+                 logging_level="WARNING")
+    except (ValueError, ConnectionError) as exc:
+        raise SettingsError(f"address: {shown(address)}: {exc}", key="address",
+                            value=address) from None
     started = time.monotonic()
     try:
         code = wait(plan, submit(plan, str(Path(plan_path).resolve()), retries))

@@ -61,3 +61,14 @@ def test_the_bundle_passes_openjd_check_and_runs_one_shot(tmp_path, tiny_model):
 
     assert all(decodes(tmp_path / "farm-out" / name) for name in got)
     assert (tmp_path / "farm-out" / "Farm" / f"{TIMESTRING}_settings.txt").is_file()
+
+
+def test_a_bundle_folder_that_cannot_be_one_is_refused_by_name(tmp_path):
+    plan = make_plan(tmp_path, [write_settings(tmp_path, "wide", SHOT_2D)], "farm", "--preview")
+    (tmp_path / "a-file").write_text("kept")
+    for out, why in (("a-file", "it is not a folder"), ("", "it is empty")):
+        done = python("-m", "engine.farm", "openjd", str(plan), "--out", out, cwd=tmp_path)
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        assert f"error: out: '{out}' cannot be the output folder: {why}" in done.stderr
+    assert (tmp_path / "a-file").read_text() == "kept"
+    assert not (tmp_path / "template.yaml").exists()

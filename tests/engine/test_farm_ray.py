@@ -124,3 +124,17 @@ def test_a_plan_survives_a_worker_node_killed_mid_shot(tmp_path, tiny_model, mon
     assert not list((tmp_path / "ray-out").rglob(".*.tmp-*"))  # the killed write's is gone
     tries = (tmp_path / "ray.nodes.jsonl").read_text().splitlines()
     assert len(tries) == 5  # four shots, one of them tried again after its node died
+
+
+@pytest.mark.parametrize("options, message", [
+    (("--address", "not an address"), "address: 'not an address' is not host:port"),
+    (("--address", "127.0.0.1:1"), "address: cannot reach the Ray cluster at '127.0.0.1:1'"),
+    (("--address", "127.0.0.1:1", "--retries", "-1"), "retries: must be 0 or more, got -1"),
+])
+def test_a_cluster_that_cannot_be_used_is_refused_at_once_by_name(tmp_path, options, message):
+    plan = make_plan(tmp_path, [write_settings(tmp_path, "wide", SHOT_2D)], "farm", "--preview")
+    done = subprocess.run([sys.executable, "-m", "engine.farm", "ray", str(plan), *options],
+                          cwd=tmp_path, env=engine_env(), capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"error: {message}" in done.stderr
