@@ -38,7 +38,7 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO, NamedTuple, TextIO
 
 from .cli import Loaders, build_parser, run
-from .errors import Cancelled, ModelError, SettingsError
+from .errors import Cancelled, ModelError, SettingsError, shown
 from .modes.common import CancelToken
 from .progress import Progress
 from .threads import choose_threads, quiet_openmp
@@ -133,9 +133,20 @@ def _command(line: bytes) -> dict | Rejected:
     return command
 
 
+def _checked(command: dict) -> dict | Rejected:
+    """A cancel names a job (text or a number) and a quit is ``true``; else rejected."""
+    if "cancel" in command and (isinstance(command["cancel"], bool)
+                                or not isinstance(command["cancel"], (str, int))):
+        return Rejected(f"cancel: expected a job id, got {shown(command['cancel'])}", None)
+    if "quit" in command and command["quit"] is not True:
+        return Rejected(f"quit: expected true, got {shown(command['quit'])}", None)
+    return command
+
+
 def _reader(stream: BinaryIO, jobs: queue.Queue, cancels: dict[str, CancelToken],
-            lock: threading.Lock) -> None:
-    """Read commands; cancels act at once, jobs and rejected lines queue up."""
+            waiting: dict[str, CancelToken], lock: threading.Lock) -> None:
+    """Read commands; cancels act at once (on the running job's token in ``cancels``, or
+    on a queued job's in ``waiting``), jobs and rejected lines queue up."""
     try:
         for line, whole in _lines(stream):
             if not whole:
@@ -149,14 +160,20 @@ def _reader(stream: BinaryIO, jobs: queue.Queue, cancels: dict[str, CancelToken]
             except Exception as exc:  # noqa: BLE001 - no line may end the reader
                 command = Rejected(f"could not read the command: {type(exc).__name__}: {exc}",
                                    None)
+            if isinstance(command, dict):
+                command = _checked(command)
             if isinstance(command, dict) and "cancel" in command:
-                with lock:
-                    token = cancels.get(str(command["cancel"]))
-                if token is not None:
+                job = str(command["cancel"])
+                with lock:  # a job still waiting is cancelled before it starts
+                    token = cancels.get(job) or waiting.get(job)
+                if token is not None:  # an unknown id: a job that has just finished
                     token.request()
                 continue
+            if isinstance(command, dict) and "quit" not in command:
+                with lock:
+                    waiting[str(command.get("id", ""))] = CancelToken()
             jobs.put(command)
-            if isinstance(command, dict) and command.get("quit"):
+            if isinstance(command, dict) and command.get("quit") is True:
                 return
     except (OSError, ValueError):
         pass  # stdin broke or was closed under us: the client is gone, as at end of input
@@ -199,9 +216,11 @@ def serve(stdin: BinaryIO | None = None, stdout: TextIO | None = None) -> int:
     stdout = stdout if stdout is not None else sys.stdout
     loaders = CachedLoaders()
     jobs: queue.Queue = queue.Queue()
-    cancels: dict[str, CancelToken] = {}
+    cancels: dict[str, CancelToken] = {}  # the running job's
+    waiting: dict[str, CancelToken] = {}  # queued jobs', so that a cancel reaches them too
     lock = threading.Lock()
-    threading.Thread(target=_reader, args=(stdin, jobs, cancels, lock), daemon=True).start()
+    threading.Thread(target=_reader, args=(stdin, jobs, cancels, waiting, lock),
+                     daemon=True).start()
     parser = build_parser()
     threads = choose_threads()  # now, before its own jobs load the machine
     Progress(jsonl=True, out=stdout).emit("ready")
@@ -214,14 +233,14 @@ def serve(stdin: BinaryIO | None = None, stdout: TextIO | None = None) -> int:
             if command.job is not None:
                 progress.emit("finished", code=2)
             continue
-        if command.get("quit"):
+        if command.get("quit") is True:
             return 0
         job = str(command.get("id", ""))
         progress = Progress(jsonl=True, out=stdout, tag={"job": job})
-        token = CancelToken()
         with lock:
-            cancels[job] = token
+            token = cancels[job] = waiting.pop(job, None) or CancelToken()
         try:
+            token.check()  # cancelled while it waited: it never starts
             args = _parse(parser, command.get("argv"))
             args.threads = args.threads or threads
             token.cancel_file = CancelToken(args.cancel_file).cancel_file

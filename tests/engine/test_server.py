@@ -239,3 +239,34 @@ def test_stray_prints_go_to_stderr_not_the_event_channel():
     assert result.returncode == 0, result.stderr
     assert [event(line) for line in result.stdout.splitlines()] == [{"event": "ready"}]
     assert b"a stray print" in result.stderr and b"a native write" in result.stderr
+
+
+@pytest.mark.parametrize("line, message", [
+    (b'{"cancel": null}\n', "cancel: expected a job id, got None"),
+    (b'{"cancel": ["x"]}\n', "cancel: expected a job id, got ['x']"),
+    (b'{"quit": "maybe"}\n', "quit: expected true, got 'maybe'"),
+    (b'{"quit": false}\n', "quit: expected true, got False"),
+])
+def test_a_malformed_cancel_or_quit_gets_an_error_and_the_server_goes_on(line, message):
+    events = serve_lines(line, b'{"cancel": "nobody"}\n', b"{not json}\n")
+    assert [(e["event"], e["message"]) for e in events] == [
+        ("error", message), ("error", events[1]["message"])]
+    assert "not a JSON command" in events[1]["message"]
+
+
+def test_a_job_cancelled_while_it_waits_never_starts(tmp_path):
+    settings = tmp_path / "preview.txt"
+    settings.write_text(json.dumps({"animation_mode": "2D", "W": 64, "H": 64,
+                                    "max_frames": 6, "batch_name": "preview"}))
+
+    def job(name: str) -> bytes:
+        argv = ["--settings", str(settings), "--enable_animation_mode", "--outdir",
+                str(tmp_path / name), "--preview"]
+        return json.dumps({"id": name, "argv": argv}).encode() + b"\n"
+    events = serve_lines(job("first"), job("second"), b'{"cancel": "second"}\n',
+                         b'{"quit": true}\n')
+    finished = [(e["job"], e["code"]) for e in events if e["event"] == "finished"]
+    assert finished == [("first", 0), ("second", 130)]
+    assert {"event": "cancelled", "job": "second", "frames": 0} in events
+    assert len(list((tmp_path / "first" / "preview").glob("*.png"))) == 6
+    assert not (tmp_path / "second").exists()
