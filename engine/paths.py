@@ -50,13 +50,18 @@ def read_text(path: Path, limit: int, key: str) -> str:
     a pipe is refused rather than waited on.
     """
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    with os.fdopen(fd, "rb") as handle:
+    try:
         mode = os.fstat(fd).st_mode
+    except OSError:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(mode):
+        os.close(fd)
         if stat.S_ISDIR(mode):
             raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
-        if not stat.S_ISREG(mode):
-            raise InputError(f"{key}: {shown(str(path))} is not a regular file (a pipe or a "
-                             "device)", key=key, value=str(path))
+        raise InputError(f"{key}: {shown(str(path))} is not a regular file (a pipe or a "
+                         "device)", key=key, value=str(path))
+    with os.fdopen(fd, "rb") as handle:
         data = handle.read(limit + 1)
     if len(data) > limit:
         raise InputError(f"{key}: {shown(str(path))} is over {limit // 2**20} MiB, more than "

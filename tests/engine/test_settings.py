@@ -166,3 +166,9 @@ def test_a_settings_file_over_96_mib_is_refused(tmp_path):
         handle.truncate(96 * 2**20 + 1)  # sparse: no disk used
     with pytest.raises(InputError, match=r"settings: '.*huge.txt' is over 96 MiB"):
         load_settings(huge)
+
+
+def test_a_folder_as_settings_file_is_named_in_the_error(tmp_path):
+    with pytest.raises(InputError, match=rf"settings file {tmp_path} cannot be read: "
+                       rf"\[Errno 21\] Is a directory: '{tmp_path}'"):
+        load_settings(tmp_path)
