@@ -26,7 +26,7 @@ from .errors import (EXIT_FAILED, BlankFrame, Cancelled, InputError, ModelError,
 from .masks import load_mask
 from .memory import frame_error
 from .modes import MODES
-from .modes.common import CancelToken, Job, Mode
+from .modes.common import CancelToken, Job, Mode, frame_indices
 from .movie_stream import MovieStream, movie_stream
 from .output import (NAME_ROOM, batch_folder, frame_path, new_timestring, output_failure,
                      timestring_in_use)
@@ -261,6 +261,14 @@ def _render(mode: Mode, settings: Settings, written: "_Written",
         diffusion = Diffusion(job.pipes, settings, job.cancel, job.progress, job.loaders,
                               job.folder)
     total = mode.start(settings, diffusion, mask)
+    if job.frames is not None:  # a frame range counts its own frames
+        wanted = frame_indices(job.frames, total)
+        if not wanted:
+            asked = f"{job.frames[0]}-{'' if job.frames[1] is None else job.frames[1]}"
+            raise SettingsError(f"frames: {asked} starts after the last frame of this "
+                                f"{total}-frame shot (frame {total - 1})", key="frames",
+                                value=asked)
+        total = len(wanted)
     job.progress.start(job.timestring, str(job.folder), total, seed=settings["seed"],
                        preview=job.pipes is None, resumed=job.resuming)
     if stream is not None:

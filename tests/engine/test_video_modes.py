@@ -223,6 +223,22 @@ def test_video_input_preview_and_bad_video_exit_2(tmp_path, clip):
     assert events(result)[-1]["key"] == "video_init_path"
 
 
+def test_a_frame_range_counts_its_frames_and_one_past_the_end_is_refused(tmp_path, clip):
+    path = settings_file(tmp_path / "s.txt", animation_mode="Video Input",
+                         video_init_path=str(clip))
+    runs = [run_engine("--settings", path, "--enable_animation_mode", "--outdir",
+                       tmp_path / "out", "--progress", "jsonl", "--timestring", "TS",
+                       "--frames", frames) for frames in ("2-4", "50-60")]
+    assert runs[0].returncode == 0, runs[0].stderr
+    start, *frames, done = [e for e in events(runs[0]) if e["event"] in ("start", "frame", "done")]
+    assert start["total"] == 3 and frames[-1]["done"] == 3 and frames[-1]["eta"] == 0
+    assert runs[1].returncode == 2 and "Traceback" not in runs[1].stderr
+    assert "frames: 50-60 starts after the last frame of this 10-frame shot (frame 9)" in \
+        runs[1].stderr
+    assert sorted(p.name for p in (tmp_path / "out" / "vid").glob("TS_*")) == [
+        "TS_00002.png", "TS_00003.png", "TS_00004.png", "TS_settings.txt"]
+
+
 def test_interpolation_renders_every_pair_with_one_seed(tmp_path, tiny_model):
     path = settings_file(tmp_path / "s.txt", animation_mode="Interpolation",
                          interpolate_x_frames=4, seed_behavior="iter", steps=4,
