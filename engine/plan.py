@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import EXIT_SETTINGS, SettingsError, shown
+from .errors import EXIT_SETTINGS, InputError, SettingsError, shown
 from .output import batch_folder, write_atomic
 from .paths import check_outdir, local_path, unusable
 from .settings import Settings, effective_settings, load_settings, write_settings_file
@@ -283,12 +283,19 @@ def _video_frames(settings: Settings) -> int:
     path = local_path(settings["video_init_path"], "video_init_path")
     if path.is_dir():
         total = len(image_files(path))
+    elif not path.is_file():
+        raise InputError(f"video_init_path: video not found: {shown(str(path))}",
+                         key="video_init_path", value=str(path))
     else:
         import cv2
 
         capture = cv2.VideoCapture(str(path))
+        opened = capture.isOpened() and capture.read()[0]
         total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         capture.release()
+        if not opened:  # found now, not when a task on another machine starts the shot
+            raise InputError(f"video_init_path: {shown(str(path))} could not be decoded as "
+                             "a video", key="video_init_path", value=str(path))
     first, last = settings["extract_from_frame"], settings["extract_to_frame"]
     span = (total if last < 0 else min(last + 1, total)) - first
     return max(1, math.ceil(span / max(1, settings["extract_nth_frame"])))
@@ -359,7 +366,6 @@ def make_plan(request: Request) -> Plan:
     outdir = str(check_outdir(request.outdir).resolve())
     output = _plan_path(request)
     folder = output.parent / f"{output.stem}_shots"
-    folder.mkdir(parents=True, exist_ok=True)
     timestring = request.timestring or time.strftime("%Y%m%d%H%M%S")
     _check_id(timestring, "timestring")
     loaded = [load_settings(path) for path in request.settings]
@@ -367,15 +373,19 @@ def make_plan(request: Request) -> Plan:
                       for v in request.variations])
     pairs = [(s, v) for s in loaded for v in request.variations]
     batches = ["-".join(x for x in (s["batch_name"], v.label) if x) for s, v in pairs]
-    shots, tasks = [], []
+    planned = []  # every shot's settings and frame count, all checked before any is written
     for shot_id, (source, variation), batch in zip(ids, pairs, batches):
         if batches.count(batch) > 1:  # shots never share a folder
             batch = f"{batch}-{shot_id}"
         settings = source.replace(**variation.changes, batch_name=batch)
+        planned.append((shot_id, settings, frame_count(settings)))
+    folder.mkdir(parents=True, exist_ok=True)
+    shots, tasks = [], []
+    for shot_id, settings, frames in planned:
         path = folder / f"{shot_id}.json"
         path.unlink(missing_ok=True)  # planned again: the new plan's settings
         write_settings_file(path, effective_settings(settings))
-        shot = Shot(shot_id, str(path), settings["animation_mode"], frame_count(settings),
+        shot = Shot(shot_id, str(path), settings["animation_mode"], frames,
                     settings["batch_name"], timestring)
         diffuses = not (request.preview or settings["preview_motion"]) and bool(
             request.model or settings["model_path"] or os.environ.get("DEFORUM_MODEL"))

@@ -84,6 +84,19 @@ def test_the_plan_file_is_neither_a_folder_nor_a_settings_file_it_reads(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plans", "wide.json"]
 
 
+def test_a_video_input_shot_whose_clip_is_no_video_is_refused_when_planned(tmp_path):
+    (tmp_path / "notes.mp4").write_text("not a video")
+    for clip, why in (("notes.mp4", "could not be decoded as a video"),
+                      ("missing.mp4", "video not found")):
+        shot = write_settings(tmp_path, "clip", {"animation_mode": "Video Input", "W": 64,
+                                                 "H": 64, "video_init_path": str(tmp_path / clip)})
+        done = python("-m", "engine.plan", str(shot), "-o", "plan.json", "--preview",
+                      cwd=tmp_path)
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        assert "error: video_init_path: " in done.stderr and why in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.json", "notes.mp4"]
+
+
 def test_a_2d_shot_cannot_be_split_into_frame_ranges(tmp_path):
     shot = write_settings(tmp_path, "wide", SHOT_2D)
     done = python("-m", "engine", "--settings", str(shot), "--enable_animation_mode",
