@@ -38,8 +38,9 @@ from typing import Any
 
 from .errors import EXIT_SETTINGS, InputError, SettingsError, shown
 from .output import batch_folder, write_atomic
-from .paths import check_outdir, local_path, unusable
-from .settings import Settings, effective_settings, load_settings, write_settings_file
+from .paths import check_outdir, local_path, read_text, unusable
+from .settings import (MAX_SETTINGS_BYTES, Settings, effective_settings, load_settings,
+                       write_settings_file)
 
 PLAN_VERSION = 1
 SEQUENTIAL_MODES = ("2D", "3D")
@@ -279,13 +280,11 @@ def _video_frames(settings: Settings) -> int:
     """Every ``extract_nth_frame``-th frame of the clip's span, from its header (an
     estimate: containers can miscount, so the shot's last chunk runs to the end)."""
     from .output import image_files
+    from .video import video_source
 
-    path = local_path(settings["video_init_path"], "video_init_path")
+    path = video_source(settings["video_init_path"], "video_init_path")
     if path.is_dir():
         total = len(image_files(path))
-    elif not path.is_file():
-        raise InputError(f"video_init_path: video not found: {shown(str(path))}",
-                         key="video_init_path", value=str(path))
     else:
         import cv2
 
@@ -445,7 +444,10 @@ def _prompt_sets(paths: Sequence[str]) -> list[tuple[str, dict]]:
     sets = []
     for path in paths:
         try:
-            data = json.loads(local_path(path, "prompts_file").read_text(encoding="utf-8"))
+            data = json.loads(read_text(local_path(path, "prompts_file"), MAX_SETTINGS_BYTES,
+                                        "prompts_file"))
+        except SettingsError:  # refused by name already (a pipe, a file too large)
+            raise
         except (OSError, ValueError) as exc:
             raise PlanError(f"prompts_file: cannot read {path}: {exc}", key="prompts_file",
                             value=path) from None

@@ -34,8 +34,8 @@ def ffmpeg_executable() -> str | None:
 
 # ---------------------------------------------------------------- extraction
 
-def _source(path: str, key: str) -> Path:
-    """The local video file or image folder that ``path`` names."""
+def video_source(path: str, key: str) -> Path:
+    """The local video file or image folder that ``path`` names (the setting ``key``)."""
     if not path:
         raise InputError(f"{key}: no video given", key=key, value=path)
     source = local_path(path, key)
@@ -125,7 +125,7 @@ def extract_video(path: str, folder: Path, nth: int, *, overwrite: bool, key: st
     limit the source frames (images) taken, counted from 0.
     """
     _check_range(first, last)
-    video = _source(path, key)
+    video = video_source(path, key)
     if video.is_dir():
         return _image_sequence(video, nth, key, first, last)
     if video.suffix.lower() not in VIDEO_SUFFIXES:

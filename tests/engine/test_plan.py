@@ -4,6 +4,7 @@ frame ranges (``--frames``) of independent modes equal to the whole run."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -95,6 +96,15 @@ def test_a_video_input_shot_whose_clip_is_no_video_is_refused_when_planned(tmp_p
         assert done.returncode == 2 and "Traceback" not in done.stderr
         assert "error: video_init_path: " in done.stderr and why in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.json", "notes.mp4"]
+
+
+def test_a_prompts_file_that_is_a_pipe_is_refused_not_waited_on(tmp_path):
+    shot = write_settings(tmp_path, "wide", SHOT_2D)
+    os.mkfifo(tmp_path / "prompts.json")  # no writer: reading it would wait for ever
+    done = python("-m", "engine.plan", str(shot), "-o", "plan.json", "--preview",
+                  "--prompts-file", "prompts.json", cwd=tmp_path, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "error: prompts_file: 'prompts.json' is not a regular file" in done.stderr
 
 
 def test_a_2d_shot_cannot_be_split_into_frame_ranges(tmp_path):
