@@ -52,6 +52,10 @@ class Addon:
 
     def __init__(self) -> None:
         bpy.ops.wm.read_factory_settings(use_empty=True)
+        # The factory engine, EEVEE, draws through software OpenGL without a GPU: about
+        # 35 s for a 64×48 frame. A test that looks at a render's pixels picks its engine;
+        # every other scene render (a preview's first frame, scene frames) takes Workbench.
+        bpy.context.scene.render.engine = "BLENDER_WORKBENCH"
         self.repo = bpy.context.preferences.extensions.repos.new(
             name=REPO_MODULE, module=REPO_MODULE, custom_directory=str(_EXT_DIR),
             source="USER")
