@@ -78,7 +78,7 @@ def _alive(pids: set[int]) -> set[int]:
 
 def test_a_plan_survives_a_worker_node_killed_mid_shot(tmp_path, tiny_model, monkeypatch):
     shot = write_settings(tmp_path, "shot", SHOT_2D)
-    options = ("--model", str(tiny_model), "--seeds", "1,2,3,4")
+    options = ("--model", str(tiny_model), "--seeds", "1,2")
     reference = make_plan(tmp_path, [shot], "one", *options)
     # the one-machine run goes on while the cluster starts
     local = subprocess.Popen([sys.executable, "-m", "engine.farm", "local", str(reference)],
@@ -117,13 +117,13 @@ def test_a_plan_survives_a_worker_node_killed_mid_shot(tmp_path, tiny_model, mon
     _, errors = local.communicate(timeout=600)
     assert local.returncode == 0, errors
     expected = frames(tmp_path / "one-out")
-    assert len(expected) == 4 * 8
+    assert len(expected) == 2 * 8
     got = frames(tmp_path / "ray-out")
     assert got.keys() == expected.keys()  # every frame once, none missing, none extra
     assert got == expected  # byte-identical, so whole and decodable as the reference is
     assert not list((tmp_path / "ray-out").rglob(".*.tmp-*"))  # the killed write's is gone
     tries = (tmp_path / "ray.nodes.jsonl").read_text().splitlines()
-    assert len(tries) == 5  # four shots, one of them tried again after its node died
+    assert len(tries) == 3  # two shots, one of them tried again after its node died
 
 
 @pytest.mark.parametrize("options, message", [
