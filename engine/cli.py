@@ -194,12 +194,6 @@ def _run(args: argparse.Namespace, progress: Progress, loaders: Loaders | None,
          cancel: CancelToken | None) -> int:
     loaders = loaders or Loaders()
     _check_cancel_file(args.cancel_file)
-    asked = asked_threads(args.threads)
-    threads = use_threads(choose_threads(asked))
-    if asked and asked > threads:
-        cores = f"{threads} CPU core{'s' if threads > 1 else ''}"
-        progress.warning(f"threads {asked}: more than the {cores} this process may use; "
-                         f"using {threads}")
     settings = load_settings(args.settings)
     for note in settings.warnings:
         progress.warning(note)
@@ -215,6 +209,13 @@ def _run(args: argparse.Namespace, progress: Progress, loaders: Loaders | None,
     mask = load_mask(settings)  # a preview checks the mask too: the render will need it
     for note in check_depth_algorithm(settings):
         progress.warning(note, key="depth_algorithm")
+    # torch loads here, once every input has passed: a refusal comes at once.
+    asked = asked_threads(args.threads)
+    threads = use_threads(choose_threads(asked))
+    if asked and asked > threads:
+        cores = f"{threads} CPU core{'s' if threads > 1 else ''}"
+        progress.warning(f"threads {asked}: more than the {cores} this process may use; "
+                         f"using {threads}")
     pipes = None if preview else _pipelines(settings, loaders, progress)
     settings = _seed(settings, progress)
     progress.info(f"{threads} CPU thread{'s' if threads > 1 else ''}")

@@ -147,6 +147,19 @@ def test_broken_settings_file_exits_2_with_a_clear_message(tmp_path):
     assert keep.read_bytes() == b"user frame"
 
 
+def test_a_refused_settings_file_is_answered_before_torch_loads(tmp_path):
+    """Loading torch takes seconds: a schedule typo is answered without it."""
+    path = write_settings(tmp_path, animation_mode="3D", zoom="0:(1.04", max_frames=3)
+    code = ("import sys; from engine.cli import main; code = main(sys.argv[1:]); "
+            "print('torch' in sys.modules, file=sys.stderr); sys.exit(code)")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-c", code, "--settings", str(path),
+                             "--enable_animation_mode", "--outdir", str(tmp_path)],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "zoom: unbalanced parentheses" in result.stderr
+    assert result.stderr.rstrip().endswith("False")  # torch was never imported
+
+
 def test_invalid_json_and_missing_init_image(tmp_path):
     bad = tmp_path / "bad.txt"
     bad.write_text('{"W": 64,, "H": 64}')
