@@ -88,19 +88,28 @@ def spread(stats: Summary, scale: float = 1000.0, digits: int = 2) -> str:
             f"({stats.q1 * scale:.{digits}f}–{stats.q3 * scale:.{digits}f})")
 
 
+# Frame-sized buffers (up to 32 MiB, glibc's largest mmap threshold) come from the heap,
+# and freed heap stays with the process: both sides of a comparison reuse warm pages.
+KEPT_HEAP = {"MALLOC_MMAP_THRESHOLD_": str(32 * 1024 * 1024),
+             "MALLOC_TRIM_THRESHOLD_": str(1024 * 1024 * 1024)}
+
+
 def in_fresh_processes(script: str | Path, args: Sequence[str], count: int) -> list[Any]:
     """Run ``python script *args`` ``count`` times, one after another; their JSON results.
 
     Where the allocator and the address-space layout put a process's buffers is
     settled when it starts and shifts all its timings together (page faults
     per call, cache conflicts), so one process's medians can sit apart from the
-    next one's; pooling several processes' samples averages that out.  Each
-    run prints one JSON value on its last line of output.
+    next one's; pooling several processes' samples averages that out.  glibc's
+    heap is also kept rather than handed back to the system after each large
+    free (``KEPT_HEAP``): otherwise every frame-sized temporary page-faults anew
+    on some runs and not on others, which moved one side's time by a third
+    between two runs.  Each run prints one JSON value on its last line of output.
     """
     results = []
     for _ in range(count):
         done = subprocess.run([sys.executable, str(script), *args], capture_output=True,
-                              text=True)
+                              text=True, env={**os.environ, **KEPT_HEAP})
         if done.returncode != 0:
             raise SystemExit(f"{script} {' '.join(args)} failed (exit {done.returncode}):\n"
                              f"{done.stderr[-4000:]}")
