@@ -20,11 +20,15 @@ ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parents[1] / "data"
 
 
-def run_engine(*args, cwd=None):
+def engine_env():
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
     env.pop("DEFORUM_MODEL", None)
+    return env
+
+
+def run_engine(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "engine", *map(str, args)], cwd=cwd or ROOT,
-                          env=env, capture_output=True, text=True, timeout=300)
+                          env=engine_env(), capture_output=True, text=True, timeout=300)
 
 
 def events(result):
@@ -152,10 +156,9 @@ def test_a_refused_settings_file_is_answered_before_torch_loads(tmp_path):
     path = write_settings(tmp_path, animation_mode="3D", zoom="0:(1.04", max_frames=3)
     code = ("import sys; from engine.cli import main; code = main(sys.argv[1:]); "
             "print('torch' in sys.modules, file=sys.stderr); sys.exit(code)")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
     result = subprocess.run([sys.executable, "-c", code, "--settings", str(path),
                              "--enable_animation_mode", "--outdir", str(tmp_path)],
-                            env=env, capture_output=True, text=True, timeout=120)
+                            env=engine_env(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "zoom: unbalanced parentheses" in result.stderr
     assert result.stderr.rstrip().endswith("False")  # torch was never imported
 
