@@ -151,9 +151,10 @@ def apply(scene, loaded, planned: Plan) -> list[str]:
         if isinstance(getattr(settings, name), str) and not isinstance(value, str):
             value = str(value)  # a whole number kept as text (the seed)
         setattr(settings, name, value)
-    r = scene.render
+    r = scene.render  # the size shapes the camera's motion; the frame rate only timing
     r.resolution_x, r.resolution_y, r.resolution_percentage = loaded["W"], loaded["H"], 100
-    r.fps, r.fps_base = settings_import.fps_pair(loaded["fps"])
+    if "fps" in loaded.given:  # a file without one keeps the scene's
+        r.fps, r.fps_base = settings_import.fps_pair(loaded["fps"])
     scene.frame_end = scene.frame_start + loaded["max_frames"] - 1
     done = [f"{loaded['animation_mode']}, {loaded['max_frames']} frames"]
     if planned.keys is not None:

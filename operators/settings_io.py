@@ -44,11 +44,11 @@ def import_into_scene(op, scene, path: Path, load: Callable[[], Settings],
         rows = settings_import.prompt_rows(loaded) \
             if "animation_prompts" in loaded.given else None
         planned = None if prompts_only else import_scene.plan(scene, loaded)
-        with warnings.catch_warnings(record=True) as caught:  # keys between two frames
-            warnings.simplefilter("always")
-            guides = guide_paths(loaded) \
-                if planned is not None and "init_images" in loaded.given else None
-        if planned is not None:
+        guides = None
+        if planned is not None and "init_images" in loaded.given:
+            with warnings.catch_warnings(record=True) as caught:  # keys between two frames
+                warnings.simplefilter("always")
+                guides = _guides(loaded, planned.notes)
             planned.notes.extend(str(w.message) for w in caught)
     except SettingsError as exc:
         text = str(exc)
@@ -66,6 +66,20 @@ def import_into_scene(op, scene, path: Path, load: Callable[[], Settings],
             op.report({"WARNING"}, note)
     op.report({"INFO"}, f"Imported {path.name}: {', '.join(done)}")
     return {"FINISHED"}
+
+
+def _guides(loaded: Settings, notes: list[str]) -> list[tuple[int, str]] | None:
+    """The file's guide images.  With Guided Images off they are optional: webui exports
+    always carry its example ``init_images``, whose keys can fall before frame 0 in a short
+    animation, so a list that cannot be read is left out with a note instead of refusing
+    the whole file."""
+    if loaded["use_looper"]:
+        return guide_paths(loaded)
+    try:
+        return guide_paths(loaded)
+    except SettingsError as exc:
+        notes.append(f"{exc} — Guided Images is off, so the guide images were not imported")
+        return None
 
 
 class DEFORUM_OT_import_settings(_SettingsImport, bpy.types.Operator):

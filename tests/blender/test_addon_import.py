@@ -306,3 +306,38 @@ def test_an_init_images_key_between_two_frames_is_reported_by_the_import(addon, 
     out = capfd.readouterr()
     assert "Warning: init_images: key frame 'max_f/4-5' is 24.75, not a whole frame; " \
         "using frame 25" in out.out
+
+
+def short_webui_export(tmp_path, **changes) -> Path:
+    """The webui's defaults in a 10-frame animation: its example guide keys
+    (``max_f/4-5`` …) fall before frame 0."""
+    data = json.loads((DATA / "webui_defaults.txt").read_text())
+    data.update(max_frames=10, **changes)
+    path = tmp_path / "short.txt"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_a_short_webui_export_imports_without_the_guides_it_does_not_use(addon, tmp_path,
+                                                                          capfd):
+    scene = bpy.context.scene
+    assert import_file(short_webui_export(tmp_path)) == {"FINISHED"}
+    assert scene.frame_end - scene.frame_start + 1 == 10
+    assert len(scene.deforum.prompts) > 0 and len(scene.deforum.guides) == 0
+    assert "Guided Images is off, so the guide images were not imported" \
+        in capfd.readouterr().out
+
+
+def test_a_short_webui_export_with_guided_images_on_is_refused_by_name(addon, tmp_path):
+    with pytest.raises(RuntimeError, match="init_images: key frame is before frame 0"):
+        import_file(short_webui_export(tmp_path, use_looper=True))
+
+
+def test_a_file_without_a_frame_rate_keeps_the_scenes(addon, tmp_path):
+    scene = bpy.context.scene
+    scene.render.fps, scene.render.fps_base = 30, 1.001
+    path = tmp_path / "no_fps.txt"
+    path.write_text(json.dumps({"animation_mode": "3D", "max_frames": 5,
+                                "translation_z": "0:(2)", "prompts": {"0": "a lake"}}))
+    assert import_file(path) == {"FINISHED"}
+    assert (scene.render.fps, scene.render.fps_base) == (30, pytest.approx(1.001))
