@@ -19,6 +19,7 @@ import bpy
 from ..engine.units import TRANSLATION_SCALE
 from ..engine.client.job import engine_root
 from ..engine.errors import SettingsError
+from ..engine.flow import FLOW_KEYS, uses_raft
 from ..engine.settings import effective_settings, parse_settings
 from ..engine.settings_table import BY_NAME
 from . import bake, controlnet, preflight, prefs, props, tidy
@@ -367,7 +368,18 @@ def _needed_files(settings) -> tuple[preflight.Needed, ...]:
             files.append(_needed("video_mask_path", settings.video_mask_path, required=True))
     if settings.add_soundtrack == "File":
         files.append(_needed("soundtrack_path", settings.soundtrack_path, required=True))
+    if mode in ("2D", "3D") and _runs_raft(settings):
+        files.append(_needed("raft_model_path", settings.raft_model_path, required=True))
     return tuple(files)
+
+
+def _runs_raft(settings) -> bool:
+    """Whether a flow setting runs RAFT, by the engine's own rule (its weights are loaded
+    only after the scene passes have rendered)."""
+    values = {name: getattr(settings, name) for name in (
+        *FLOW_KEYS, "flow_source", "hybrid_motion", "hybrid_flow_method",
+        "hybrid_motion_use_prev_img")}
+    return any(uses_raft(values, key) for key in (*FLOW_KEYS, "hybrid_flow_method"))
 
 
 def _on_cpu(addon_prefs) -> bool:

@@ -24,11 +24,23 @@ METHODS = ("None", "RAFT", "DIS Medium", "DIS Fine", "Farneback")
 FLOW_KEYS = ("optical_flow_cadence", "optical_flow_redo_generation")
 
 
+def uses_raft(settings: Mapping[str, Any], key: str) -> bool:
+    """Whether flow setting ``key`` (a ``FLOW_KEYS`` one or ``hybrid_flow_method``) runs
+    RAFT in this run.  With ``flow_source`` 'scene' the scene's flow replaces the
+    estimate whatever the method for cadence, and for hybrid motion from video frame to
+    video frame; redo always estimates."""
+    scene = settings["flow_source"] == "scene"
+    if key == "hybrid_flow_method":
+        return (settings["hybrid_motion"] == "Optical Flow" and settings[key] == "RAFT"
+                and not (scene and not settings["hybrid_motion_use_prev_img"]))
+    return settings[key] == "RAFT" and not (scene and key == "optical_flow_cadence")
+
+
 def check_methods(settings: Mapping[str, Any]) -> None:
     """Load RAFT's weights up front (before any frame is written) when a flow setting
-    chooses it: a missing or unloadable ``raft_model_path`` is refused there."""
+    runs it: a missing or unloadable ``raft_model_path`` is refused there."""
     for key in FLOW_KEYS:
-        if settings[key] == "RAFT":
+        if uses_raft(settings, key):
             from .raft import use_raft
             use_raft(settings, key)
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .flow import estimate, grey, warp
+from .flow import estimate, grey, uses_raft, warp
 from .progress import Progress
 
 MOTIONS = ("None", "Optical Flow", "Perspective", "Affine")
@@ -33,7 +33,7 @@ MIN_POINTS = 8  # fewer tracked corners than this: no reliable transform, the fr
 def check_hybrid(settings: Mapping[str, Any]) -> None:
     """Load RAFT's weights for hybrid optical flow before any frame is written (a missing
     or unloadable ``raft_model_path`` is refused there)."""
-    if settings["hybrid_motion"] == "Optical Flow" and settings["hybrid_flow_method"] == "RAFT":
+    if uses_raft(settings, "hybrid_flow_method"):
         from .raft import use_raft
         use_raft(settings, "hybrid_flow_method")
 

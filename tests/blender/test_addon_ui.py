@@ -259,6 +259,18 @@ def test_preflight_error_stops_the_run_before_the_engine(scene, tmp_path):
     assert not (tmp_path / "out" / "jobs").exists()  # nothing was composed or started
 
 
+def test_raft_without_weights_is_refused_before_the_scene_passes_unless_the_scene_flows(
+        scene, addon):
+    settings = scene.deforum
+    settings.animation_mode, settings.diffusion_cadence = "3D", 2
+    settings.optical_flow_cadence = "RAFT"
+    check = addon.sub("addon.compose").check
+    assert ["raft_model_path: no file is chosen (Deforum › RAFT Weights)"] == [
+        e for e in check(bpy.context, scene).errors if "raft" in e]
+    settings.depth_source, settings.flow_source = "scene", "scene"  # the scene's exact flow
+    assert not [e for e in check(bpy.context, scene).errors if "raft" in e]
+
+
 def test_preflight_warnings_are_reported_and_the_run_goes_on(scene, addon, capfd):
     row = scene.deforum.prompts.add()
     row.frame, row.prompt = scene.frame_end + 50, "too late"

@@ -95,3 +95,20 @@ def test_unusable_raft_weights_stop_the_run_before_any_frame(tmp_path, weights):
     output = result.stdout + result.stderr
     assert "raft_model_path" in output and (weights or "optical_flow_cadence") in output
     assert "Traceback" not in result.stderr and frames == []
+
+
+def test_the_scenes_flow_needs_no_raft_weights_where_it_replaces_the_estimate():
+    """With ``flow_source`` scene, cadence and hybrid flow take the scene's flow whatever
+    the method; only redo (which always estimates) still asks for the weights."""
+    from engine.hybrid import check_hybrid
+
+    scene = dict(raft_model_path="", flow_source="scene")
+    check_methods(settings_with("", **scene))
+    check_hybrid(parse_settings({"hybrid_motion": "Optical Flow", "hybrid_flow_method": "RAFT",
+                                 **scene}))
+    with pytest.raises(SettingsError, match="optical_flow_redo_generation 'RAFT'"):
+        check_methods(settings_with("", optical_flow_redo_generation="RAFT", **scene))
+    with pytest.raises(SettingsError, match="hybrid_flow_method 'RAFT'"):
+        check_hybrid(parse_settings({"hybrid_motion": "Optical Flow",
+                                     "hybrid_flow_method": "RAFT",
+                                     "hybrid_motion_use_prev_img": True, **scene}))
