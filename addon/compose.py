@@ -394,12 +394,13 @@ def check(context, scene) -> preflight.Report:
     """The pre-flight report of this scene's run (``preflight.check`` on its values)."""
     settings = scene.deforum
     addon_prefs = prefs.get(context)
-    model = _abspath(addon_prefs.model_path) if addon_prefs is not None else ""
+    model = prefs.model_path(addon_prefs)
     width, height = bake.render_size(scene)
     plan = preflight.Plan(
         width=width, height=height, scene_size=bake.scene_size(scene),
         native=preflight.native_size(model),
-        diffuse=bool(model and not settings.preview_motion), on_cpu=_on_cpu(addon_prefs),
+        diffuse=bool(model and not settings.preview_motion), mode=settings.animation_mode,
+        has_model=bool(model), on_cpu=_on_cpu(addon_prefs),
         frames=scene.frame_end - scene.frame_start + 1, steps=settings.steps,
         cadence=settings.diffusion_cadence, strength=settings.strength_schedule,
         frame_start=scene.frame_start, frame_end=scene.frame_end,

@@ -15,6 +15,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..engine.settings_table import PREVIEW_MODES
+
 # Native picture sizes (one side of the square the model was trained at).
 NATIVE_SIZES = {"sd1": 512, "sd2": 768, "sdxl": 1024}
 PRESET_SIZES = (512, 768, 1024)
@@ -44,6 +46,8 @@ class Plan:
     height: int
     native: int = 512
     diffuse: bool = True
+    mode: str = "3D"
+    has_model: bool = True  # a model is set (it may still be unused: Preview Motion)
     on_cpu: bool = False
     frames: int = 1
     steps: int = 50
@@ -199,9 +203,23 @@ def _guides(plan: Plan, report: Report) -> None:
         report.errors.append(f"init_images: frame {frame}'s guide image {why} ({GUIDES})")
 
 
+def _model(plan: Plan, report: Report) -> None:
+    """A mode with no motion to preview cannot run without diffusion."""
+    if plan.diffuse or plan.mode in PREVIEW_MODES:
+        return
+    if not plan.has_model:
+        report.errors.append(f"model_path: animation_mode '{plan.mode}' needs a Stable "
+                             "Diffusion model (add-on preferences › Model); only 2D, 3D and "
+                             "Video Input render a motion preview without one")
+    else:
+        report.errors.append(f"preview_motion: animation_mode '{plan.mode}' has no motion to "
+                             "preview; untick Preview Motion")
+
+
 def check(plan: Plan) -> Report:
     """Every warning and error of ``plan``, in the order a user would fix them."""
     report = Report()
+    _model(plan, report)
     _files(plan, report)
     _guides(plan, report)
     _resolution(plan, report)

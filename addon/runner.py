@@ -101,7 +101,7 @@ def prepare(context, *, scene=None) -> Run:
     vse_scene = vse.strips_scene(context, scene)
     what = setup_ui.what_renders(prefs.model_path(addon_prefs), bool(settings.preview_motion),
                                  addon_prefs.device if addon_prefs else "auto",
-                                 prefs.INSTALLER.report)
+                                 prefs.INSTALLER.report, settings.animation_mode)
     return Run(job=engine_job, scene_name=scene.name, vse_scene_name=vse_scene.name,
                start=scene.frame_start, frames=composed.frames, batch_name=settings.batch_name,
                owner=vse.owner_key(scene.name, settings.batch_name),

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engine.client import checklist, install
+from ..engine.settings_table import PREVIEW_MODES
 
 ICONS = {checklist.OK: "CHECKMARK", checklist.OPTIONAL: "INFO",
          checklist.TODO: "ERROR", checklist.PENDING: "TIME"}
@@ -31,8 +32,12 @@ def device_name(device: str, report: dict[str, Any] | None) -> str:
 
 
 def what_renders(model: str, preview_ticked: bool, device: str,
-                 report: dict[str, Any] | None) -> str:
-    """"Diffusion — ⟨model⟩ on ⟨device⟩" or "Motion preview — ⟨why⟩"."""
+                 report: dict[str, Any] | None, mode: str = "3D") -> str:
+    """"Diffusion — ⟨model⟩ on ⟨device⟩", "Motion preview — ⟨why⟩", or, for a mode with
+    no motion to preview, what it needs first ("Needs …")."""
+    if (not model or preview_ticked) and mode not in PREVIEW_MODES:
+        return (f"Needs a model — {mode} has no motion to preview" if not model else
+                f"Needs Preview Motion off — {mode} has no motion to preview")
     if not model:
         return "Motion preview — no model set"
     if preview_ticked:

@@ -33,6 +33,7 @@ from .output import (NAME_ROOM, batch_folder, frame_path, new_timestring, output
 from .paths import check_folder_name, check_outdir, unusable
 from .progress import Progress
 from .settings import Settings, effective_settings, load_settings, write_settings_file
+from .settings_table import PREVIEW_MODES
 from .threads import asked_threads, choose_threads, quiet_openmp, use_threads
 
 
@@ -199,7 +200,7 @@ def _run(args: argparse.Namespace, progress: Progress, loaders: Loaders | None,
         progress.warning(note)
     settings = _apply_arguments(settings, args)
     kind = MODES[settings["animation_mode"]]
-    preview = _preview(settings, kind, progress)
+    preview = _preview(settings, progress)
     _check_frames(args.frames, settings["animation_mode"], kind)
     settings, place = _place(settings, args.outdir, kind.resumable, args.timestring,
                              args.frames)
@@ -331,15 +332,16 @@ def _pipelines(settings: Settings, loaders: Loaders, progress: Progress) -> Any:
     return loaders.pipelines(*model)
 
 
-def _preview(settings: Settings, kind: type[Mode], progress: Progress) -> bool:
+def _preview(settings: Settings, progress: Progress) -> bool:
     """Whether the run renders the motion preview; a mode that cannot needs a model."""
     mode, model = settings["animation_mode"], settings["model_path"]
     preview = settings["preview_motion"] or not model
-    if preview and kind.needs_model and not model:
+    needs_model = mode not in PREVIEW_MODES
+    if preview and needs_model and not model:
         raise ModelError(f"model_path: no model configured: animation_mode {mode!r} needs a "
                          "Stable Diffusion model (--model PATH, model_path or $DEFORUM_MODEL)",
                          key="model_path", value=model)
-    if preview and kind.needs_model:
+    if preview and needs_model:
         raise ModelError(f"preview_motion: animation_mode {mode!r} has no motion to preview",
                          key="preview_motion", value=True)
     if preview and not settings["preview_motion"]:

@@ -84,6 +84,8 @@ def _ignored(group: str, defaults: dict[str, Any], why: str) -> tuple[Setting, .
 
 
 _2D, _3D = ("2D",), ("3D",)
+# Modes with motion to show without a model (the motion preview); the others need one.
+PREVIEW_MODES = ("2D", "3D", "Video Input")
 _COLOR_ALIASES = {"LAB": "Match Frame 0 LAB", "HSV": "Match Frame 0 HSV",
                   "RGB": "Match Frame 0 RGB"}
 

@@ -24,8 +24,11 @@ class DEFORUM_PT_render(DeforumPanel, bpy.types.Panel):
             setup_ui.draw_checklist(layout, items, busy=prefs.INSTALLER.busy())
         what = run.what if run is not None else setup_ui.what_renders(
             prefs.model_path(addon_prefs), bool(settings.preview_motion),
-            addon_prefs.device if addon_prefs else "auto", prefs.INSTALLER.report)
-        layout.label(text=what, icon="SHADERFX" if what.startswith("Diffusion") else "CAMERA_DATA")
+            addon_prefs.device if addon_prefs else "auto", prefs.INSTALLER.report,
+            settings.animation_mode)
+        icon = "SHADERFX" if what.startswith("Diffusion") else \
+            "ERROR" if what.startswith("Needs") else "CAMERA_DATA"
+        layout.label(text=what, icon=icon)
         if run is None:
             layout.operator("deforum.render", icon="RENDER_ANIMATION")
             if warm.server_pid() is not None or (addon_prefs and addon_prefs.keep_engine_warm):

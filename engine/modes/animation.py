@@ -71,7 +71,6 @@ UsedFn = Callable[[int], dict[str, Any] | None]
 class Animation(Mode):
     """``animation_mode`` 2D or 3D; without a model it renders the motion preview."""
 
-    needs_model = False
     resumable = True
 
     def __init__(self, job: Job) -> None:

@@ -70,7 +70,6 @@ class Mode:
     ``render``.  The flags tell the common preparation what the mode supports.
     """
 
-    needs_model = True      # False: without a model the mode renders a motion preview
     resumable = False       # True: resume_from_timestring continues an earlier run
     makes_movie = True      # False: the output is images, never an mp4
     independent_frames = False  # True: any frame range can be rendered alone (``--frames``)

@@ -26,7 +26,6 @@ from .common import Mode, colour_reference, render_sequence
 class VideoInput(Mode):
     """``animation_mode`` Video Input; ``max_frames`` follows the clip."""
 
-    needs_model = False
     independent_frames = True
 
     def prepare(self, settings: Settings) -> Settings:

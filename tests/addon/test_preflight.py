@@ -137,3 +137,17 @@ def test_guide_images_are_checked_only_with_guided_images_on(tmp_path):
         f"it and choose the file ({pf.GUIDES})"]
     assert pf.check(plan(guides=())).errors == [
         f"init_images: Guided Images is on but no guide image is listed ({pf.GUIDES})"]
+
+
+def test_a_mode_with_no_motion_to_preview_is_refused_without_diffusion():
+    for mode in ("Interpolation", "None"):
+        assert pf.check(plan(mode=mode, diffuse=False, has_model=False)).errors == [
+            f"model_path: animation_mode '{mode}' needs a Stable Diffusion model (add-on "
+            "preferences › Model); only 2D, 3D and Video Input render a motion preview "
+            "without one"]
+        assert pf.check(plan(mode=mode, diffuse=False)).errors == [
+            f"preview_motion: animation_mode '{mode}' has no motion to preview; untick "
+            "Preview Motion"]
+        assert not pf.check(plan(mode=mode)).errors
+    for mode in ("2D", "3D", "Video Input"):
+        assert not pf.check(plan(mode=mode, diffuse=False, has_model=False)).errors

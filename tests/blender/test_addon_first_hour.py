@@ -65,6 +65,16 @@ def test_without_a_model_the_panel_report_and_strip_say_preview(no_model, addon)
     assert scene.deforum.status.startswith("Deforum: 3 frames in strip 'MyBatch (preview)'")
 
 
+def test_interpolation_without_a_model_says_so_and_is_refused_before_the_engine(no_model,
+                                                                                 addon):
+    scene, out = no_model
+    scene.deforum.animation_mode = "Interpolation"
+    assert "Needs a model — Interpolation has no motion to preview" in drawn_texts(addon)
+    with pytest.raises(RuntimeError, match="model_path: animation_mode 'Interpolation' needs"):
+        bpy.ops.deforum.render()
+    assert not (out / "jobs").exists()  # nothing was composed or started
+
+
 def test_a_preview_starts_from_the_scene_when_the_camera_sees_something(no_model, addon):
     """A camera in empty space keeps the test card; with an object in the scene frame 0 is
     the scene's own render (the Scene as Init Image pass, without ticking it)."""
