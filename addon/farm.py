@@ -110,8 +110,8 @@ def _sources(context, folder: Path) -> tuple[list[Path], list[dict], compose.Com
             path = folder / f"{name}.json"
             _write_json(path, data)
             paths.append(path)
-            places.append({"scene": scene.name, "start": first, "batch": data["batch_name"],
-                           "passes": pass_command(composed, first, last, model, saved)
+            places.append({"scene": vse.scene_id(scene), "start": first,
+                           "batch": data["batch_name"], "passes": pass_command(composed, first, last, model, saved)
                            if composed.scene_passes else None})
     return paths, places, composed
 
@@ -231,14 +231,14 @@ def collect(context, plan_path: Path) -> tuple[int, int]:
     placed = waiting = 0
     for shot in plan.shots:
         place = places.get(shot.id)
-        scene = bpy.data.scenes.get(place["scene"]) if place else None
+        scene = vse.find_scene(place["scene"]) if place else None
         paths = _shot_frames(plan, shot)
         if scene is None or not paths:
             waiting += 1
             continue
         target = vse.strips_scene(context, scene)
         vse.place_strip(target, paths, name=shot.id, start=place["start"],
-                        owner=vse.owner_key(scene.name, place["batch"]),
+                        owner=vse.owner_key(scene, place["batch"]),
                         info={vse.TAKE: f"{plan_path}#{shot.id}",
                               "deforum_timestring": shot.timestring,
                               "deforum_settings": shot.settings,

@@ -104,7 +104,7 @@ def prepare(context, *, scene=None) -> Run:
                                  prefs.INSTALLER.report, settings.animation_mode)
     return Run(job=engine_job, scene_name=scene.name, vse_scene_name=vse_scene.name,
                start=scene.frame_start, frames=composed.frames, batch_name=settings.batch_name,
-               owner=vse.owner_key(scene.name, settings.batch_name),
+               owner=vse.owner_key(scene, settings.batch_name),
                settings_path=composed.settings_path, live=bool(settings.live_strip),
                notes=composed.notes, scene_passes=composed.scene_passes,
                keep_intermediates=bool(settings.keep_intermediates),

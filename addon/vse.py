@@ -1,7 +1,8 @@
 """The frames of a run as one image-sequence strip (a *take*) in the Video Sequence Editor.
 
 A strip belongs to the (scene, batch) that rendered it: ``deforum_owner`` is
-stored on it as a custom property, with the run's job file (``deforum_job``,
+stored on it as a custom property (the scene by an id stored on it, so renaming a
+shot keeps its takes), with the run's job file (``deforum_job``,
 which names the take), timestring and settings file. A re-render adds a new
 take and mutes the owner's earlier ones, which stay below it, so the artist
 can compare and go back; the same run's own (live) strip is replaced in place.
@@ -11,6 +12,7 @@ Other strips are never touched; deleting a take is the artist's choice.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Sequence
 
 import bpy
@@ -22,8 +24,29 @@ OWNER = "deforum_owner"
 TAKE = "deforum_job"  # the run's job file: one per run, known before its first frame
 
 
-def owner_key(scene_name: str, batch_name: str) -> str:
-    return f"{scene_name}/{batch_name}"
+SCENE_ID = "deforum_scene_id"  # on the scene: its id in owner keys
+SCENE_NAME = "deforum_scene_name"  # on the scene: its name when the id was last read
+
+
+def scene_id(scene) -> str:
+    """An id for ``scene`` that survives renaming: random, stored on the scene at first
+    use.  A copied scene carries its original's id; the one whose name is no longer the
+    stored one while its twin exists is the copy, and gets an id of its own."""
+    sid = scene.get(SCENE_ID)
+    twin = sid and any(s.get(SCENE_ID) == sid for s in bpy.data.scenes if s != scene)
+    if not isinstance(sid, str) or (twin and scene.get(SCENE_NAME) != scene.name):
+        sid = scene[SCENE_ID] = uuid.uuid4().hex
+    scene[SCENE_NAME] = scene.name
+    return sid
+
+
+def find_scene(sid: str):
+    """The scene ``scene_id`` gave ``sid`` (None when it is gone)."""
+    return next((s for s in bpy.data.scenes if s.get(SCENE_ID) == sid), None)
+
+
+def owner_key(scene, batch_name: str) -> str:
+    return f"{scene_id(scene)}/{batch_name}"
 
 
 def own_strips(sed, owner: str) -> list:

@@ -274,6 +274,25 @@ def test_render_execute_writes_frames_and_one_strip(ready):
     assert scene.deforum.status.startswith("Deforum: 10 frames")
 
 
+def test_a_renamed_shot_keeps_its_takes_and_a_copied_one_starts_its_own(ready):
+    scene, _cam, _out = ready
+    scene.deforum.strips_in = "THIS"
+    scene.frame_end = scene.frame_start + 1
+    assert bpy.ops.deforum.render() == {"FINISHED"}
+    scene.name = "Shot010"
+    time.sleep(1.05)  # a new timestring
+    assert bpy.ops.deforum.render() == {"FINISHED"}
+    earlier, newest = sorted(strips_of(scene), key=lambda s: s.channel)
+    assert earlier.mute and not newest.mute
+    copy = scene.copy()  # the copy carries the original's custom properties
+    copy.name = "Shot020"
+    copy.deforum.strips_in = "THIS"
+    with bpy.context.temp_override(scene=copy):
+        assert bpy.ops.deforum.render() == {"FINISHED"}
+    assert not newest.mute  # the copy's take is not one of the original's
+    assert copy["deforum_scene_id"] != scene["deforum_scene_id"]
+
+
 @pytest.mark.parametrize("strips_in", ["OWN", "THIS"])
 def test_rerender_keeps_earlier_takes_muted_and_never_touches_other_strips(ready, strips_in):
     """Own Sequencer Scene (an existing one, chosen by the artist) or This Scene: a
