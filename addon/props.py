@@ -147,7 +147,7 @@ def _property(setting: Setting):
     if kind == "path":
         subtype = "DIR_PATH" if setting.name in DIR_PATHS else "FILE_PATH"
         return StringProperty(name=name, description=desc, default=str(default),
-                              subtype=subtype)
+                              subtype=subtype, options=compat.blend_relative_path())
     if setting.is_numeric_schedule:
         return FloatProperty(name=name, description=desc,
                              default=_constant_default(setting), options={"ANIMATABLE"},
@@ -176,7 +176,7 @@ def _blender_only() -> dict[str, object]:
     declaration per property, hence its length."""
     return dict(
         output_dir=StringProperty(
-            name="Output Folder", subtype="DIR_PATH",
+            name="Output Folder", subtype="DIR_PATH", options=compat.blend_relative_path(),
             description="Where runs are written (batch_name/ below it). Empty: the "
                         "preferences' default, else a 'deforum' folder beside the .blend"),
         camera=PointerProperty(
@@ -245,7 +245,8 @@ def _blender_only() -> dict[str, object]:
         baked=StringProperty(name="Baked schedules", default="", options={"HIDDEN"}),
         status=StringProperty(name="Status", default=""),
         status_error=BoolProperty(name="Status is an error", default=False),
-        last_log=StringProperty(name="Engine log", default="", subtype="FILE_PATH"),
+        last_log=StringProperty(name="Engine log", default="", subtype="FILE_PATH",
+                                options=compat.blend_relative_path()),
     )
 
 
@@ -263,6 +264,7 @@ def _farm() -> dict[str, object]:
                                     description="The Ray cluster, e.g. 10.0.0.5:6379 "
                                                 "(auto: the one this machine belongs to)"),
         farm_bundle=StringProperty(name="Bundle Folder", subtype="DIR_PATH",
+                                   options=compat.blend_relative_path(),
                                    description="Where the OpenJD bundle goes (empty: beside "
                                                "the plan)"),
         farm_shots=EnumProperty(
@@ -278,6 +280,7 @@ def _farm() -> dict[str, object]:
                                     description="Variations: alternative prompts separated "
                                                 "by |, each a shot of its own from frame 0"),
         farm_plan=StringProperty(name="Plan", default="", subtype="FILE_PATH",
+                                 options=compat.blend_relative_path(),
                                  description="The last plan submitted (Collect reads it)"),
     )
 

@@ -5,6 +5,7 @@ output/log openers and the pre-flight check of a run."""
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import pytest
@@ -129,6 +130,18 @@ def test_tooltips_name_the_deforum_key_and_scene_depth_is_blenders_render(addon)
     assert "Blender's own depth render" in depth.description
     assert "supplied depth maps" not in depth.description
     assert depth.enum_items["scene"].name == "Blender Scene"
+
+
+def test_every_scene_path_takes_a_blend_relative_path_without_a_warning(addon):
+    settings = bpy.context.scene.deforum
+    paths = [p.identifier for p in settings.bl_rna.properties
+             if getattr(p, "subtype", "") in ("FILE_PATH", "DIR_PATH")]
+    assert "output_dir" in paths and "init_image" in paths
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Blender 5 warns where a path does not declare it
+        for name in paths:
+            setattr(settings, name, "//renders")
+    assert all(getattr(settings, name) == "//renders" for name in paths)
 
 
 def test_samplers_show_their_display_names_and_keep_their_values(addon):
