@@ -42,6 +42,8 @@ def what_renders(model: str, preview_ticked: bool, device: str,
         return "Motion preview — no model set"
     if preview_ticked:
         return "Motion preview — Preview Motion is ticked"
+    if not Path(model).exists():  # a stat per draw: the render would refuse it
+        return f"Needs a model — {Path(model).name} not found"
     return f"Diffusion — {Path(model).name} on {device_name(device, report)}"
 
 
