@@ -116,8 +116,9 @@ def sample(context, scene=None, *, with_camera: bool = True,
     try:
         for frame in range(start, end + 1):
             scene.frame_set(frame)
-            for name in values:
-                values[name].append(float(getattr(settings, name)))
+            for name in values:  # float32 properties: their shortest decimal is what was
+                # typed (0.02, not 0.0199999996)
+                values[name].append(float(str(np.float32(getattr(settings, name)))))
             if cam is None:
                 continue
             depsgraph = context.evaluated_depsgraph_get()

@@ -240,3 +240,13 @@ def test_a_filled_override_wins_over_sound_modifiers_and_drivers(addon, strength
     scene.deforum.strength_schedule_override = "0:(0.3)"
     _values, schedule = baked(addon, scene)
     assert schedule == "0:(0.3)"
+
+
+def test_a_typed_slider_value_is_written_as_typed(addon):
+    """Blender keeps 0.02 as the float32 0.0199999996…; the schedule says 0.02."""
+    scene = bpy.context.scene
+    scene.frame_start, scene.frame_end = 1, 3
+    scene.deforum.noise_schedule, scene.deforum.zoom = 0.02, 1.04
+    data = addon.sub("addon.compose").compose_settings(
+        scene, addon.sub("addon.bake").sample(bpy.context, scene, with_camera=False), None)
+    assert (data["noise_schedule"], data["zoom"]) == ("0:(0.02)", "0:(1.04)")
