@@ -51,7 +51,7 @@ class TextSchedule:
         compile_ = _Compiler()
         keyed: dict[int, str] = {}
         with np.errstate(all="ignore"):
-            for frame_text, value_text in _split_keys(text, key):
+            for frame_text, value_text, _simple in _split_keys(text, key):
                 frame = _frame_number(frame_text, key, text, variables, compile_)
                 if frame is not None:
                     keyed[frame] = _unquoted(value_text)

@@ -50,6 +50,7 @@ _NUMBER = re.compile(_NUMBER_PATTERN)
 _SIMPLE_KEY = re.compile(r"[ \t\r\n]*([0-9]+)[ \t\r\n]*:[ \t\r\n]*\([ \t\r\n]*("
                          + _NUMBER_PATTERN + r")[ \t\r\n]*\)[ \t\r\n]*(?:,|\Z)")
 _PAREN = re.compile(r"[()]")
+_FRAME_DIGITS = len(str(MAX_FRAME))
 
 
 class ScheduleWarning(UserWarning):
@@ -72,19 +73,20 @@ def _error(key: str, text: str, message: str, fragment: str | None = None) -> Se
     return SettingsError(f"{key}: {message}{where} in schedule {shown!r}", key=key, value=text)
 
 
-def _split_keys(text: str, key: str) -> list[tuple[str, str]]:
-    """Split ``FRAME:(VALUE), …`` into (frame text, value text) pairs.
+def _split_keys(text: str, key: str) -> list[tuple[str, str, bool]]:
+    """Split ``FRAME:(VALUE), …`` into (frame text, value text, simple) triples; simple
+    keys are digits and a plain number, which the caller can read without compiling.
 
     Values may hold commas and nested parentheses; whitespace is allowed
     between any two tokens; a value without parentheses runs to the next comma.
     Every character is looked at a bounded number of times.
     """
-    pairs: list[tuple[str, str]] = []
+    pairs: list[tuple[str, str, bool]] = []
     i, n = 0, len(text)
     while len(pairs) <= MAX_KEYS:
         simple = _SIMPLE_KEY.match(text, i)
         if simple:
-            pairs.append((simple[1], simple[2]))
+            pairs.append((simple[1], simple[2], True))
             i = simple.end()
             continue
         while i < n and text[i].isspace():
@@ -120,7 +122,7 @@ def _split_keys(text: str, key: str) -> list[tuple[str, str]]:
             i = j
         if not value.strip():
             raise _error(key, text, "empty value", f"{frame}:")
-        pairs.append((frame, value))
+        pairs.append((frame, value, False))
         if i < n:
             i += 1  # the comma; a trailing comma is allowed
     if len(pairs) > MAX_KEYS:
@@ -211,7 +213,12 @@ class Schedule:
         self._compile = _Compiler()
         keys: dict[int, Key] = {}
         with np.errstate(all="ignore"):
-            for frame_text, value_text in _split_keys(text, key):
+            for frame_text, value_text, simple in _split_keys(text, key):
+                if simple and len(frame_text) <= _FRAME_DIGITS:  # the common case, fast
+                    frame, value = int(frame_text), float(value_text)
+                    if frame <= MAX_FRAME and math.isfinite(value):
+                        keys[frame] = Key(frame, value_text, value, None)
+                        continue
                 frame = _frame_number(frame_text, key, text, self.variables, self._compile)
                 if frame is not None:
                     keys[frame] = self._compile_value(frame, value_text)
