@@ -29,9 +29,23 @@ class Bake:
     camera_schedules: dict[str, str]  # the motion keys of the mode
 
 
+def camera_at(scene, frame: int):
+    """The camera Blender shows at ``frame``: the last marker at or before it that binds
+    one, else (before every such marker) the earliest marker's, else the scene camera.
+
+    Blender switches ``scene.camera`` itself on frame change, so reading it directly
+    would follow whichever camera the current frame happens to show."""
+    bound = sorted((m for m in scene.timeline_markers if m.camera), key=lambda m: m.frame)
+    if not bound:
+        return scene.camera
+    before = [m.camera for m in bound if m.frame <= frame]
+    return before[-1] if before else bound[0].camera
+
+
 def scene_camera(scene):
+    """The camera the render follows: the chosen one, else the one shown at the first frame."""
     settings = scene.deforum
-    cam = settings.camera or scene.camera
+    cam = settings.camera or camera_at(scene, scene.frame_start)
     if cam is None:
         raise BakeError("camera: the scene has no camera; add one or choose it in "
                         "Deforum › Motion")
@@ -41,6 +55,18 @@ def scene_camera(scene):
         raise BakeError(f"camera: {cam.name!r} is {cam.data.type.lower()}; Deforum needs a "
                         "perspective camera")
     return cam
+
+
+def camera_switches(scene, cam) -> list[tuple[int, str]]:
+    """(frame, camera name) of each timeline marker in the scene's range that binds
+    another camera: Blender cuts to it there, the bake keeps following ``cam``."""
+    switches, shown = [], camera_at(scene, scene.frame_start)
+    for m in sorted((m for m in scene.timeline_markers if m.camera), key=lambda m: m.frame):
+        if scene.frame_start < m.frame <= scene.frame_end and m.camera != shown:
+            shown = m.camera
+            if shown != cam:
+                switches.append((m.frame, shown.name))
+    return switches
 
 
 def scene_size(scene) -> tuple[int, int]:

@@ -332,6 +332,12 @@ def compose_job(context, scene, stem: str | None = None) -> Composed:
     passes = _scene_passes(scene, data, jobs_dir, stem, preview, scene_depth)
     checked = validate(data)
     notes = list(checked.warnings)
+    if settings.use_camera and settings.animation_mode in ("2D", "3D"):
+        cam = bake.scene_camera(scene)  # the one the bake followed
+        notes.extend(f"camera: the marker at frame {frame} cuts to {name!r}; the motion "
+                     f"follows {cam.name!r} (one camera per render: render each cut's "
+                     "range on its own, or Submit to Farm with Shots: Camera Markers)"
+                     for frame, name in bake.camera_switches(scene, cam))
     if not settings.init_from_scene and preview_starts_from_scene(scene, preview):
         notes.append("motion preview: frame 0 is the scene rendered at frame "
                      f"{scene.frame_start} (set a model in the preferences to diffuse)")

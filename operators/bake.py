@@ -27,7 +27,7 @@ class DEFORUM_OT_bake_camera(bpy.types.Operator):
             "start": result.start, "frames": result.frames,
             "mode": scene.deforum.animation_mode, "scale": scene.deforum.camera_scale,
             "fov": result.fovs, "schedules": result.camera_schedules})
-        cam = scene.deforum.camera or scene.camera
+        cam = bake.scene_camera(scene)
         message = (f"Baked {result.frames} frames of {cam.name!r} "
                    f"({scene.frame_start}–{scene.frame_end}) into "
                    f"{', '.join(result.camera_schedules) or 'no'} schedules")

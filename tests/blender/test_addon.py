@@ -274,6 +274,34 @@ def test_render_execute_writes_frames_and_one_strip(ready):
     assert scene.deforum.status.startswith("Deforum: 10 frames")
 
 
+def test_camera_at_agrees_with_blenders_own_marker_switching(addon):
+    bake = addon.sub("addon.bake")
+    scene = bpy.context.scene
+    cams = {}
+    for name, frame in (("B", 10), ("C", 20)):
+        cams[name] = bpy.data.objects.new(name, bpy.data.cameras.new(name))
+        scene.collection.objects.link(cams[name])
+        scene.timeline_markers.new(name, frame=frame).camera = cams[name]
+    for frame in (1, 9, 10, 15, 20, 30):
+        scene.frame_set(frame)
+        assert bake.camera_at(scene, frame) == scene.camera, frame
+
+
+def test_a_marker_cutting_to_another_camera_is_named_in_the_runs_notes(ready, addon):
+    scene, cam, _out = ready
+    other = bpy.data.objects.new("Cam2", bpy.data.cameras.new("Cam2"))
+    scene.collection.objects.link(other)
+    scene.timeline_markers.new("open", frame=scene.frame_start).camera = cam
+    scene.timeline_markers.new("cut", frame=scene.frame_start + 2).camera = other
+    scene.frame_set(scene.frame_start + 5)  # Blender now shows Cam2; the render starts on Cam
+    assert scene.camera == other
+    composed = addon.sub("addon.compose").compose_job(bpy.context, scene)
+    assert [n for n in composed.notes if n.startswith("camera:")] == [
+        f"camera: the marker at frame {scene.frame_start + 2} cuts to 'Cam2'; the motion "
+        f"follows {cam.name!r} (one camera per render: render each cut's range on its own, "
+        "or Submit to Farm with Shots: Camera Markers)"]
+
+
 def test_a_renamed_shot_keeps_its_takes_and_a_copied_one_starts_its_own(ready):
     scene, _cam, _out = ready
     scene.deforum.strips_in = "THIS"
