@@ -338,6 +338,11 @@ def compose_job(context, scene, stem: str | None = None) -> Composed:
                      f"follows {cam.name!r} (one camera per render: render each cut's "
                      "range on its own, or Submit to Farm with Shots: Camera Markers)"
                      for frame, name in bake.camera_switches(scene, cam))
+    if scene.frame_step != 1:
+        notes.append(f"frame step: Deforum makes every frame {scene.frame_start}–"
+                     f"{scene.frame_end}; the scene's step {scene.frame_step} is not used "
+                     f"(Cadence {scene.frame_step} diffuses one frame in "
+                     f"{scene.frame_step} and warps the ones between)")
     if not settings.init_from_scene and preview_starts_from_scene(scene, preview):
         notes.append("motion preview: frame 0 is the scene rendered at frame "
                      f"{scene.frame_start} (set a model in the preferences to diffuse)")

@@ -302,6 +302,17 @@ def test_a_marker_cutting_to_another_camera_is_named_in_the_runs_notes(ready, ad
         "or Submit to Farm with Shots: Camera Markers)"]
 
 
+def test_a_frame_step_is_named_in_the_runs_notes_with_cadence_as_the_way(ready, addon):
+    scene, _cam, _out = ready
+    scene.frame_step = 2
+    composed = addon.sub("addon.compose").compose_job(bpy.context, scene)
+    assert composed.frames == scene.frame_end - scene.frame_start + 1
+    assert [n for n in composed.notes if n.startswith("frame step:")] == [
+        f"frame step: Deforum makes every frame {scene.frame_start}–{scene.frame_end}; the "
+        "scene's step 2 is not used (Cadence 2 diffuses one frame in 2 and warps the ones "
+        "between)"]
+
+
 def test_a_renamed_shot_keeps_its_takes_and_a_copied_one_starts_its_own(ready):
     scene, _cam, _out = ready
     scene.deforum.strips_in = "THIS"
