@@ -332,11 +332,11 @@ def compose_job(context, scene, stem: str | None = None) -> Composed:
     passes = _scene_passes(scene, data, jobs_dir, stem, preview, scene_depth)
     checked = validate(data)
     notes = list(checked.warnings)
-    if settings.use_camera and settings.animation_mode in ("2D", "3D"):
-        cam = bake.scene_camera(scene)  # the one the bake followed
-        notes.extend(f"camera: the marker at frame {frame} cuts to {name!r}; the motion "
-                     f"follows {cam.name!r} (one camera per render: render each cut's "
-                     "range on its own, or Submit to Farm with Shots: Camera Markers)"
+    if passes or settings.use_camera and settings.animation_mode in ("2D", "3D"):
+        cam = bake.scene_camera(scene)  # the one the bake and the scene passes follow
+        notes.extend(f"camera: the marker at frame {frame} cuts to {name!r}; this render "
+                     f"follows {cam.name!r} throughout (one camera per render: render each "
+                     "cut's range on its own, or Submit to Farm with Shots: Camera Markers)"
                      for frame, name in bake.camera_switches(scene, cam))
     if scene.frame_step != 1:
         notes.append(f"frame step: Deforum makes every frame {scene.frame_start}–"

@@ -84,11 +84,15 @@ def exr_pass_changes(scene, use_pass: str) -> list[Change]:
 
 
 def frame_changes(scene, width: int, height: int, filepath: Path) -> list[Change]:
-    """What both passes set: the engine's W×H, the Deforum camera, the output file."""
+    """What both passes set: the engine's W×H, the Deforum camera, the output file.
+
+    Markers that bind cameras are unbound meanwhile: Blender's render would otherwise
+    switch to theirs, away from the camera the motion was baked from."""
     r = scene.render
+    unbound = [(m, "camera", None) for m in scene.timeline_markers if m.camera]
     return [(r, "resolution_x", width), (r, "resolution_y", height),
             (r, "resolution_percentage", 100), (r, "use_border", False),
-            (r, "use_sequencer", False), (r, "filepath", str(filepath)),
+            (r, "use_sequencer", False), (r, "filepath", str(filepath))] + unbound + [
             (scene, "camera", bake.scene_camera(scene))]
 
 

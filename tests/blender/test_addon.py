@@ -297,9 +297,9 @@ def test_a_marker_cutting_to_another_camera_is_named_in_the_runs_notes(ready, ad
     assert scene.camera == other
     composed = addon.sub("addon.compose").compose_job(bpy.context, scene)
     assert [n for n in composed.notes if n.startswith("camera:")] == [
-        f"camera: the marker at frame {scene.frame_start + 2} cuts to 'Cam2'; the motion "
-        f"follows {cam.name!r} (one camera per render: render each cut's range on its own, "
-        "or Submit to Farm with Shots: Camera Markers)"]
+        f"camera: the marker at frame {scene.frame_start + 2} cuts to 'Cam2'; this render "
+        f"follows {cam.name!r} throughout (one camera per render: render each cut's range "
+        "on its own, or Submit to Farm with Shots: Camera Markers)"]
 
 
 def test_a_frame_step_is_named_in_the_runs_notes_with_cadence_as_the_way(ready, addon):

@@ -295,6 +295,30 @@ def test_stylising_one_collection_renders_its_masks_with_occlusion(plane_scene):
     assert 0.02 < image.mean() < 0.5
 
 
+def test_scene_passes_render_through_the_deforum_camera_past_a_markers_cut(plane_scene,
+                                                                            addon):
+    scene, cam, out = plane_scene
+    other = bpy.data.objects.new("Cut", bpy.data.cameras.new("Cut"))
+    scene.collection.objects.link(other)
+    cut = scene.timeline_markers.new("cut", frame=START)
+    cut.camera = other
+    scene.deforum.camera = cam
+    scene.render.engine = "BLENDER_WORKBENCH"
+    rendered_by = []
+
+    def seen(s, *_):
+        rendered_by.append(s.camera.name)
+    bpy.app.handlers.render_post.append(seen)
+    try:
+        addon.sub("addon.scene_passes.colour").render_colour_frame(
+            scene, START + 1, 0, out / "renders")
+        addon.sub("addon.scene_passes.depth").depth_render(scene, START + 1, 0, out / "depth")
+    finally:
+        bpy.app.handlers.render_post.remove(seen)
+    assert rendered_by == [cam.name, cam.name]  # Blender alone would render the cut's camera
+    assert cut.camera == other and scene.camera == other  # the user's cut is given back
+
+
 def test_modal_ticks_render_colour_frames_through_blenders_render_job(plane_scene, addon):
     """The modal path hands each scene frame to bpy.ops.render.render('INVOKE_DEFAULT')
     (headless, Blender renders it at once); the frames and the user's settings match the
