@@ -55,6 +55,27 @@ def test_submit_to_farm_on_ray_plans_the_marker_shots_and_collect_makes_their_st
     assert strips[-1].elements[0].filename == sorted(p.name for p in folder.glob("*.png"))[0]
 
 
+def test_each_marker_shot_follows_the_camera_its_marker_binds(addon, tmp_path):
+    scene, cam = keyframed_camera_scene(start=1, end=6, size=(64, 48))
+    still = bpy.data.objects.new("Still", bpy.data.cameras.new("Still"))
+    scene.collection.objects.link(still)
+    scene.timeline_markers.new("A", frame=1).camera = cam
+    scene.timeline_markers.new("B", frame=4).camera = still
+    settings = scene.deforum
+    settings.animation_mode, settings.preview_motion = "3D", True
+    settings.output_dir = str(tmp_path / "out")
+    addon.prefs.engine_python = ENGINE_PY
+    scene.frame_set(5)  # the current frame shows Still: each shot must not follow it
+    farm, schedules = addon.sub("addon.farm"), addon.sub("engine.schedules")
+    moved = {}
+    for first, last in ((1, 3), (4, 6)):
+        data = json.loads(farm._compose_range(bpy.context, scene, first, last)
+                          .settings_path.read_text())
+        moved[first] = any(schedules.evaluate_schedule(data[key], 3).any()
+                           for key in ("translation_x", "translation_y", "translation_z"))
+    assert moved == {1: True, 4: False}  # Cam's keyframed motion, then Still standing still
+
+
 # The farm's scene-pass task, as `blender -b FILE --python batch.py -- …` runs it (the PyPI
 # bpy has no blender binary): the add-on enabled, the file opened, batch.py as __main__.
 PASS_TASK = """
