@@ -183,7 +183,8 @@ def _blender_only() -> dict[str, object]:
             # No poll= filter: a poll callback makes bpy 4.2 segfault at exit once the
             # extension's repository is removed; the bake rejects non-cameras instead.
             name="Camera", type=bpy.types.Object,
-            description="Camera whose motion becomes the schedules (empty: scene camera)"),
+            description="Camera whose motion becomes the schedules (empty: the camera the "
+                        "scene shows at its first frame)"),
         use_camera=BoolProperty(
             name="Motion from Camera", default=True,
             description="Bake the camera's motion into the motion schedules at render time"),
