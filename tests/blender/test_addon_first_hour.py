@@ -98,6 +98,25 @@ def test_a_preview_starts_from_the_scene_when_the_camera_sees_something(no_model
     assert _same_pixels(first, init)
 
 
+def test_a_preview_starts_from_the_scene_through_the_chosen_camera_alone(no_model, addon):
+    """No active scene camera, the Deforum Camera field set: the preview still starts
+    from the scene as that camera sees it."""
+    scene, out = no_model
+    cam = scene.camera
+    mesh = bpy.data.meshes.new("Ground")
+    mesh.from_pydata([(-50, -50, 0), (50, -50, 0), (50, 50, 0), (-50, 50, 0)], [],
+                     [(0, 1, 2, 3)])
+    scene.collection.objects.link(bpy.data.objects.new("Ground", mesh))
+    scene.deforum.camera, scene.camera = cam, None
+    scene.render.engine = "BLENDER_WORKBENCH"
+    run = addon.sub("addon.runner").prepare(bpy.context)
+    assert json.loads(run.settings_path.read_text()).get("use_init")
+    assert [p.label for p in run.scene_passes] == ["scene frames"]
+    assert bpy.ops.deforum.render() == {"FINISHED"}
+    assert len(list((out / "MyBatch").glob("*_0000[0-2].png"))) == 3
+    assert scene.camera is None  # the user's scene is given back as it was
+
+
 def _same_pixels(a: Path, b: Path) -> bool:
     import numpy as np
     images = [bpy.data.images.load(str(p)) for p in (a, b)]
