@@ -28,7 +28,7 @@ from ..engine.farm.status import frames_done
 from ..engine import plan as engine_plan
 from ..engine.plan import Plan, read_plan, with_scene_pass
 from ..engine.output import frame_path, write_atomic
-from . import compose, prefs, runner, vse
+from . import bake, compose, prefs, runner, vse
 
 BACKENDS = ("RAY", "LOCAL", "OPENJD")
 FARM_FOLDER = "farm"
@@ -64,9 +64,11 @@ def shot_ranges(scene) -> list[tuple[str, int, int]]:
 
 
 def farm_scenes(context) -> list:
-    """The scenes to plan: this one, or every scene with a camera (Shots: Scenes)."""
+    """The scenes to plan: this one, or every scene with a camera to follow (Shots: Scenes):
+    the Deforum Camera field's, a marker's or the active one."""
     if context.scene.deforum.farm_shots == "SCENES":
-        return [s for s in bpy.data.scenes if s.camera is not None]
+        return [s for s in bpy.data.scenes
+                if (s.deforum.camera or bake.camera_at(s, s.frame_start)) is not None]
     return [context.scene]
 
 

@@ -76,6 +76,18 @@ def test_each_marker_shot_follows_the_camera_its_marker_binds(addon, tmp_path):
     assert moved == {1: True, 4: False}  # Cam's keyframed motion, then Still standing still
 
 
+def test_shots_scenes_plans_every_scene_with_a_camera_to_follow(addon):
+    scene, cam = keyframed_camera_scene(start=1, end=6, size=(64, 48))
+    chosen = bpy.data.scenes.new("Chosen")  # no active camera, the Camera field set
+    chosen.deforum.camera = cam
+    marked = bpy.data.scenes.new("Marked")  # no active camera, a marker binds one
+    marked.timeline_markers.new("A", frame=1).camera = cam
+    bpy.data.scenes.new("Edit")  # a sequencer-only scene: nothing to follow
+    scene.deforum.farm_shots = "SCENES"
+    planned = addon.sub("addon.farm").farm_scenes(bpy.context)
+    assert sorted(s.name for s in planned) == sorted([scene.name, "Chosen", "Marked"])
+
+
 # The farm's scene-pass task, as `blender -b FILE --python batch.py -- …` runs it (the PyPI
 # bpy has no blender binary): the add-on enabled, the file opened, batch.py as __main__.
 PASS_TASK = """
