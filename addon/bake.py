@@ -52,8 +52,10 @@ def scene_camera(scene):
     if cam.type != "CAMERA":
         raise BakeError(f"camera: {cam.name!r} is not a camera")
     if cam.data.type != "PERSP":
-        raise BakeError(f"camera: {cam.name!r} is {cam.data.type.lower()}; Deforum needs a "
-                        "perspective camera")
+        kind = {"ORTHO": "orthographic", "PANO": "panoramic"}.get(cam.data.type,
+                                                               cam.data.type.lower())
+        raise BakeError(f"camera: {cam.name!r} is {kind}; Deforum needs a perspective camera "
+                        "(Camera properties › Lens › Type: Perspective)")
     return cam
 
 

@@ -274,6 +274,17 @@ def test_render_execute_writes_frames_and_one_strip(ready):
     assert scene.deforum.status.startswith("Deforum: 10 frames")
 
 
+@pytest.mark.parametrize("lens, kind", [("ORTHO", "orthographic"), ("PANO", "panoramic")])
+def test_a_camera_that_is_not_perspective_is_refused_saying_where_to_change_it(ready, lens,
+                                                                               kind):
+    scene, cam, out = ready
+    cam.data.type = lens
+    with pytest.raises(RuntimeError, match=rf"camera: 'Cam' is {kind}; Deforum needs a "
+                       r"perspective camera \(Camera properties › Lens › Type: Perspective\)"):
+        bpy.ops.deforum.render()
+    assert not any(out.rglob("*"))  # nothing was written
+
+
 def test_camera_at_agrees_with_blenders_own_marker_switching(addon):
     bake = addon.sub("addon.bake")
     scene = bpy.context.scene
