@@ -122,10 +122,10 @@ HOSTILE = [
 
 @pytest.mark.parametrize("text", HOSTILE, ids=lambda t: t[:30])
 def test_hostile_input_rejected_quickly(text):
-    started = time.process_time()
+    started = time.thread_time()
     with pytest.raises(SettingsError) as info:
         evaluate_schedule(text, 10, key="translation_x")
-    assert time.process_time() - started < 0.5
+    assert time.thread_time() - started < 0.5
     assert str(info.value).startswith("translation_x:")
 
 
@@ -134,10 +134,10 @@ def test_redundant_parentheses_are_harmless():
 
 
 def test_huge_exponent_is_an_error_not_a_hang():
-    started = time.process_time()
+    started = time.thread_time()
     with pytest.raises(SettingsError, match="inf"):
         evaluate_schedule("0:(9**9**9**9)", 3)
-    assert time.process_time() - started < 0.5
+    assert time.thread_time() - started < 0.5
 
 
 def test_large_baked_schedule_gives_its_values():
