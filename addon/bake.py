@@ -29,23 +29,33 @@ class Bake:
     camera_schedules: dict[str, str]  # the motion keys of the mode
 
 
+def _camera_markers(scene) -> list:
+    """The timeline markers that bind a camera, in frame order."""
+    return sorted((m for m in scene.timeline_markers if m.camera), key=lambda m: m.frame)
+
+
 def camera_at(scene, frame: int):
     """The camera Blender shows at ``frame``: the last marker at or before it that binds
     one, else (before every such marker) the earliest marker's, else the scene camera.
 
     Blender switches ``scene.camera`` itself on frame change, so reading it directly
     would follow whichever camera the current frame happens to show."""
-    bound = sorted((m for m in scene.timeline_markers if m.camera), key=lambda m: m.frame)
+    bound = _camera_markers(scene)
     if not bound:
         return scene.camera
     before = [m.camera for m in bound if m.frame <= frame]
     return before[-1] if before else bound[0].camera
 
 
+def followed_camera(scene):
+    """The object the render follows, unchecked (None when there is none): the chosen
+    camera, else the one the scene shows at its first frame."""
+    return scene.deforum.camera or camera_at(scene, scene.frame_start)
+
+
 def scene_camera(scene):
-    """The camera the render follows: the chosen one, else the one shown at the first frame."""
-    settings = scene.deforum
-    cam = settings.camera or camera_at(scene, scene.frame_start)
+    """The camera the render follows, refused by name unless it is a perspective camera."""
+    cam = followed_camera(scene)
     if cam is None:
         raise BakeError("camera: the scene has no camera; add one or choose it in "
                         "Deforum › Motion")
@@ -63,7 +73,7 @@ def camera_switches(scene, cam) -> list[tuple[int, str]]:
     """(frame, camera name) of each timeline marker in the scene's range that binds
     another camera: Blender cuts to it there, the bake keeps following ``cam``."""
     switches, shown = [], camera_at(scene, scene.frame_start)
-    for m in sorted((m for m in scene.timeline_markers if m.camera), key=lambda m: m.frame):
+    for m in _camera_markers(scene):
         if scene.frame_start < m.frame <= scene.frame_end and m.camera != shown:
             shown = m.camera
             if shown != cam:

@@ -195,7 +195,7 @@ def preview_starts_from_scene(scene, preview: bool) -> bool:
     its first frame (not the engine's test card) when a camera sees something to render."""
     settings = scene.deforum
     return (preview and settings.animation_mode in ("2D", "3D") and not settings.use_init
-            and (settings.camera or bake.camera_at(scene, scene.frame_start)) is not None
+            and bake.followed_camera(scene) is not None
             and any(o.type in RENDERABLE and not o.hide_render for o in scene.objects))
 
 

@@ -67,8 +67,7 @@ def farm_scenes(context) -> list:
     """The scenes to plan: this one, or every scene with a camera to follow (Shots: Scenes):
     the Deforum Camera field's, a marker's or the active one."""
     if context.scene.deforum.farm_shots == "SCENES":
-        return [s for s in bpy.data.scenes
-                if (s.deforum.camera or bake.camera_at(s, s.frame_start)) is not None]
+        return [s for s in bpy.data.scenes if bake.followed_camera(s) is not None]
     return [context.scene]
 
 
